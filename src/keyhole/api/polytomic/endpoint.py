@@ -1,0 +1,29 @@
+"""How a Polytomic handler runs: authenticate, call core, render domain errors as the envelope."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from keyhole.api.polytomic.errors import error_response
+from keyhole.errors import KeyholeError
+from keyhole.services import Services
+from keyhole.tenancy.principal import Principal
+
+Handler = Callable[[Request, Services, Principal], Awaitable[Response]]
+
+
+def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    @functools.wraps(handler)
+    async def run(request: Request) -> Response:
+        services: Services = request.app.state.services
+        try:
+            principal = await services.tenancy.authenticate(request.headers)
+            return await handler(request, services, principal)
+        except KeyholeError as error:
+            return error_response(error)
+
+    return run

@@ -1,0 +1,28 @@
+"""Every route of the Polytomic dialect. Fixed paths come before parameterised ones."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Route
+
+from keyhole.api.polytomic import connections
+
+routes: list[BaseRoute] = [
+    Route("/api/connection_types", connections.list_types, methods=["GET"]),
+    Route("/api/connection_types/{type_id}", connections.get_type, methods=["GET"]),
+    Route(
+        "/api/connection_types/{type_id}/parameter_values",
+        connections.type_parameter_values,
+        methods=["POST"],
+    ),
+    Route("/api/connections", connections.list_connections, methods=["GET"]),
+    Route("/api/connections", connections.create_connection, methods=["POST"]),
+    Route("/api/connections/test", connections.test_connection, methods=["POST"]),
+    Route("/api/connections/{connection_id}", connections.get_connection, methods=["GET"]),
+    Route("/api/connections/{connection_id}", connections.update_connection, methods=["PUT"]),
+    Route("/api/connections/{connection_id}", connections.delete_connection, methods=["DELETE"]),
+    Route(
+        "/api/connections/{connection_id}/parameter_values",
+        connections.connection_parameter_values,
+        methods=["GET"],
+    ),
+]

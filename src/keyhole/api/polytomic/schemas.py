@@ -1,0 +1,125 @@
+"""Polytomic wire shapes: strict input models and output serializers (snake_case CRUD)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from keyhole.connections.catalog import ConnectionType
+from keyhole.connections.schemas import ConnectionView, ParameterValues
+
+_Name = Field(min_length=1, max_length=200)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class CreateConnectionBody(_Strict):
+    name: str = _Name
+    type: str = Field(min_length=1, max_length=64)
+    configuration: dict[str, Any]
+    healthcheck_interval: str | None = Field(default=None, max_length=32)
+    organization_id: str | None = None
+    policies: list[str] | None = None
+    redirect_url: str | None = Field(default=None, max_length=2048)
+    validate_: bool | None = Field(default=None, alias="validate")
+
+
+class UpdateConnectionBody(_Strict):
+    name: str = _Name
+    configuration: dict[str, Any]
+    type: str | None = Field(default=None, max_length=64)
+    healthcheck_interval: str | None = Field(default=None, max_length=32)
+    organization_id: str | None = None
+    policies: list[str] | None = None
+    reconnect: bool | None = None
+    validate_: bool | None = Field(default=None, alias="validate")
+
+
+class TestConnectionBody(_Strict):
+    type: str = Field(min_length=1, max_length=64)
+    configuration: dict[str, Any]
+    connection_id: str | None = Field(default=None, max_length=64)
+
+
+class ParameterValuesBody(_Strict):
+    field: str = Field(min_length=1, max_length=128)
+    connection_id: str | None = Field(default=None, max_length=64)
+    parameters: dict[str, Any] | None = None
+    query: str | None = Field(default=None, max_length=256)
+
+
+class ProxySettingsBody(_Strict):
+    enabled: bool
+
+
+def _time(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def type_summary(connection_type: ConnectionType) -> dict[str, Any]:
+    return {
+        "id": connection_type.id,
+        "name": connection_type.name,
+        "logo_url": connection_type.logo_url,
+        "logo_dark_url": connection_type.logo_dark_url,
+        "operations": list(connection_type.operations),
+    }
+
+
+def connection_type_item(connection_type: ConnectionType) -> dict[str, Any]:
+    return {
+        "id": connection_type.id,
+        "name": connection_type.name,
+        "capabilities": dict(connection_type.capabilities),
+        "configurationForm": {"jsonschema": connection_type.schema, "uischema": {}},
+        "envConfig": {},
+        "initialConfiguration": {},
+        "logo_url": connection_type.logo_url,
+        "logo_dark_url": connection_type.logo_dark_url,
+        "use_oauth": False,
+        "kind": connection_type.kind,
+        "operations": list(connection_type.operations),
+    }
+
+
+def _actor(actor_id: str | None) -> dict[str, Any] | None:
+    if actor_id is None:
+        return None
+    if actor_id.startswith("org:"):
+        return {"id": actor_id[4:], "name": "organization key", "type": "organization"}
+    return {"id": actor_id, "name": None, "type": "user"}
+
+
+def connection(view: ConnectionView) -> dict[str, Any]:
+    return {
+        "id": view.id,
+        "name": view.name,
+        "configuration": view.configuration,
+        "organization_id": view.organization_id,
+        "parent_connection_id": None,
+        "policies": view.policies,
+        "saved": True,
+        "status": view.status,
+        "status_error": view.status_error or "",
+        "type": type_summary(view.type),
+        "healthcheck_interval": view.healthcheck_interval,
+        "created_at": _time(view.created_at),
+        "updated_at": _time(view.updated_at),
+        "created_by": _actor(view.created_by),
+        "updated_by": _actor(view.updated_by),
+        "rate_limit": None,
+    }
+
+
+def parameter_values(values: dict[str, ParameterValues]) -> dict[str, Any]:
+    return {
+        name: {
+            "allows_creation": entry.allows_creation,
+            "values": [{"label": value.label, "value": value.value, "path": None} for value in entry.values],
+        }
+        for name, entry in values.items()
+    }

@@ -1,0 +1,86 @@
+"""Reading request bodies and parameters safely: size caps, JSON shape, typed parsing."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+
+from keyhole.errors import InvalidRequest, PayloadTooLarge
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused as soon as it exceeds ``limit`` bytes (never buffered past it)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int, *, empty: Any = None) -> Any:
+    body = await read_body(request, limit)
+    if not body.strip():
+        return empty
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(
+            f"the request body is not valid JSON ({exc.msg} at position {exc.pos})", key="malformed_json"
+        ) from None
+
+
+def parse(model: type[Model], payload: Any) -> Model:
+    if not isinstance(payload, dict):
+        raise InvalidRequest("the request body must be a JSON object", key="invalid_body")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidRequest(
+            "invalid request: " + "; ".join(_describe(error) for error in exc.errors()[:10]),
+            key="validation_error",
+            metadata={"errors": [_field_error(error) for error in exc.errors()]},
+        ) from None
+
+
+def _location(error: Any) -> str:
+    return ".".join(str(part) for part in error["loc"]) or "body"
+
+
+def _describe(error: Any) -> str:
+    return f"{_location(error)}: {_message(error)}"
+
+
+def _message(error: Any) -> str:
+    # pydantic's messages never contain the input value; the input itself is left out on purpose.
+    return str(error["msg"])
+
+
+def _field_error(error: Any) -> dict[str, str]:
+    return {"field": _location(error), "message": _message(error)}
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the request body exceeds {limit} bytes", key="body_too_large")
+
+
+def query_flag(request: Request, name: str, default: bool = False) -> bool:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.lower()
+    if lowered in {"true", "1"}:
+        return True
+    if lowered in {"false", "0"}:
+        return False
+    raise InvalidRequest(f"query parameter '{name}' must be true or false", key="validation_error")

@@ -1,0 +1,75 @@
+"""create_app(): wires the services, mounts the dialect routers, and owns the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from keyhole.api import health
+from keyhole.api.middleware import RequestContext
+from keyhole.api.polytomic.errors import error_response as polytomic_error
+from keyhole.api.polytomic.routes import routes as polytomic_routes
+from keyhole.errors import KeyholeError, MethodNotAllowed, NotFound
+from keyhole.services import Services
+from keyhole.settings import Settings
+from keyhole.store.migrate import upgrade
+
+logger = logging.getLogger("keyhole")
+
+
+def _render(request: Request, error: KeyholeError) -> Response:
+    return polytomic_error(error)
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        return _render(request, MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}"))
+    return _render(request, NotFound(f"no route {request.method} {request.url.path}"))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _render(
+        request,
+        KeyholeError(
+            "internal error; quote the X-Request-Id header when reporting it",
+            metadata={"request_id": request.scope.get("state", {}).get("request_id")},
+        ),
+    )
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services = Services.build(settings)
+        await upgrade(settings.resolved_database_url)
+        app.state.services = services
+        app.state.logger = logger
+        try:
+            yield
+        finally:
+            await services.close()
+
+    routes = [
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz, methods=["GET"]),
+        Route("/metrics", health.metrics, methods=["GET"]),
+        *polytomic_routes,
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
+    )
+    app.add_middleware(RequestContext)
+    return app

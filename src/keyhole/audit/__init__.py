@@ -1,0 +1,1 @@
+"""Audit log of proxied calls: buffered writes, per-connection statistics and listing."""

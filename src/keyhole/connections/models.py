@@ -1,0 +1,34 @@
+"""A connection: a typed configuration whose secret fields live only in an encrypted column."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from keyhole.store.base import Base, new_id, utcnow
+
+
+class Connection(Base):
+    __tablename__ = "connections"
+    __encrypted_columns__: ClassVar[tuple[str, ...]] = ("secrets",)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    type_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    configuration: Mapped[dict[str, Any]] = mapped_column(JSON)
+    secrets: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="healthy")
+    status_error: Mapped[str | None] = mapped_column(Text)
+    proxy_enabled: Mapped[bool] = mapped_column(default=True)
+    healthcheck_interval: Mapped[str | None] = mapped_column(String(32))
+    policies: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    updated_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

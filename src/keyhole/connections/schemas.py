@@ -1,0 +1,66 @@
+"""Typed inputs and outputs of the connection service (wire shapes live in the dialects)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from keyhole.connections.catalog import ConnectionType
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionCreate:
+    name: str
+    type_id: str
+    configuration: dict[str, Any]
+    healthcheck_interval: str | None = None
+    policies: list[str] = field(default_factory=list)
+    validate: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionUpdate:
+    name: str
+    configuration: dict[str, Any]
+    type_id: str | None = None
+    healthcheck_interval: str | None = None
+    policies: list[str] | None = None
+    validate: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionTest:
+    type_id: str
+    configuration: dict[str, Any]
+    connection_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionView:
+    id: str
+    organization_id: str
+    name: str
+    type: ConnectionType
+    configuration: dict[str, Any]  # secrets replaced by the redaction placeholder
+    status: str
+    status_error: str | None
+    proxy_enabled: bool
+    healthcheck_interval: str | None
+    policies: list[str]
+    created_by: str | None
+    updated_by: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterValue:
+    label: str
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterValues:
+    allows_creation: bool
+    values: list[ParameterValue]

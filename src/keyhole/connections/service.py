@@ -1,0 +1,312 @@
+"""Connection lifecycle: validate against the type, probe through egress, encrypt secrets, redact."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from keyhole.connections.catalog import Catalog, ConnectionType
+from keyhole.connections.models import Connection
+from keyhole.connections.probe import Health, probe
+from keyhole.connections.schemas import (
+    ConnectionCreate,
+    ConnectionTest,
+    ConnectionUpdate,
+    ConnectionView,
+    ParameterValue,
+    ParameterValues,
+)
+from keyhole.connections.secrets import join_secrets, keep_redacted, redact, split_secrets
+from keyhole.connections.target import HttpTarget, build_http_target
+from keyhole.egress import EgressClient
+from keyhole.errors import InvalidRequest, KeyholeError, NotFound, Unprocessable
+from keyhole.sql.probe import list_databases
+from keyhole.store.base import utcnow
+from keyhole.store.database import Database
+from keyhole.tenancy.principal import Principal
+from keyhole.vault import Vault
+from keyhole.vault.rotation import row_aad
+
+
+def _not_found(connection_id: str) -> NotFound:
+    return NotFound("connection not found", metadata={"id": connection_id[:64]})
+
+
+class ConnectionService:
+    def __init__(
+        self,
+        database: Database,
+        vault: Vault,
+        catalog: Catalog,
+        egress: EgressClient,
+        *,
+        file_root: Path,
+        cache_ttl_seconds: float = 1.0,
+    ) -> None:
+        self._db = database
+        self._vault = vault
+        self.catalog = catalog
+        self._egress = egress
+        self._file_root = file_root
+        self._ttl = cache_ttl_seconds
+        self._targets: dict[tuple[str, str], tuple[HttpTarget, float]] = {}
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def list(self, principal: Principal) -> list[ConnectionView]:
+        async with self._db.session() as session:
+            rows = (
+                await session.execute(
+                    select(Connection)
+                    .where(Connection.organization_id == principal.organization_id)
+                    .order_by(Connection.created_at, Connection.id)
+                )
+            ).scalars()
+            return [self._view(row) for row in rows]
+
+    async def get(self, principal: Principal, connection_id: str) -> ConnectionView:
+        return self._view(await self._row(principal.organization_id, connection_id))
+
+    async def configuration(
+        self, principal: Principal, connection_id: str
+    ) -> tuple[ConnectionType, dict[str, Any]]:
+        """The decrypted configuration, for core services that must use the credential."""
+        row = await self._row(principal.organization_id, connection_id)
+        return self.catalog.get(row.type_id), self._full_configuration(row)
+
+    async def http_target(self, organization_id: str, connection_id: str) -> HttpTarget:
+        key = (organization_id, connection_id)
+        cached = self._targets.get(key)
+        now = time.monotonic()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        row = await self._row(organization_id, connection_id)
+        connection_type = self.catalog.get(row.type_id)
+        if connection_type.http is None:
+            raise InvalidRequest(
+                f"connection {connection_id} is a {connection_type.id} database; the proxy serves HTTP "
+                "connections only (use the query runner)",
+                key="proxy_not_supported",
+            )
+        target = build_http_target(
+            connection_id=row.id,
+            organization_id=row.organization_id,
+            proxy_enabled=row.proxy_enabled,
+            connection_type=connection_type,
+            configuration=self._full_configuration(row),
+        )
+        if self._ttl > 0:
+            self._targets[key] = (target, now + self._ttl)
+        return target
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def create(self, principal: Principal, data: ConnectionCreate) -> ConnectionView:
+        connection_type = self.catalog.get(data.type_id)
+        configuration = connection_type.validate(data.configuration)
+        health = await self._check(connection_type, configuration) if data.validate else Health("healthy")
+        row = Connection(
+            id=str(uuid.uuid4()),
+            organization_id=principal.organization_id,
+            type_id=connection_type.id,
+            name=data.name,
+            healthcheck_interval=data.healthcheck_interval,
+            policies=list(data.policies),
+            created_by=principal.id,
+            updated_by=principal.id,
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
+        self._store_configuration(row, connection_type, configuration, health)
+        async with self._db.transaction() as session:
+            session.add(row)
+        return self._view(row)
+
+    async def update(
+        self, principal: Principal, connection_id: str, data: ConnectionUpdate
+    ) -> ConnectionView:
+        row = await self._row(principal.organization_id, connection_id)
+        if data.type_id is not None and data.type_id != row.type_id:
+            raise InvalidRequest(
+                f"a connection's type cannot change (it is {row.type_id}); create a new connection",
+                key="type_mismatch",
+            )
+        connection_type = self.catalog.get(row.type_id)
+        stored_secrets = self._secrets(row)
+        merged = keep_redacted(data.configuration, stored_secrets, connection_type.secret_fields)
+        configuration = connection_type.validate(merged)
+        health = await self._check(connection_type, configuration) if data.validate else None
+        async with self._db.transaction() as session:
+            row = await self._row(principal.organization_id, connection_id, session=session)
+            row.name = data.name
+            if data.healthcheck_interval is not None:
+                row.healthcheck_interval = data.healthcheck_interval
+            if data.policies is not None:
+                row.policies = list(data.policies)
+            row.updated_by = principal.id
+            row.updated_at = utcnow()
+            self._store_configuration(row, connection_type, configuration, health)
+        self._forget(principal.organization_id, connection_id)
+        return self._view(row)
+
+    async def set_proxy_enabled(
+        self, principal: Principal, connection_id: str, enabled: bool
+    ) -> ConnectionView:
+        async with self._db.transaction() as session:
+            row = await self._row(principal.organization_id, connection_id, session=session)
+            if enabled and self.catalog.get(row.type_id).http is None:
+                raise InvalidRequest(
+                    f"the proxy does not support {row.type_id} connections", key="proxy_not_supported"
+                )
+            row.proxy_enabled = enabled
+            row.updated_at = utcnow()
+        self._forget(principal.organization_id, connection_id)
+        return self._view(row)
+
+    async def delete(self, principal: Principal, connection_id: str, *, force: bool = False) -> None:
+        async with self._db.transaction() as session:
+            row = await self._row(principal.organization_id, connection_id, session=session)
+            await session.delete(row)
+        self._forget(principal.organization_id, connection_id)
+
+    async def test(self, principal: Principal, data: ConnectionTest) -> Health:
+        connection_type = self.catalog.get(data.type_id)
+        configuration = dict(data.configuration)
+        if data.connection_id is not None:
+            row = await self._row(principal.organization_id, data.connection_id)
+            if row.type_id != connection_type.id:
+                raise InvalidRequest(
+                    f"connection {data.connection_id} is of type {row.type_id}, not {connection_type.id}",
+                    key="type_mismatch",
+                )
+            configuration = {**self._full_configuration(row), **configuration}
+            configuration = keep_redacted(configuration, self._secrets(row), connection_type.secret_fields)
+        validated = connection_type.validate(configuration)
+        health = await self._check(connection_type, validated)
+        if health.status != "healthy":
+            raise InvalidRequest(health.error or "connection test failed", key="connection_test_failed")
+        return health
+
+    async def parameter_values(
+        self,
+        principal: Principal,
+        type_id: str,
+        field: str | None,
+        *,
+        connection_id: str | None = None,
+        parameters: dict[str, Any] | None = None,
+        query: str | None = None,
+    ) -> dict[str, ParameterValues]:
+        connection_type = self.catalog.get(type_id)
+        configuration: dict[str, Any] = {}
+        if connection_id is not None:
+            row = await self._row(principal.organization_id, connection_id)
+            if row.type_id != connection_type.id:
+                raise InvalidRequest(
+                    f"connection {connection_id} is of type {row.type_id}", key="type_mismatch"
+                )
+            configuration = self._full_configuration(row)
+        configuration.update(parameters or {})
+        supported = (
+            ["database"]
+            if connection_type.sql and connection_type.sql.dialect in {"postgresql", "mysql"}
+            else []
+        )
+        wanted = supported if field is None else [field]
+        for name in wanted:
+            if name not in supported:
+                raise InvalidRequest(
+                    f"the {connection_type.id} type has no parameter values for field '{name[:64]}'",
+                    key="no_parameter_values",
+                )
+        if not wanted:
+            return {}
+        dialect = connection_type.sql.dialect if connection_type.sql else ""
+        try:
+            names = await list_databases(dialect, configuration, resolver=self._egress.resolver)
+        except KeyError as missing:
+            raise InvalidRequest(f"parameters are missing {missing}", key="invalid_parameters") from None
+        needle = (query or "").lower()
+        values = [ParameterValue(name, name) for name in names if needle in name.lower()]
+        return {"database": ParameterValues(allows_creation=False, values=values)}
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    async def _check(self, connection_type: ConnectionType, configuration: dict[str, Any]) -> Health:
+        try:
+            return await probe(connection_type, configuration, egress=self._egress, file_root=self._file_root)
+        except KeyholeError as exc:
+            if isinstance(exc, Unprocessable):
+                raise
+            raise Unprocessable(
+                f"could not reach the connection's target: {exc.message}. Fix the configuration, "
+                "or create it with validate=false to skip the check",
+                key="connection_unreachable",
+                metadata={"reason": exc.key},
+            ) from None
+
+    async def _row(self, organization_id: str, connection_id: str, *, session: Any = None) -> Connection:
+        try:
+            uuid.UUID(connection_id)
+        except ValueError:
+            raise _not_found(connection_id) from None
+        if session is None:
+            async with self._db.session() as own:
+                row = await own.get(Connection, connection_id)
+        else:
+            row = await session.get(Connection, connection_id)
+        if row is None or row.organization_id != organization_id:
+            raise _not_found(connection_id)
+        return row
+
+    def _store_configuration(
+        self,
+        row: Connection,
+        connection_type: ConnectionType,
+        configuration: dict[str, Any],
+        health: Health | None,
+    ) -> None:
+        public, secrets = split_secrets(configuration, connection_type.secret_fields)
+        row.configuration = public
+        row.secrets = (
+            self._vault.encrypt_json(secrets, row_aad(Connection.__tablename__, row.id, "secrets"))
+            if secrets
+            else None
+        )
+        if health is not None:
+            row.status = health.status
+            row.status_error = health.error
+
+    def _secrets(self, row: Connection) -> dict[str, Any]:
+        if row.secrets is None:
+            return {}
+        value = self._vault.decrypt_json(row.secrets, row_aad(Connection.__tablename__, row.id, "secrets"))
+        return dict(value)
+
+    def _full_configuration(self, row: Connection) -> dict[str, Any]:
+        return join_secrets(row.configuration, self._secrets(row))
+
+    def _view(self, row: Connection) -> ConnectionView:
+        return ConnectionView(
+            id=row.id,
+            organization_id=row.organization_id,
+            name=row.name,
+            type=self.catalog.get(row.type_id),
+            configuration=redact(row.configuration, self._secrets(row)),
+            status=row.status,
+            status_error=row.status_error,
+            proxy_enabled=row.proxy_enabled,
+            healthcheck_interval=row.healthcheck_interval,
+            policies=list(row.policies or []),
+            created_by=row.created_by,
+            updated_by=row.updated_by,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    def _forget(self, organization_id: str, connection_id: str) -> None:
+        self._targets.pop((organization_id, connection_id), None)

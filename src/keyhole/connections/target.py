@@ -1,0 +1,138 @@
+"""What the proxy needs to call a connection's HTTP API: base URL, locked credential, limits.
+
+Built once from the decrypted configuration and cached briefly by the connection service,
+so the proxy hot path does no database or crypto work.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yarl
+
+from keyhole.connections.catalog import ConnectionType, HttpSpec
+
+DEFAULT_LIMITS: dict[str, Any] = {
+    "rate_limit_per_minute": 600,
+    "timeout_ms": 30_000,
+    "max_request_body_bytes": 262_144,
+    "max_response_body_bytes": 1_048_576,
+    "scrub_echoed_secrets": True,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyLimits:
+    rate_limit_per_minute: int
+    timeout_ms: int
+    max_request_body_bytes: int
+    max_response_body_bytes: int
+    scrub_echoed_secrets: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HttpTarget:
+    connection_id: str
+    organization_id: str
+    type_id: str
+    proxy_enabled: bool
+    base_url: yarl.URL
+    inherited_headers: Mapping[str, str]
+    inherited_query: tuple[tuple[str, str], ...]
+    credential_headers: Mapping[str, str]  # injected last; callers may never set these names
+    credential_query: Mapping[str, str]
+    auth_type: str
+    secrets: tuple[str, ...]  # every injected secret form, for echo scrubbing and redaction
+    limits: ProxyLimits
+
+    @property
+    def locked_header_names(self) -> frozenset[str]:
+        return frozenset(name.lower() for name in self.credential_headers)
+
+    def url_for(self, path: str, encoded_query: str = "") -> yarl.URL:
+        """Append an already-validated relative path, keeping the caller's percent-encoding."""
+        base = str(self.base_url).rstrip("/")
+        target = base + path if path else base + "/"
+        return yarl.URL(f"{target}?{encoded_query}" if encoded_query else target, encoded=True)
+
+
+def _resolve(template: Any, configuration: Mapping[str, Any]) -> Any:
+    """Replace ``{"$field": "/pointer"}`` references with configuration values."""
+    if isinstance(template, dict):
+        if set(template) == {"$field"}:
+            node: Any = configuration
+            for part in str(template["$field"]).lstrip("/").split("/"):
+                node = (
+                    node.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(node, dict) else None
+                )
+            return node
+        return {key: _resolve(value, configuration) for key, value in template.items()}
+    return template
+
+
+def _auth(spec: HttpSpec, configuration: Mapping[str, Any]) -> dict[str, Any]:
+    if spec.auth_field is not None:
+        auth = _resolve({"$field": spec.auth_field}, configuration)
+    else:
+        auth = _resolve(spec.auth, configuration) if spec.auth is not None else None
+    return dict(auth) if isinstance(auth, dict) else {"type": "none"}
+
+
+def build_http_target(
+    *,
+    connection_id: str,
+    organization_id: str,
+    proxy_enabled: bool,
+    connection_type: ConnectionType,
+    configuration: Mapping[str, Any],
+) -> HttpTarget:
+    spec = connection_type.http
+    if spec is None:
+        raise ValueError(f"connection type {connection_type.id} is not an HTTP type")
+    raw_base = spec.base_url or _resolve({"$field": spec.base_url_field or "/url"}, configuration)
+    base_url = yarl.URL(str(raw_base))
+    auth = _auth(spec, configuration)
+    credential_headers: dict[str, str] = {}
+    credential_query: dict[str, str] = {}
+    secrets: list[str] = []
+    match auth.get("type"):
+        case "bearer":
+            credential_headers["Authorization"] = f"Bearer {auth['token']}"
+            secrets.append(str(auth["token"]))
+        case "basic":
+            pair = f"{auth['username']}:{auth['password']}"
+            encoded = base64.b64encode(pair.encode()).decode()
+            credential_headers["Authorization"] = f"Basic {encoded}"
+            secrets.extend([str(auth["password"]), encoded])
+        case "header":
+            credential_headers[str(auth["name"])] = str(auth["value"])
+            secrets.append(str(auth["value"]))
+        case "query":
+            credential_query[str(auth["name"])] = str(auth["value"])
+            secrets.append(str(auth["value"]))
+    limits = {**DEFAULT_LIMITS, **spec.proxy_defaults, **(configuration.get("proxy") or {})}
+    locked = {name.lower() for name in credential_headers}
+    inherited_headers = {
+        **spec.headers,
+        **{k: v for k, v in (configuration.get("headers") or {}).items() if k.lower() not in locked},
+    }
+    inherited_query = tuple(
+        (k, str(v)) for k, v in (configuration.get("query") or {}).items() if k not in credential_query
+    )
+    return HttpTarget(
+        connection_id=connection_id,
+        organization_id=organization_id,
+        type_id=connection_type.id,
+        proxy_enabled=proxy_enabled,
+        base_url=base_url,
+        inherited_headers=inherited_headers,
+        inherited_query=inherited_query,
+        credential_headers=credential_headers,
+        credential_query=credential_query,
+        auth_type=str(auth.get("type", "none")),
+        secrets=tuple(secret for secret in secrets if secret),
+        limits=ProxyLimits(**{key: limits[key] for key in DEFAULT_LIMITS}),
+    )

@@ -1,0 +1,93 @@
+"""Domain errors raised by core services; each dialect maps them to its own envelope.
+
+A message must say what was wrong and what to do, and must never contain a secret.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class KeyholeError(Exception):
+    """Base of every domain error. ``key`` is a stable machine-readable code."""
+
+    status: ClassVar[int] = 500
+    default_key: ClassVar[str] = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.key = key or self.default_key
+        self.metadata = metadata or {}
+        self.retry_after = retry_after
+
+
+class InvalidRequest(KeyholeError):
+    status = 400
+    default_key = "invalid_request"
+
+
+class Unauthenticated(KeyholeError):
+    status = 401
+    default_key = "unauthorized"
+
+
+class Forbidden(KeyholeError):
+    status = 403
+    default_key = "forbidden"
+
+
+class EgressDenied(Forbidden):
+    default_key = "egress_denied"
+
+
+class NotFound(KeyholeError):
+    status = 404
+    default_key = "not_found"
+
+
+class Conflict(KeyholeError):
+    status = 409
+    default_key = "conflict"
+
+
+class Gone(KeyholeError):
+    status = 410
+    default_key = "gone"
+
+
+class PayloadTooLarge(KeyholeError):
+    status = 413
+    default_key = "payload_too_large"
+
+
+class Unprocessable(KeyholeError):
+    status = 422
+    default_key = "unprocessable"
+
+
+class RateLimited(KeyholeError):
+    status = 429
+    default_key = "rate_limited"
+
+
+class UpstreamUnreachable(KeyholeError):
+    status = 502
+    default_key = "upstream_unreachable"
+
+
+class UpstreamTimeout(KeyholeError):
+    status = 504
+    default_key = "upstream_timeout"
+
+
+class MethodNotAllowed(KeyholeError):
+    status = 405
+    default_key = "method_not_allowed"

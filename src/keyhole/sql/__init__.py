@@ -1,0 +1,1 @@
+"""SQL targets: file-path rules and connectivity for database connections."""

@@ -1,0 +1,1 @@
+"""Organizations, users, API keys and the principals they authenticate as."""

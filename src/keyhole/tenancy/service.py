@@ -1,0 +1,164 @@
+"""Tenancy operations: bootstrap, key lifecycle, and authentication of presented keys."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from keyhole.errors import NotFound, Unauthenticated
+from keyhole.store.base import utcnow
+from keyhole.store.database import Database
+from keyhole.tenancy import keys
+from keyhole.tenancy.credentials import presented_key
+from keyhole.tenancy.models import ApiKey, Organization, User
+from keyhole.tenancy.principal import Principal
+
+_INVALID = "invalid API key: check the key, or mint a new one with `keyhole keys create`"
+
+
+@dataclass(frozen=True, slots=True)
+class BootstrapResult:
+    organization_id: str
+    user_id: str
+    user_api_key: str
+    org_api_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyView:
+    id: str
+    organization_id: str
+    user_id: str | None
+    kind: str
+    prefix: str
+    name: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class MintedKey:
+    view: KeyView
+    secret: str
+
+
+class TenancyService:
+    def __init__(self, database: Database, *, cache_ttl_seconds: float = 1.0) -> None:
+        self._db = database
+        self._ttl = cache_ttl_seconds
+        # key hash -> (principal, expiry). Only successes are cached, so junk keys cannot grow it
+        # beyond the number of live keys; a revocation in this process evicts at once.
+        self._cache: dict[str, tuple[Principal, float]] = {}
+
+    async def bootstrap(self, organization_name: str, email: str) -> BootstrapResult:
+        async with self._db.transaction() as session:
+            organization = (
+                await session.execute(select(Organization).where(Organization.name == organization_name))
+            ).scalar_one_or_none()
+            if organization is None:
+                organization = Organization(name=organization_name)
+                session.add(organization)
+                await session.flush()
+            user = (
+                await session.execute(
+                    select(User).where(User.organization_id == organization.id, User.email == email)
+                )
+            ).scalar_one_or_none()
+            if user is None:
+                user = User(organization_id=organization.id, email=email)
+                session.add(user)
+                await session.flush()
+            user_key = keys.mint("user")
+            org_key = keys.mint("org")
+            session.add_all(
+                [
+                    _key_row(organization.id, user.id, "user", user_key, "bootstrap"),
+                    _key_row(organization.id, None, "org", org_key, "bootstrap"),
+                ]
+            )
+            return BootstrapResult(organization.id, user.id, user_key, org_key)
+
+    async def create_key(
+        self, organization_id: str, *, user_id: str | None, name: str | None = None
+    ) -> MintedKey:
+        async with self._db.transaction() as session:
+            if await session.get(Organization, organization_id) is None:
+                raise NotFound(f"organization {organization_id} not found")
+            if user_id is not None:
+                user = await session.get(User, user_id)
+                if user is None or user.organization_id != organization_id:
+                    raise NotFound(f"user {user_id} not found in organization {organization_id}")
+            secret = keys.mint("user" if user_id else "org")
+            row = _key_row(organization_id, user_id, "user" if user_id else "org", secret, name)
+            session.add(row)
+            await session.flush()
+            return MintedKey(_view(row), secret)
+
+    async def list_keys(self, organization_id: str | None = None) -> list[KeyView]:
+        async with self._db.session() as session:
+            statement = select(ApiKey).order_by(ApiKey.created_at)
+            if organization_id:
+                statement = statement.where(ApiKey.organization_id == organization_id)
+            return [_view(row) for row in (await session.execute(statement)).scalars()]
+
+    async def revoke_key(self, key_id: str) -> KeyView:
+        async with self._db.transaction() as session:
+            row = await session.get(ApiKey, key_id)
+            if row is None:
+                raise NotFound(f"API key {key_id} not found")
+            if row.revoked_at is None:
+                row.revoked_at = utcnow()
+            self._cache.pop(row.key_hash, None)
+            return _view(row)
+
+    async def authenticate(self, headers: Mapping[str, str]) -> Principal:
+        presented = presented_key(headers)
+        key_hash = keys.digest(presented.key)
+        cached = self._cache.get(key_hash)
+        now = time.monotonic()
+        if cached is not None and cached[1] > now:
+            principal = cached[0]
+        else:
+            principal = await self._lookup(key_hash)
+            if self._ttl > 0:
+                self._cache[key_hash] = (principal, now + self._ttl)
+        if presented.scheme == "basic" and (
+            principal.kind != "org" or principal.organization_id != presented.organization_id
+        ):
+            raise Unauthenticated(
+                "Basic credentials must pair an organization id with one of that organization's keys",
+                key="invalid_api_key",
+            )
+        return principal
+
+    async def _lookup(self, key_hash: str) -> Principal:
+        async with self._db.session() as session:
+            row = (
+                await session.execute(select(ApiKey).where(ApiKey.key_hash == key_hash))
+            ).scalar_one_or_none()
+        if row is None or row.revoked_at is not None:
+            raise Unauthenticated(_INVALID, key="invalid_api_key")
+        kind = "user" if row.kind == "user" else "org"
+        return Principal(row.organization_id, row.id, kind, row.user_id)
+
+
+def _key_row(organization_id: str, user_id: str | None, kind: str, secret: str, name: str | None) -> ApiKey:
+    return ApiKey(
+        organization_id=organization_id,
+        user_id=user_id,
+        kind=kind,
+        prefix=keys.display_prefix(secret),
+        key_hash=keys.digest(secret),
+        name=name,
+        created_at=utcnow(),
+    )
+
+
+def _view(row: ApiKey) -> KeyView:
+    return KeyView(
+        row.id, row.organization_id, row.user_id, row.kind, row.prefix, row.name, row.created_at, row.revoked_at
+    )
