@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = Services.build(settings)
         await upgrade(settings.resolved_database_url)
+        services.start()
         app.state.services = services
         app.state.logger = logger
         try:

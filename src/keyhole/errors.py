@@ -21,12 +21,14 @@ class KeyholeError(Exception):
         key: str | None = None,
         metadata: dict[str, Any] | None = None,
         retry_after: int | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.key = key or self.default_key
         self.metadata = metadata or {}
         self.retry_after = retry_after
+        self.headers = headers or {}
 
 
 class InvalidRequest(KeyholeError):

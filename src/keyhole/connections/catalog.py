@@ -13,6 +13,7 @@ JSON-pointer field and a message that never repeats the submitted value (it coul
 from __future__ import annotations
 
 import copy
+import functools
 import importlib.resources
 import json
 import re
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
-from jsonschema import Draft202012Validator, FormatChecker, ValidationError
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 from jsonschema.exceptions import SchemaError
 
 from keyhole.connections.secrets import format_pointer, parse_pointer
@@ -113,7 +114,7 @@ class ConnectionType:
         if not isinstance(configuration, Mapping):
             raise self._invalid([((), "must be an object")])
         instance: dict[str, Any] = copy.deepcopy(dict(configuration))
-        validator = Draft202012Validator(self.schema, format_checker=_FORMAT_CHECKER)
+        validator = _Validator(self.schema, format_checker=_FORMAT_CHECKER)
         problems = [problem for error in validator.iter_errors(instance) for problem in _describe(error)]
         if problems:
             raise self._invalid(problems)
@@ -359,9 +360,44 @@ def _matching_branch(branches: list[Any], instance: dict[str, Any]) -> Any:
                 return branch
         return None
     for branch in branches:
-        if Draft202012Validator(branch, format_checker=_FORMAT_CHECKER).is_valid(instance):
+        if _Validator(branch, format_checker=_FORMAT_CHECKER).is_valid(instance):
             return branch
     return None
+
+
+@functools.lru_cache(maxsize=256)
+def _ecma_regex(pattern: str) -> re.Pattern[str]:
+    """Compile a schema ``pattern`` with ECMA-262 anchoring.
+
+    In ECMA-262 (what JSON Schema specifies) ``$`` matches only at the very end of the input, while
+    Python's ``$`` also matches before a trailing newline, which would let ``"token\\n"`` through a
+    ``^[^\\r\\n]*$`` pattern. Unescaped ``$`` outside character classes becomes ``\\Z``.
+    """
+    out: list[str] = []
+    escaped = in_class = False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            out.append("\\Z")
+            continue
+        out.append(char)
+    return re.compile("".join(out))
+
+
+def _pattern_keyword(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterable[ValidationError]:
+    if validator.is_type(instance, "string") and not _ecma_regex(pattern).search(instance):
+        yield ValidationError(f"does not match {pattern!r}")
+
+
+# Draft 2020-12 with ECMA-262 ``$`` in ``pattern`` (and so in ``propertyNames`` patterns).
+_Validator: Any = validators.extend(Draft202012Validator, {"pattern": _pattern_keyword})
 
 
 def _is_uri(instance: object) -> bool:
@@ -528,7 +564,7 @@ def _parse_type_file(filename: str, text: str) -> ConnectionType:
         raise fail(f"not valid JSON: {exc}") from None
 
     shape_errors = sorted(
-        Draft202012Validator(_FILE_SCHEMA).iter_errors(document), key=lambda e: list(map(str, e.path))
+        _Validator(_FILE_SCHEMA).iter_errors(document), key=lambda e: list(map(str, e.path))
     )
     if shape_errors:
         details = "; ".join(
@@ -594,7 +630,7 @@ def _check_schema(schema: dict[str, Any], fail: _Fail) -> None:
                 raise fail(f"schema at {where}: required but not declared: {', '.join(undeclared)}")
         if "default" in node:
             candidate = {key: value for key, value in node.items() if key != "default"}
-            if not Draft202012Validator(candidate, format_checker=_FORMAT_CHECKER).is_valid(node["default"]):
+            if not _Validator(candidate, format_checker=_FORMAT_CHECKER).is_valid(node["default"]):
                 raise fail(f"schema at {where}: the default does not satisfy its own schema")
 
 
@@ -675,7 +711,7 @@ def _http_spec(
         limits = schema["properties"].get("proxy")
         if not isinstance(limits, Mapping):
             raise fail("http.proxy_defaults needs a 'proxy' property in the schema to check it against")
-        if not Draft202012Validator(limits).is_valid(proxy_defaults):
+        if not _Validator(limits, format_checker=_FORMAT_CHECKER).is_valid(proxy_defaults):
             raise fail("http.proxy_defaults does not satisfy the schema's 'proxy' property")
     return HttpSpec(
         base_url=block.get("base_url"),

@@ -31,6 +31,11 @@ class EgressClient:
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[int, aiohttp.ClientTimeout] = {}
 
+    @property
+    def resolver(self) -> CheckingResolver:
+        """The checking resolver, for non-HTTP egress (database hosts) that must pin addresses."""
+        return self._resolver
+
     async def check_url(self, url: yarl.URL) -> None:
         if url.scheme not in _SCHEMES:
             raise InvalidRequest(f"scheme {url.scheme!r} is not allowed; upstream URLs use http or https")

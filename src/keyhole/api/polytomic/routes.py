@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from keyhole.api.polytomic import connections
+from keyhole.api.polytomic import connections, proxy
 
 routes: list[BaseRoute] = [
     Route("/api/connection_types", connections.list_types, methods=["GET"]),
@@ -25,4 +25,9 @@ routes: list[BaseRoute] = [
         connections.connection_parameter_values,
         methods=["GET"],
     ),
+    Route("/api/connections/{connection_id}/proxy", proxy.execute, methods=["POST"]),
+    Route("/api/connections/{connection_id}/proxy/info", proxy.info, methods=["GET"]),
+    Route("/api/connections/{connection_id}/proxy/settings", proxy.get_settings, methods=["GET"]),
+    Route("/api/connections/{connection_id}/proxy/settings", proxy.put_settings, methods=["PUT"]),
+    Route("/api/connections/{connection_id}/proxy/calls", proxy.calls, methods=["GET"]),
 ]

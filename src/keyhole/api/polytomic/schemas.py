@@ -56,7 +56,9 @@ class ProxySettingsBody(_Strict):
     enabled: bool
 
 
-def _time(value: datetime) -> str:
+def timestamp(value: datetime | None) -> str | None:
+    if value is None:
+        return None
     return value.isoformat().replace("+00:00", "Z")
 
 
@@ -107,8 +109,8 @@ def connection(view: ConnectionView) -> dict[str, Any]:
         "status_error": view.status_error or "",
         "type": type_summary(view.type),
         "healthcheck_interval": view.healthcheck_interval,
-        "created_at": _time(view.created_at),
-        "updated_at": _time(view.updated_at),
+        "created_at": timestamp(view.created_at),
+        "updated_at": timestamp(view.updated_at),
         "created_by": _actor(view.created_by),
         "updated_by": _actor(view.updated_by),
         "rate_limit": None,

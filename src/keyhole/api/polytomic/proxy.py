@@ -1,0 +1,212 @@
+"""Polytomic routes of the connection proxy (spec sections 2.1–2.3).
+
+Only wire translation lives here; every rule is enforced in ``keyhole.proxy``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from keyhole.api.polytomic import schemas
+from keyhole.api.polytomic.endpoint import endpoint
+from keyhole.api.requests import parse, read_body, read_json
+from keyhole.api.responses import JSONResponse
+from keyhole.errors import InvalidRequest
+from keyhole.proxy import contract
+from keyhole.proxy.request import ProxyCall, check_method, encode_body, flatten_query
+from keyhole.proxy.service import ProxyInfo
+from keyhole.services import Services
+from keyhole.tenancy.principal import Principal
+
+_TOP_LEVEL = frozenset({"request", "async"})
+_REQUEST_KEYS = frozenset({"method", "path", "api", "headers", "query", "rawQuery", "body"})
+_ENVELOPE_OVERHEAD = 65_536
+MAX_CALLS_PAGE = 200
+
+
+def _invalid(message: str, field: str) -> InvalidRequest:
+    return InvalidRequest(message, key="invalid_proxy_request", metadata={"field": field})
+
+
+def _proxy_call(raw: bytes) -> ProxyCall:
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"the request body is not valid JSON ({exc.msg})", key="malformed_json") from None
+    if not isinstance(payload, dict):
+        raise _invalid("the body must be a JSON object with a 'request' object", "body")
+    unknown = set(payload) - _TOP_LEVEL
+    if unknown:
+        raise _invalid(f"unknown field {sorted(unknown)[0][:64]!r}", sorted(unknown)[0][:64])
+    if payload.get("async") not in (None, False, True):
+        raise _invalid("async must be a boolean", "async")
+    request = payload.get("request")
+    if not isinstance(request, dict):
+        raise _invalid("request is required and must be an object", "request")
+    unknown = set(request) - _REQUEST_KEYS
+    if unknown:
+        name = sorted(unknown)[0][:64]
+        raise _invalid(f"unknown field request.{name}", f"request.{name}")
+    method = check_method(request.get("method"))
+    if payload.get("async") is True:
+        raise InvalidRequest(
+            "async proxy calls are not available on this server yet; call without async",
+            key="async_unavailable",
+            metadata={"field": "async"},
+        )
+    if request.get("api") is not None:
+        raise _invalid("this connection exposes a single API; leave request.api out", "request.api")
+    headers = request.get("headers") or {}
+    if not isinstance(headers, dict):
+        raise _invalid("request.headers must be an object of name → string", "request.headers")
+    query = request.get("query")
+    raw_query = request.get("rawQuery")
+    if raw_query is not None and not isinstance(raw_query, str):
+        raise _invalid("request.rawQuery must be a string", "request.rawQuery")
+    body, content_type = encode_body(request.get("body"))
+    return ProxyCall(
+        method=method,
+        path=request.get("path"),  # type: ignore[arg-type]  # checked by the core contract
+        headers=headers,
+        query=None if query is None else flatten_query(query),
+        raw_query=raw_query,
+        body=body,
+        content_type=content_type,
+    )
+
+
+@endpoint
+async def execute(request: Request, services: Services, principal: Principal) -> Response:
+    target = await services.proxy.target(principal, request.path_params["connection_id"])
+    raw = await read_body(request, target.limits.max_request_body_bytes * 6 + _ENVELOPE_OVERHEAD)
+    result = await services.proxy.execute(principal, target, lambda: _proxy_call(raw), dialect="polytomic")
+    return JSONResponse(
+        {
+            "data": {
+                "status": result.status,
+                "body": result.body,
+                "bodyEncoding": result.body_encoding,
+                "contentType": result.content_type,
+                "headers": result.headers,
+                "latencyMs": result.latency_ms,
+                "truncated": result.truncated,
+                "proxyCallId": result.call_id,
+            }
+        }
+    )
+
+
+def _info(info: ProxyInfo) -> dict[str, Any]:
+    target, stats = info.target, info.stats
+    limits = target.limits
+    return {
+        "connectionId": target.connection_id,
+        "backendType": target.type_id,
+        "inheritedBase": {
+            "baseUrl": str(target.base_url),
+            "lockedHeaders": [
+                {"name": name, "value": contract.REDACTED, "redacted": True} for name in target.credential_headers
+            ],
+            "lockedQuery": dict.fromkeys(target.credential_query, contract.REDACTED),
+            "inheritedHeaders": dict(target.inherited_headers),
+            "inheritedQuery": dict(target.inherited_query),
+        },
+        "mergeRules": dict(contract.MERGE_RULES),
+        "requestContract": {
+            "allowedMethods": list(contract.ALLOWED_METHODS),
+            "blockedRequestHeaders": [*contract.BLOCKED_REQUEST_HEADERS, "Proxy-*", *target.credential_headers],
+            "blockedResponseHeaders": list(contract.BLOCKED_RESPONSE_HEADERS),
+            "bodyTypes": list(contract.BODY_TYPES),
+            "queryModes": list(contract.QUERY_MODES),
+            "queryValueTypes": list(contract.QUERY_VALUE_TYPES),
+            "pathRule": contract.PATH_RULE,
+            "rawQueryRule": contract.RAW_QUERY_RULE,
+            "maxRequestBodyBytes": limits.max_request_body_bytes,
+            "maxResponseBodyBytes": limits.max_response_body_bytes,
+            "rateLimitPerMinute": limits.rate_limit_per_minute,
+            "organizationRateLimitPerMinute": info.organization_rate_limit_per_minute,
+            "timeoutMs": limits.timeout_ms,
+            "scrubEchoedSecrets": limits.scrub_echoed_secrets,
+            "bodyEncodings": ["utf-8", "base64"],
+        },
+        "stats": {
+            "callsLast24h": stats.calls,
+            "proxyCallsLast24h": stats.calls,
+            "proxy2xxLast24h": stats.ok_2xx,
+            "proxy4xxLast24h": stats.client_4xx,
+            "proxy5xxLast24h": stats.server_5xx,
+            "lastProxyCallAt": schemas.timestamp(stats.last_call_at),
+        },
+    }
+
+
+@endpoint
+async def info(request: Request, services: Services, principal: Principal) -> Response:
+    return JSONResponse({"data": _info(await services.proxy.info(principal, request.path_params["connection_id"]))})
+
+
+def _settings(view: Any) -> dict[str, Any]:
+    return {
+        "connectionId": view.id,
+        "parentConnectionId": None,
+        "backendType": view.type.id,
+        "enabled": view.proxy_enabled,
+        "supported": view.type.http is not None,
+    }
+
+
+@endpoint
+async def get_settings(request: Request, services: Services, principal: Principal) -> Response:
+    view = await services.connections.get(principal, request.path_params["connection_id"])
+    return JSONResponse({"data": _settings(view)})
+
+
+@endpoint
+async def put_settings(request: Request, services: Services, principal: Principal) -> Response:
+    body = parse(schemas.ProxySettingsBody, await read_json(request, services.settings.max_api_body_bytes))
+    view = await services.connections.set_proxy_enabled(principal, request.path_params["connection_id"], body.enabled)
+    return JSONResponse({"data": _settings(view)})
+
+
+@endpoint
+async def calls(request: Request, services: Services, principal: Principal) -> Response:
+    connection_id = request.path_params["connection_id"]
+    await services.connections.get(principal, connection_id)  # 404 for unknown or foreign
+    raw_limit = request.query_params.get("limit", "50")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_CALLS_PAGE:
+        raise InvalidRequest(f"limit must be an integer from 1 to {MAX_CALLS_PAGE}", key="validation_error")
+    page = await services.audit.calls(
+        principal.organization_id, connection_id, limit=int(raw_limit), cursor=request.query_params.get("cursor")
+    )
+    next_link = (
+        f"/api/connections/{connection_id}/proxy/calls?limit={raw_limit}&cursor={page.next_cursor}"
+        if page.next_cursor
+        else None
+    )
+    return JSONResponse(
+        {
+            "data": [
+                {
+                    "proxyCallId": record.id,
+                    "method": record.method,
+                    "path": record.path,
+                    "status": record.upstream_status,
+                    "outcome": record.outcome,
+                    "error": record.error_message,
+                    "latencyMs": record.latency_ms,
+                    "bytesIn": record.bytes_in,
+                    "bytesOut": record.bytes_out,
+                    "truncated": record.truncated,
+                    "principalId": record.principal_id,
+                    "dialect": record.dialect,
+                    "createdAt": schemas.timestamp(record.created_at),
+                }
+                for record in page.calls
+            ],
+            "links": {"next": next_link},
+        }
+    )

@@ -1,0 +1,46 @@
+"""The typed audit record and the redaction of credential query values in logged paths."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+REDACTED = "[REDACTED]"
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    id: str
+    organization_id: str
+    connection_id: str
+    principal_id: str
+    dialect: str
+    method: str
+    path: str
+    upstream_status: int | None
+    latency_ms: int
+    bytes_in: int
+    bytes_out: int
+    truncated: bool
+    outcome: str  # "ok" or the error key
+    error_message: str | None
+    created_at: datetime
+
+    def row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def redacted_path(path: str, encoded_query: str, credential_names: Collection[str]) -> str:
+    if not encoded_query:
+        return path
+    if not credential_names:
+        return f"{path}?{encoded_query}"
+    locked = {name.lower() for name in credential_names}
+    pairs = [
+        (name, REDACTED if name.lower() in locked else value)
+        for name, value in parse_qsl(encoded_query, keep_blank_values=True)
+    ]
+    return f"{path}?{urlencode(pairs)}"

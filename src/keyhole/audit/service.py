@@ -1,0 +1,166 @@
+"""Buffered audit writes and the queries behind proxy info stats and the call listing.
+
+Records are appended in memory and written in one bulk insert every flush interval, so the
+request path never waits on the database. A crash loses at most one interval of records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, case, func, insert, or_, select
+
+from keyhole.audit.models import ProxyCall
+from keyhole.audit.records import CallRecord
+from keyhole.errors import InvalidRequest
+from keyhole.store.base import utcnow
+from keyhole.store.database import Database
+
+logger = logging.getLogger(__name__)
+
+MAX_BUFFER = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class CallStats:
+    calls: int
+    ok_2xx: int
+    client_4xx: int
+    server_5xx: int
+    last_call_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CallPage:
+    calls: list[CallRecord]
+    next_cursor: str | None
+
+
+class AuditLog:
+    def __init__(self, database: Database, *, flush_seconds: float = 1.0) -> None:
+        self._db = database
+        self._flush_seconds = flush_seconds
+        self._pending: list[CallRecord] = []
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self.dropped = 0
+
+    def record(self, record: CallRecord) -> None:
+        if len(self._pending) >= MAX_BUFFER:
+            self.dropped += 1  # the store is down or far behind; bound memory rather than grow
+            return
+        self._pending.append(record)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="audit-flush")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        await self.flush()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            if not self._pending:
+                return
+            batch, self._pending = self._pending, []
+            try:
+                async with self._db.transaction() as session:
+                    await session.execute(insert(ProxyCall), [record.row() for record in batch])
+            except Exception:
+                logger.exception("audit flush failed; %d records kept for the next attempt", len(batch))
+                self._pending[:0] = batch[: MAX_BUFFER - len(self._pending)]
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_seconds)
+            await self.flush()
+
+    async def stats(self, organization_id: str, connection_id: str) -> CallStats:
+        await self.flush()
+        since = utcnow() - timedelta(hours=24)
+        status = ProxyCall.upstream_status
+        async with self._db.session() as session:
+            row = (
+                await session.execute(
+                    select(
+                        func.count(),
+                        func.sum(case((and_(status >= 200, status < 300), 1), else_=0)),
+                        func.sum(case((and_(status >= 400, status < 500), 1), else_=0)),
+                        func.sum(case((status >= 500, 1), else_=0)),
+                        func.max(ProxyCall.created_at),
+                    ).where(
+                        ProxyCall.organization_id == organization_id,
+                        ProxyCall.connection_id == connection_id,
+                        ProxyCall.created_at >= since,
+                    )
+                )
+            ).one()
+        last = row[4]
+        if isinstance(last, str):  # SQLite aggregates bypass the column type
+            last = datetime.fromisoformat(last)
+        return CallStats(int(row[0]), int(row[1] or 0), int(row[2] or 0), int(row[3] or 0), last)
+
+    async def calls(
+        self, organization_id: str, connection_id: str, *, limit: int, cursor: str | None
+    ) -> CallPage:
+        await self.flush()
+        statement = (
+            select(ProxyCall)
+            .where(ProxyCall.organization_id == organization_id, ProxyCall.connection_id == connection_id)
+            .order_by(ProxyCall.created_at.desc(), ProxyCall.id.desc())
+            .limit(limit + 1)
+        )
+        if cursor:
+            created_at, call_id = _decode_cursor(cursor)
+            statement = statement.where(
+                or_(
+                    ProxyCall.created_at < created_at,
+                    and_(ProxyCall.created_at == created_at, ProxyCall.id < call_id),
+                )
+            )
+        async with self._db.session() as session:
+            rows = list((await session.execute(statement)).scalars())
+        page = [_record(row) for row in rows[:limit]]
+        next_cursor = _encode_cursor(page[-1]) if len(rows) > limit and page else None
+        return CallPage(page, next_cursor)
+
+
+def _record(row: ProxyCall) -> CallRecord:
+    return CallRecord(
+        id=row.id,
+        organization_id=row.organization_id,
+        connection_id=row.connection_id,
+        principal_id=row.principal_id,
+        dialect=row.dialect,
+        method=row.method,
+        path=row.path,
+        upstream_status=row.upstream_status,
+        latency_ms=row.latency_ms,
+        bytes_in=row.bytes_in,
+        bytes_out=row.bytes_out,
+        truncated=row.truncated,
+        outcome=row.outcome,
+        error_message=row.error_message,
+        created_at=row.created_at,
+    )
+
+
+def _encode_cursor(record: CallRecord) -> str:
+    raw = f"{record.created_at.isoformat()}|{record.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, call_id = raw.split("|", 1)
+        return datetime.fromisoformat(stamp), call_id
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest("cursor is not one this server issued", key="invalid_cursor") from None

@@ -1,0 +1,210 @@
+"""The request contract, enforced once for every dialect: path, query, headers and body rules.
+
+Everything here is pure and raises ``InvalidRequest``/``PayloadTooLarge`` with a message that
+names the offending field, so a caller knows what to fix without reading the audit log.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlencode
+
+import orjson
+
+from keyhole.connections.target import HttpTarget
+from keyhole.errors import InvalidRequest, PayloadTooLarge
+from keyhole.proxy import contract
+
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyCall:
+    """A caller's request, already decoded from its dialect's wire shape."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    query: Sequence[tuple[str, str]] | None = None
+    raw_query: str | None = None
+    body: bytes | None = None
+    content_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    method: str
+    url_path: str  # percent-encoded path as sent, for the audit log (no query)
+    encoded_query: str
+    headers: dict[str, str]
+    body: bytes | None
+
+
+def _invalid(message: str, field: str) -> InvalidRequest:
+    return InvalidRequest(message, key="invalid_proxy_request", metadata={"field": field})
+
+
+def check_method(method: object, allowed: Sequence[str] = contract.ALLOWED_METHODS) -> str:
+    if not isinstance(method, str) or method.upper() not in allowed:
+        raise _invalid(f"request.method must be one of {', '.join(allowed)}", "request.method")
+    return method.upper()
+
+
+def check_path(path: object) -> str:
+    """Return the path percent-encoded for the wire; refuse anything that could leave the base URL."""
+    if not isinstance(path, str) or not path:
+        raise _invalid("request.path is required and must be a string starting with '/'", "request.path")
+    if len(path) > contract.MAX_PATH_LENGTH:
+        raise _invalid(f"request.path is longer than {contract.MAX_PATH_LENGTH} characters", "request.path")
+    if not path.startswith("/") or path.startswith("//"):
+        raise _invalid(
+            "request.path must be relative to the connection's base URL: start with a single '/', "
+            "with no scheme or host",
+            "request.path",
+        )
+    if "\\" in path or _CONTROL.search(path):
+        raise _invalid("request.path must not contain backslashes or control characters", "request.path")
+    if "?" in path or "#" in path:
+        raise _invalid("request.path must not contain '?' or '#'; put parameters in query or rawQuery", "request.path")
+    if _BAD_PERCENT.search(path):
+        raise _invalid("request.path has a '%' that does not start a %XX escape", "request.path")
+    decoded = path
+    for _ in range(3):  # upstreams that decode twice must not see a traversal either
+        decoded = unquote(decoded)
+        if "\\" in decoded or _CONTROL.search(decoded):
+            raise _invalid("request.path must not encode backslashes or control characters", "request.path")
+        if any(segment in {".", ".."} for segment in decoded.split("/")):
+            raise _invalid("request.path must not contain '.' or '..' segments", "request.path")
+        if decoded.startswith("//"):
+            raise _invalid("request.path must not encode a '//' prefix", "request.path")
+    return quote(path, safe=_PATH_SAFE)
+
+
+def flatten_query(query: object) -> list[tuple[str, str]]:
+    """``{"a": 1, "b": [true, "x"]}`` → ``[("a", "1"), ("b", "true"), ("b", "x")]``."""
+    if not isinstance(query, dict):
+        raise _invalid("request.query must be an object of name → value", "request.query")
+    pairs: list[tuple[str, str]] = []
+    for name, value in query.items():
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if item is None:
+                continue
+            if isinstance(item, bool):
+                pairs.append((name, "true" if item else "false"))
+            elif isinstance(item, str | int | float):
+                pairs.append((name, str(item)))
+            else:
+                raise _invalid(
+                    f"request.query.{name[:64]} must be a string, number, boolean or an array of them",
+                    f"request.query.{name[:64]}",
+                )
+    return pairs
+
+
+def encode_body(body: Any) -> tuple[bytes | None, str | None]:
+    """JSON bodies: objects and arrays as JSON, strings as is, null as no body."""
+    if body is None:
+        return None, None
+    if isinstance(body, str):
+        return body.encode(), "text/plain; charset=utf-8"
+    if isinstance(body, dict | list):
+        return orjson.dumps(body), "application/json"
+    raise _invalid("request.body must be an object, an array, a string or null", "request.body")
+
+
+def _check_headers(target: HttpTarget, headers: Mapping[str, str]) -> dict[str, str]:
+    if len(headers) > contract.MAX_HEADERS:
+        raise _invalid(f"at most {contract.MAX_HEADERS} request headers are allowed", "request.headers")
+    locked = target.locked_header_names
+    checked: dict[str, str] = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _TOKEN.match(name):
+            raise _invalid(f"header name {name[:64]!r} is not a valid HTTP token", "request.headers")
+        if not isinstance(value, str):
+            raise _invalid(f"header {name} must have a string value", f"request.headers.{name}")
+        if len(value) > contract.MAX_HEADER_VALUE_LENGTH or _CONTROL.search(value.replace("\t", " ")):
+            raise _invalid(
+                f"header {name} has a value that is too long or contains CR, LF, NUL or other control characters",
+                f"request.headers.{name}",
+            )
+        lower = name.lower()
+        if lower in locked:
+            raise InvalidRequest(
+                f"header {name} carries the connection's credential and cannot be set by the caller",
+                key="locked_header",
+                metadata={"field": f"request.headers.{name}", "header": name},
+            )
+        if lower in contract.BLOCKED_REQUEST_LOWER or lower.startswith(contract.BLOCKED_REQUEST_HEADER_PREFIXES):
+            raise InvalidRequest(
+                f"header {name} is blocked by the proxy contract (see blockedRequestHeaders in proxy info)",
+                key="blocked_header",
+                metadata={"field": f"request.headers.{name}", "header": name},
+            )
+        checked[name] = value
+    return checked
+
+
+def _locked_query_error(name: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"query parameter {name} carries the connection's credential and cannot be set by the caller",
+        key="locked_query",
+        metadata={"field": "request.query", "parameter": name},
+    )
+
+
+def _query(target: HttpTarget, call: ProxyCall) -> str:
+    if call.query is not None and call.raw_query is not None:
+        raise _invalid("send either query or rawQuery, not both", "request.rawQuery")
+    locked = {name.lower() for name in target.credential_query}
+    inherited = dict(target.inherited_query)
+    caller = ""
+    if call.query is not None:
+        for name, _ in call.query:
+            if name.lower() in locked:
+                raise _locked_query_error(name)
+            inherited.pop(name, None)
+        caller = urlencode(list(call.query))
+    elif call.raw_query:
+        raw = call.raw_query
+        if raw.startswith("?") or "#" in raw or " " in raw or _CONTROL.search(raw) or _BAD_PERCENT.search(raw):
+            raise _invalid(f"request.rawQuery breaks the rule: {contract.RAW_QUERY_RULE}", "request.rawQuery")
+        for name, _ in parse_qsl(raw, keep_blank_values=True):
+            if name.lower() in locked:
+                raise _locked_query_error(name)
+        caller = raw
+    parts = [
+        urlencode(list(inherited.items())) if inherited else "",
+        caller,
+        urlencode(list(target.credential_query.items())) if target.credential_query else "",
+    ]
+    return "&".join(part for part in parts if part)
+
+
+def build_upstream(target: HttpTarget, call: ProxyCall) -> UpstreamRequest:
+    path = check_path(call.path)
+    headers = _check_headers(target, call.headers)
+    if call.body is not None and len(call.body) > target.limits.max_request_body_bytes:
+        raise PayloadTooLarge(
+            f"request.body is {len(call.body)} bytes; this connection accepts at most "
+            f"{target.limits.max_request_body_bytes} (maxRequestBodyBytes)",
+            key="request_body_too_large",
+            metadata={"field": "request.body"},
+        )
+    merged = dict(target.inherited_headers)
+    lowered = {name.lower(): name for name in merged}
+    for name, value in headers.items():
+        existing = lowered.get(name.lower())
+        if existing is not None:
+            del merged[existing]
+        merged[name] = value
+    if call.body is not None and call.content_type and "content-type" not in {n.lower() for n in merged}:
+        merged["Content-Type"] = call.content_type
+    merged.update(target.credential_headers)  # last, so nothing the caller sent can replace it
+    return UpstreamRequest(call.method, path, _query(target, call), merged, call.body)

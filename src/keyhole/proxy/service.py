@@ -1,0 +1,180 @@
+"""The connection proxy: limits, the upstream call through egress, shaping, and the audit record."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from keyhole.audit.records import CallRecord, redacted_path
+from keyhole.audit.service import AuditLog, CallStats
+from keyhole.connections.service import ConnectionService
+from keyhole.connections.target import HttpTarget
+from keyhole.egress import EgressClient, read_capped
+from keyhole.errors import Forbidden, KeyholeError, RateLimited
+from keyhole.proxy.request import ProxyCall, UpstreamRequest, build_upstream
+from keyhole.proxy.response import decode_body, filter_headers, scrub_bytes
+from keyhole.ratelimit import RateDecision, RateLimiter
+from keyhole.store.base import utcnow
+from keyhole.tenancy.principal import Principal
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyResult:
+    status: int
+    body: str
+    body_encoding: str  # "utf-8" | "base64"
+    content_type: str
+    headers: dict[str, str]
+    latency_ms: int
+    truncated: bool
+    call_id: str
+    upstream_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyInfo:
+    target: HttpTarget
+    organization_rate_limit_per_minute: int
+    stats: CallStats
+
+
+class ProxyService:
+    def __init__(
+        self,
+        connections: ConnectionService,
+        egress: EgressClient,
+        limiter: RateLimiter,
+        audit: AuditLog,
+        *,
+        organization_rate_limit_per_minute: int,
+    ) -> None:
+        self._connections = connections
+        self._egress = egress
+        self._limiter = limiter
+        self._audit = audit
+        self._org_limit = organization_rate_limit_per_minute
+
+    async def target(self, principal: Principal, connection_id: str) -> HttpTarget:
+        return await self._connections.http_target(principal.organization_id, connection_id)
+
+    async def execute(
+        self,
+        principal: Principal,
+        target: HttpTarget,
+        call: Callable[[], ProxyCall] | ProxyCall,
+        *,
+        dialect: str,
+    ) -> ProxyResult:
+        """Run one proxied call. ``call`` may be a thunk so that parsing errors are audited too."""
+        started = time.perf_counter()
+        call_id = str(uuid.uuid4())
+        upstream: UpstreamRequest | None = None
+        status: int | None = None
+        bytes_out = 0
+        truncated = False
+        try:
+            if not target.proxy_enabled:
+                raise Forbidden(
+                    "the proxy is disabled for this connection; enable it with PUT .../proxy/settings",
+                    key="proxy_disabled",
+                )
+            request = call() if callable(call) else call
+            upstream = build_upstream(target, request)
+            await self._limit(f"org:{principal.organization_id}", self._org_limit, "organization")
+            await self._limit(
+                f"conn:{target.connection_id}", target.limits.rate_limit_per_minute, "connection"
+            )
+            result = await self._call(target, upstream, call_id, started)
+            status, truncated = result.status, result.truncated
+            bytes_out = result.upstream_bytes
+            self._record(principal, target, dialect, call_id, upstream, status, started, bytes_out, truncated)
+            return result
+        except KeyholeError as error:
+            error.metadata.setdefault("proxyCallId", call_id)
+            self._record(
+                principal, target, dialect, call_id, upstream, status, started, bytes_out, truncated, error
+            )
+            raise
+
+    async def _limit(self, key: str, limit: int, scope: str) -> None:
+        decision: RateDecision = await self._limiter.hit(key, limit)
+        if not decision.allowed:
+            raise RateLimited(
+                f"{scope} rate limit of {limit} requests per minute exceeded; retry after "
+                f"{decision.retry_after}s",
+                key=f"{scope}_rate_limited",
+                retry_after=decision.retry_after,
+                headers=decision.headers(),
+                metadata={"scope": scope, "limit": limit},
+            )
+
+    async def _call(self, target: HttpTarget, upstream: UpstreamRequest, call_id: str, started: float) -> ProxyResult:
+        url = target.url_for(upstream.url_path, upstream.encoded_query)
+        limits = target.limits
+        async with self._egress.request(
+            upstream.method, url, headers=upstream.headers, data=upstream.body, timeout_ms=limits.timeout_ms
+        ) as response:
+            raw, truncated = await read_capped(response, limits.max_response_body_bytes)
+            content_type = response.headers.get("Content-Type", "")
+            scrub = limits.scrub_echoed_secrets and bool(target.secrets)
+            headers = filter_headers(response.headers, target.secrets, scrub)
+            status = response.status
+        body, encoding = decode_body(raw, content_type, truncated=truncated)
+        if scrub and encoding == "utf-8":
+            body = scrub_bytes(body.encode(), target.secrets, truncated=truncated).decode(errors="ignore")
+        return ProxyResult(
+            status=status,
+            body=body,
+            body_encoding=encoding,
+            content_type=content_type,
+            headers=headers,
+            latency_ms=int((time.perf_counter() - started) * 1000),
+            truncated=truncated,
+            call_id=call_id,
+            upstream_bytes=len(raw),
+        )
+
+    def _record(
+        self,
+        principal: Principal,
+        target: HttpTarget,
+        dialect: str,
+        call_id: str,
+        upstream: UpstreamRequest | None,
+        status: int | None,
+        started: float,
+        bytes_out: int,
+        truncated: bool,
+        error: KeyholeError | None = None,
+    ) -> None:
+        path = (
+            redacted_path(upstream.url_path, upstream.encoded_query, target.credential_query)
+            if upstream is not None
+            else ""
+        )
+        self._audit.record(
+            CallRecord(
+                id=call_id,
+                organization_id=principal.organization_id,
+                connection_id=target.connection_id,
+                principal_id=principal.id,
+                dialect=dialect,
+                method=upstream.method if upstream is not None else "",
+                path=path,
+                upstream_status=status,
+                latency_ms=int((time.perf_counter() - started) * 1000),
+                bytes_in=len(upstream.body) if upstream is not None and upstream.body else 0,
+                bytes_out=bytes_out,
+                truncated=truncated,
+                outcome="ok" if error is None else error.key,
+                error_message=None if error is None else error.message[:1000],
+                created_at=utcnow(),
+            )
+        )
+
+    async def info(self, principal: Principal, connection_id: str) -> ProxyInfo:
+        target = await self.target(principal, connection_id)
+        stats = await self._audit.stats(principal.organization_id, connection_id)
+        return ProxyInfo(target, self._org_limit, stats)
