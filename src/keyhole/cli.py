@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -212,7 +211,9 @@ def rotate_master(
 
 
 @keys_app.command("remove-master")
-def remove_master(kid: Annotated[str, typer.Argument(help="The old key id to delete from the key file.")]) -> None:
+def remove_master(
+    kid: Annotated[str, typer.Argument(help="The old key id to delete from the key file.")],
+) -> None:
     """Delete an old master key from the key file once nothing is encrypted under it."""
 
     async def work(settings: Settings) -> dict[str, str]:
@@ -231,3 +232,5 @@ def remove_master(kid: Annotated[str, typer.Argument(help="The old key id to del
     typer.echo(json.dumps(_run(work)))
 
 
+if __name__ == "__main__":
+    app()

@@ -38,7 +38,9 @@ class Settings(BaseSettings):
     @classmethod
     def _split_cidrs(cls, value: object) -> object:
         if isinstance(value, str):
-            return [ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()]
+            return [
+                ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()
+            ]
         return value
 
     @cached_property

@@ -71,7 +71,9 @@ def check_path(path: object) -> str:
     if "\\" in path or _CONTROL.search(path):
         raise _invalid("request.path must not contain backslashes or control characters", "request.path")
     if "?" in path or "#" in path:
-        raise _invalid("request.path must not contain '?' or '#'; put parameters in query or rawQuery", "request.path")
+        raise _invalid(
+            "request.path must not contain '?' or '#'; put parameters in query or rawQuery", "request.path"
+        )
     if _BAD_PERCENT.search(path):
         raise _invalid("request.path has a '%' that does not start a %XX escape", "request.path")
     decoded = path
@@ -131,7 +133,8 @@ def _check_headers(target: HttpTarget, headers: Mapping[str, str]) -> dict[str, 
             raise _invalid(f"header {name} must have a string value", f"request.headers.{name}")
         if len(value) > contract.MAX_HEADER_VALUE_LENGTH or _CONTROL.search(value.replace("\t", " ")):
             raise _invalid(
-                f"header {name} has a value that is too long or contains CR, LF, NUL or other control characters",
+                f"header {name} has a value that is too long or contains CR, LF, NUL or another control "
+                "character",
                 f"request.headers.{name}",
             )
         lower = name.lower()
@@ -141,7 +144,9 @@ def _check_headers(target: HttpTarget, headers: Mapping[str, str]) -> dict[str, 
                 key="locked_header",
                 metadata={"field": f"request.headers.{name}", "header": name},
             )
-        if lower in contract.BLOCKED_REQUEST_LOWER or lower.startswith(contract.BLOCKED_REQUEST_HEADER_PREFIXES):
+        if lower in contract.BLOCKED_REQUEST_LOWER or lower.startswith(
+            contract.BLOCKED_REQUEST_HEADER_PREFIXES
+        ):
             raise InvalidRequest(
                 f"header {name} is blocked by the proxy contract (see blockedRequestHeaders in proxy info)",
                 key="blocked_header",
@@ -173,7 +178,13 @@ def _query(target: HttpTarget, call: ProxyCall) -> str:
         caller = urlencode(list(call.query))
     elif call.raw_query:
         raw = call.raw_query
-        if raw.startswith("?") or "#" in raw or " " in raw or _CONTROL.search(raw) or _BAD_PERCENT.search(raw):
+        if (
+            raw.startswith("?")
+            or "#" in raw
+            or " " in raw
+            or _CONTROL.search(raw)
+            or _BAD_PERCENT.search(raw)
+        ):
             raise _invalid(f"request.rawQuery breaks the rule: {contract.RAW_QUERY_RULE}", "request.rawQuery")
         for name, _ in parse_qsl(raw, keep_blank_values=True):
             if name.lower() in locked:

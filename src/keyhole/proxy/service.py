@@ -13,6 +13,7 @@ from keyhole.connections.service import ConnectionService
 from keyhole.connections.target import HttpTarget
 from keyhole.egress import EgressClient, read_capped
 from keyhole.errors import Forbidden, KeyholeError, RateLimited
+from keyhole.proxy.metrics import PROXY_CALLS, PROXY_LATENCY, PROXY_RESPONSE_BYTES
 from keyhole.proxy.request import ProxyCall, UpstreamRequest, build_upstream
 from keyhole.proxy.response import decode_body, filter_headers, scrub_bytes
 from keyhole.ratelimit import RateDecision, RateLimiter
@@ -110,7 +111,9 @@ class ProxyService:
                 metadata={"scope": scope, "limit": limit},
             )
 
-    async def _call(self, target: HttpTarget, upstream: UpstreamRequest, call_id: str, started: float) -> ProxyResult:
+    async def _call(
+        self, target: HttpTarget, upstream: UpstreamRequest, call_id: str, started: float
+    ) -> ProxyResult:
         url = target.url_for(upstream.url_path, upstream.encoded_query)
         limits = target.limits
         async with self._egress.request(
@@ -149,6 +152,12 @@ class ProxyService:
         truncated: bool,
         error: KeyholeError | None = None,
     ) -> None:
+        latency = time.perf_counter() - started
+        outcome = "ok" if error is None else error.key
+        PROXY_CALLS.labels(dialect, outcome).inc()
+        if status is not None:
+            PROXY_LATENCY.observe(latency)
+            PROXY_RESPONSE_BYTES.inc(bytes_out)
         path = (
             redacted_path(upstream.url_path, upstream.encoded_query, target.credential_query)
             if upstream is not None
@@ -164,11 +173,11 @@ class ProxyService:
                 method=upstream.method if upstream is not None else "",
                 path=path,
                 upstream_status=status,
-                latency_ms=int((time.perf_counter() - started) * 1000),
+                latency_ms=int(latency * 1000),
                 bytes_in=len(upstream.body) if upstream is not None and upstream.body else 0,
                 bytes_out=bytes_out,
                 truncated=truncated,
-                outcome="ok" if error is None else error.key,
+                outcome=outcome,
                 error_message=None if error is None else error.message[:1000],
                 created_at=utcnow(),
             )

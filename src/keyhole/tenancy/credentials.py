@@ -39,9 +39,9 @@ def presented_key(headers: Mapping[str, str]) -> PresentedKey:
             key="invalid_authorization",
         )
     for name in _API_KEY_HEADERS:
-        value = headers.get(name)
-        if value:
-            return PresentedKey(_bounded(value.strip()), None, "header")
+        header = headers.get(name)
+        if header:
+            return PresentedKey(_bounded(header.strip()), None, "header")
     raise Unauthenticated(
         "no API key: send 'Authorization: Bearer <key>' or an 'x-api-key' header",
         key="missing_credentials",

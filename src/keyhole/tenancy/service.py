@@ -142,7 +142,7 @@ class TenancyService:
             ).scalar_one_or_none()
         if row is None or row.revoked_at is not None:
             raise Unauthenticated(_INVALID, key="invalid_api_key")
-        kind = "user" if row.kind == "user" else "org"
+        kind: keys.KeyKind = "user" if row.kind == "user" else "org"
         return Principal(row.organization_id, row.id, kind, row.user_id)
 
 
@@ -160,5 +160,12 @@ def _key_row(organization_id: str, user_id: str | None, kind: str, secret: str, 
 
 def _view(row: ApiKey) -> KeyView:
     return KeyView(
-        row.id, row.organization_id, row.user_id, row.kind, row.prefix, row.name, row.created_at, row.revoked_at
+        row.id,
+        row.organization_id,
+        row.user_id,
+        row.kind,
+        row.prefix,
+        row.name,
+        row.created_at,
+        row.revoked_at,
     )

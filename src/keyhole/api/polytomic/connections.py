@@ -120,7 +120,5 @@ async def test_connection(request: Request, services: Services, principal: Princ
 @endpoint
 async def connection_parameter_values(request: Request, services: Services, principal: Principal) -> Response:
     view = await services.connections.get(principal, request.path_params["connection_id"])
-    values = await services.connections.parameter_values(
-        principal, view.type.id, None, connection_id=view.id
-    )
+    values = await services.connections.parameter_values(principal, view.type.id, None, connection_id=view.id)
     return JSONResponse({"data": schemas.parameter_values(values)})

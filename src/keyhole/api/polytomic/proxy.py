@@ -1,4 +1,4 @@
-"""Polytomic routes of the connection proxy (spec sections 2.1–2.3).
+"""Polytomic routes of the connection proxy (spec sections 2.1 to 2.3).
 
 Only wire translation lives here; every rule is enforced in ``keyhole.proxy``.
 """
@@ -36,7 +36,9 @@ def _proxy_call(raw: bytes) -> ProxyCall:
     try:
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"the request body is not valid JSON ({exc.msg})", key="malformed_json") from None
+        raise InvalidRequest(
+            f"the request body is not valid JSON ({exc.msg})", key="malformed_json"
+        ) from None
     if not isinstance(payload, dict):
         raise _invalid("the body must be a JSON object with a 'request' object", "body")
     unknown = set(payload) - _TOP_LEVEL
@@ -109,7 +111,8 @@ def _info(info: ProxyInfo) -> dict[str, Any]:
         "inheritedBase": {
             "baseUrl": str(target.base_url),
             "lockedHeaders": [
-                {"name": name, "value": contract.REDACTED, "redacted": True} for name in target.credential_headers
+                {"name": name, "value": contract.REDACTED, "redacted": True}
+                for name in target.credential_headers
             ],
             "lockedQuery": dict.fromkeys(target.credential_query, contract.REDACTED),
             "inheritedHeaders": dict(target.inherited_headers),
@@ -118,7 +121,11 @@ def _info(info: ProxyInfo) -> dict[str, Any]:
         "mergeRules": dict(contract.MERGE_RULES),
         "requestContract": {
             "allowedMethods": list(contract.ALLOWED_METHODS),
-            "blockedRequestHeaders": [*contract.BLOCKED_REQUEST_HEADERS, "Proxy-*", *target.credential_headers],
+            "blockedRequestHeaders": [
+                *contract.BLOCKED_REQUEST_HEADERS,
+                "Proxy-*",
+                *target.credential_headers,
+            ],
             "blockedResponseHeaders": list(contract.BLOCKED_RESPONSE_HEADERS),
             "bodyTypes": list(contract.BODY_TYPES),
             "queryModes": list(contract.QUERY_MODES),
@@ -146,7 +153,9 @@ def _info(info: ProxyInfo) -> dict[str, Any]:
 
 @endpoint
 async def info(request: Request, services: Services, principal: Principal) -> Response:
-    return JSONResponse({"data": _info(await services.proxy.info(principal, request.path_params["connection_id"]))})
+    return JSONResponse(
+        {"data": _info(await services.proxy.info(principal, request.path_params["connection_id"]))}
+    )
 
 
 def _settings(view: Any) -> dict[str, Any]:
@@ -168,7 +177,9 @@ async def get_settings(request: Request, services: Services, principal: Principa
 @endpoint
 async def put_settings(request: Request, services: Services, principal: Principal) -> Response:
     body = parse(schemas.ProxySettingsBody, await read_json(request, services.settings.max_api_body_bytes))
-    view = await services.connections.set_proxy_enabled(principal, request.path_params["connection_id"], body.enabled)
+    view = await services.connections.set_proxy_enabled(
+        principal, request.path_params["connection_id"], body.enabled
+    )
     return JSONResponse({"data": _settings(view)})
 
 
@@ -180,7 +191,10 @@ async def calls(request: Request, services: Services, principal: Principal) -> R
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_CALLS_PAGE:
         raise InvalidRequest(f"limit must be an integer from 1 to {MAX_CALLS_PAGE}", key="validation_error")
     page = await services.audit.calls(
-        principal.organization_id, connection_id, limit=int(raw_limit), cursor=request.query_params.get("cursor")
+        principal.organization_id,
+        connection_id,
+        limit=int(raw_limit),
+        cursor=request.query_params.get("cursor"),
     )
     next_link = (
         f"/api/connections/{connection_id}/proxy/calls?limit={raw_limit}&cursor={page.next_cursor}"
