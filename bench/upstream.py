@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from typing import cast
 
 CREDENTIAL = b"sk-test-0123456789abcdef"
 AUTH_LINE = b"\r\nauthorization: bearer " + CREDENTIAL
@@ -61,9 +62,11 @@ served = 0
 
 class Upstream(asyncio.Protocol):
     __slots__ = ("buffer", "transport")
+    transport: asyncio.Transport
+    buffer: bytes
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a registered subclass
         self.buffer = b""
 
     def data_received(self, data: bytes) -> None:
@@ -97,7 +100,7 @@ class Upstream(asyncio.Protocol):
             out.append(RESPONSE_AUTH if AUTH_LINE in head else RESPONSE_NOAUTH)
         self.buffer = buffer
         if out:
-            self.transport.write(out[0] if len(out) == 1 else b"".join(out))  # type: ignore[attr-defined]
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.buffer = b""

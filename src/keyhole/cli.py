@@ -9,6 +9,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from keyhole.errors import KeyholeError
 from keyhole.logs import configure_logging
 from keyhole.settings import Settings
 
@@ -31,7 +32,11 @@ def _run(work: Callable[[Settings], Awaitable[T]]) -> T:
         await upgrade(settings.resolved_database_url)
         return await work(settings)
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except KeyholeError as error:  # an expected failure (unknown id, ...): one line, no traceback
+        typer.echo(f"error: {error.message}", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -43,8 +48,14 @@ def serve(
     """Start the API server (migrations are applied on start)."""
     import uvicorn
 
+    from keyhole.store.migrate import upgrade_sync
+
     settings = Settings()
     configure_logging(settings.log_level)
+    # Migrate once here, before any worker starts, so several workers never race on DDL;
+    # each worker's own start-up check then finds the schema current.
+    settings.home.mkdir(parents=True, exist_ok=True)
+    upgrade_sync(settings.resolved_database_url)
     uvicorn.run(
         "keyhole.app:create_app",
         factory=True,

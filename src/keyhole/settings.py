@@ -5,9 +5,9 @@ from __future__ import annotations
 import ipaddress
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -32,6 +32,21 @@ class Settings(BaseSettings):
     cache_ttl_seconds: float = Field(default=1.0, ge=0)
     audit_flush_seconds: float = Field(default=1.0, gt=0)
     max_api_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Jobs, blobs and idempotency (see docs/architecture.md, "Jobs and blobs").
+    job_engine: Literal["embedded", "procrastinate"] = Field(
+        default="embedded", description="embedded: in-process worker; procrastinate: `keyhole worker`s."
+    )
+    worker_concurrency: int = Field(default=4, ge=1, le=256, description="Jobs run at once per worker.")
+    job_lease_seconds: float = Field(default=15.0, ge=1, description="A running job's lease.")
+    job_sweep_seconds: float = Field(default=5.0, gt=0, description="How often expired leases are swept.")
+    job_max_attempts: int = Field(default=3, ge=1, le=20)
+    job_ttl_seconds: int = Field(default=86_400, ge=1, description="How long job results are kept.")
+    purge_interval_seconds: float = Field(default=60.0, gt=0, description="Expiry sweep interval.")
+    blob_url: str | None = Field(default=None, description="s3://bucket/prefix; local files when unset.")
+    blob_url_ttl_seconds: int = Field(default=900, ge=1, description="Lifetime of download URLs.")
+    idempotency_ttl_seconds: int = Field(default=86_400, ge=1)
+    idempotency_lock_seconds: float = Field(default=360.0, gt=0)
+    async_proxy_deadline_seconds: int = Field(default=3_600, ge=1)
     log_level: str = "INFO"
 
     @field_validator("egress_allow", mode="before")
@@ -42,6 +57,15 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()
             ]
         return value
+
+    @model_validator(mode="after")
+    def _procrastinate_needs_postgres(self) -> Settings:
+        if self.job_engine == "procrastinate" and not (self.database_url or "").startswith("postgresql"):
+            raise ValueError(
+                "KEYHOLE_JOB_ENGINE=procrastinate needs a PostgreSQL KEYHOLE_DATABASE_URL "
+                "(postgresql+asyncpg://user@host/db); leave KEYHOLE_JOB_ENGINE unset for the embedded worker"
+            )
+        return self
 
     @cached_property
     def resolved_database_url(self) -> str:

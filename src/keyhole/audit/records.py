@@ -6,7 +6,7 @@ from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import unquote_plus
 
 REDACTED = "[REDACTED]"
 
@@ -34,13 +34,17 @@ class CallRecord:
 
 
 def redacted_path(path: str, encoded_query: str, credential_names: Collection[str]) -> str:
+    """``path?query`` as sent, with each credential parameter's value replaced by ``[REDACTED]``.
+
+    Every other pair is kept byte for byte, so the record shows the caller's own encoding.
+    """
     if not encoded_query:
         return path
     if not credential_names:
         return f"{path}?{encoded_query}"
     locked = {name.lower() for name in credential_names}
-    pairs = [
-        (name, REDACTED if name.lower() in locked else value)
-        for name, value in parse_qsl(encoded_query, keep_blank_values=True)
-    ]
-    return f"{path}?{urlencode(pairs)}"
+    pairs = []
+    for pair in encoded_query.split("&"):
+        name = pair.partition("=")[0]
+        pairs.append(f"{name}={REDACTED}" if unquote_plus(name).lower() in locked else pair)
+    return f"{path}?{'&'.join(pairs)}"

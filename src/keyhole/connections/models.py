@@ -32,3 +32,11 @@ class Connection(Base):
     updated_by: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The Composio view of the same connection (a "connected account"); all null when created
+    # through the Polytomic dialect. Disabling an account clears ``proxy_enabled``.
+    account_user_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    account_alias: Mapped[str | None] = mapped_column(String(200))
+    account_status: Mapped[str | None] = mapped_column(String(16))
+    account_status_reason: Mapped[str | None] = mapped_column(Text)
+    auth_config_id: Mapped[str | None] = mapped_column(String(64))
+    auth_scheme: Mapped[str | None] = mapped_column(String(32))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -105,9 +106,16 @@ class ConnectionService:
 
     # -- writes ------------------------------------------------------------------------------
 
-    async def create(self, principal: Principal, data: ConnectionCreate) -> ConnectionView:
+    async def create(
+        self,
+        principal: Principal,
+        data: ConnectionCreate,
+        *,
+        account: Mapping[str, Any] | None = None,
+    ) -> ConnectionView:
+        """``account`` sets the Composio view's columns (``account_user_id``…) in the same insert."""
         connection_type = self.catalog.get(data.type_id)
-        configuration = connection_type.validate(data.configuration)
+        configuration = self._validated(connection_type, data.configuration)
         health = await self._check(connection_type, configuration) if data.validate else Health("healthy")
         row = Connection(
             id=str(uuid.uuid4()),
@@ -122,6 +130,8 @@ class ConnectionService:
             updated_at=utcnow(),
         )
         self._store_configuration(row, connection_type, configuration, health)
+        for column, value in (account or {}).items():
+            setattr(row, column, value)
         async with self._db.transaction() as session:
             session.add(row)
         return self._view(row)
@@ -138,7 +148,7 @@ class ConnectionService:
         connection_type = self.catalog.get(row.type_id)
         stored_secrets = self._secrets(row)
         merged = keep_redacted(data.configuration, stored_secrets, connection_type.secret_fields)
-        configuration = connection_type.validate(merged)
+        configuration = self._validated(connection_type, merged)
         health = await self._check(connection_type, configuration) if data.validate else None
         async with self._db.transaction() as session:
             row = await self._row(principal.organization_id, connection_id, session=session)
@@ -185,8 +195,13 @@ class ConnectionService:
                 )
             configuration = {**self._full_configuration(row), **configuration}
             configuration = keep_redacted(configuration, self._secrets(row), connection_type.secret_fields)
-        validated = connection_type.validate(configuration)
-        health = await self._check(connection_type, validated)
+        validated = self._validated(connection_type, configuration)
+        try:
+            health = await self._check(connection_type, validated)
+        except Unprocessable as exc:
+            if exc.key != "connection_unreachable":
+                raise
+            raise InvalidRequest(exc.message, key="connection_test_failed", metadata=exc.metadata) from None
         if health.status != "healthy":
             raise InvalidRequest(health.error or "connection test failed", key="connection_test_failed")
         return health
@@ -230,11 +245,45 @@ class ConnectionService:
             names = await list_databases(dialect, configuration, resolver=self._egress.resolver)
         except KeyError as missing:
             raise InvalidRequest(f"parameters are missing {missing}", key="invalid_parameters") from None
+        except KeyholeError as exc:
+            if exc.status < 500:
+                raise
+            # Declared errors here are 400/404; a 5xx would also make clients retry blindly.
+            raise InvalidRequest(
+                f"could not list the values: {exc.message}",
+                key="connection_unreachable",
+                metadata={"reason": exc.key},
+            ) from None
         needle = (query or "").lower()
         values = [ParameterValue(name, name) for name in names if needle in name.lower()]
         return {"database": ParameterValues(allows_creation=False, values=values)}
 
+    def view(self, row: Connection) -> ConnectionView:
+        """The redacted view of a row another service of this domain has read."""
+        return self._view(row)
+
+    def forget(self, organization_id: str, connection_id: str) -> None:
+        """Evict the cached target after a write made outside this service."""
+        self._forget(organization_id, connection_id)
+
     # -- helpers -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _validated(connection_type: ConnectionType, configuration: dict[str, Any]) -> dict[str, Any]:
+        """Schema validation, then the rules a schema cannot say (base URL shape, blocked headers)."""
+        validated = connection_type.validate(configuration)
+        if connection_type.http is not None:
+            try:
+                build_http_target(
+                    connection_id="validation",
+                    organization_id="validation",
+                    proxy_enabled=True,
+                    connection_type=connection_type,
+                    configuration=validated,
+                )
+            except InvalidRequest as exc:
+                raise Unprocessable(exc.message, key="invalid_configuration", metadata=exc.metadata) from None
+        return validated
 
     async def _check(self, connection_type: ConnectionType, configuration: dict[str, Any]) -> Health:
         try:

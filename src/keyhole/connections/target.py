@@ -7,13 +7,17 @@ so the proxy hot path does no database or crypto work.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import yarl
 
 from keyhole.connections.catalog import ConnectionType, HttpSpec
+from keyhole.errors import InvalidRequest
+from keyhole.proxy import contract
 
 DEFAULT_LIMITS: dict[str, Any] = {
     "rate_limit_per_minute": 600,
@@ -52,9 +56,12 @@ class HttpTarget:
     def locked_header_names(self) -> frozenset[str]:
         return frozenset(name.lower() for name in self.credential_headers)
 
-    def url_for(self, path: str, encoded_query: str = "") -> yarl.URL:
-        """Append an already-validated relative path, keeping the caller's percent-encoding."""
-        base = str(self.base_url).rstrip("/")
+    def url_for(self, path: str, encoded_query: str = "", origin: yarl.URL | None = None) -> yarl.URL:
+        """Append an already-validated relative path, keeping the caller's percent-encoding.
+
+        ``origin`` (an absolute endpoint's scheme://host:port, already checked against the base URL
+        by ``keyhole.proxy.origin``) replaces the whole base URL, path included."""
+        base = str(origin if origin is not None else self.base_url).rstrip("/")
         target = base + path if path else base + "/"
         return yarl.URL(f"{target}?{encoded_query}" if encoded_query else target, encoded=True)
 
@@ -81,6 +88,52 @@ def _auth(spec: HttpSpec, configuration: Mapping[str, Any]) -> dict[str, Any]:
     return dict(auth) if isinstance(auth, dict) else {"type": "none"}
 
 
+def _echo_forms(secrets: Iterable[str], query: Iterable[str]) -> tuple[str, ...]:
+    """Each secret as an upstream may echo it: raw, JSON-escaped, and (for query credentials)
+    percent-encoded the ways a server may print a URL. Longest first, so that a form containing
+    another is replaced whole."""
+    forms: set[str] = set()
+    for secret in secrets:
+        forms.update((secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]))
+    for secret in query:
+        forms.update(
+            (quote_plus(secret), quote_plus(secret, safe="/"), quote(secret, safe=""), quote(secret))
+        )
+    return tuple(sorted((form for form in forms if form), key=lambda form: (-len(form), form)))
+
+
+def _base_url(raw: str) -> yarl.URL:
+    try:
+        url = yarl.URL(raw)
+    except ValueError:  # the schema's "uri" check is looser than the URL parser
+        url = None
+    if url is None or url.scheme not in {"http", "https"} or not url.raw_host:
+        problem = "cannot be parsed as an http(s) URL"
+    elif url.raw_user is not None or url.raw_password is not None:
+        problem = "must not carry a user name or password (put credentials in auth)"
+    elif url.raw_query_string or url.raw_fragment:
+        problem = "must not carry a query or fragment (use the query setting)"
+    else:
+        return url
+    raise InvalidRequest(
+        f"the connection's base URL {problem}; fix the connection's configuration", key="invalid_base_url"
+    )
+
+
+def _inherited_headers(spec: HttpSpec, configured: Mapping[str, str], locked: set[str]) -> dict[str, str]:
+    for name in configured:
+        lower = name.lower()
+        if lower in contract.BLOCKED_REQUEST_LOWER or lower.startswith(
+            contract.BLOCKED_REQUEST_HEADER_PREFIXES
+        ):
+            raise InvalidRequest(
+                f"header {name} cannot be set on a connection: the proxy contract blocks it",
+                key="invalid_configuration",
+                metadata={"errors": [{"field": f"/headers/{name}", "message": "blocked header"}]},
+            )
+    return {**spec.headers, **{k: v for k, v in configured.items() if k.lower() not in locked}}
+
+
 def build_http_target(
     *,
     connection_id: str,
@@ -93,7 +146,7 @@ def build_http_target(
     if spec is None:
         raise ValueError(f"connection type {connection_type.id} is not an HTTP type")
     raw_base = spec.base_url or _resolve({"$field": spec.base_url_field or "/url"}, configuration)
-    base_url = yarl.URL(str(raw_base))
+    base_url = _base_url(str(raw_base))
     auth = _auth(spec, configuration)
     credential_headers: dict[str, str] = {}
     credential_query: dict[str, str] = {}
@@ -115,10 +168,7 @@ def build_http_target(
             secrets.append(str(auth["value"]))
     limits = {**DEFAULT_LIMITS, **spec.proxy_defaults, **(configuration.get("proxy") or {})}
     locked = {name.lower() for name in credential_headers}
-    inherited_headers = {
-        **spec.headers,
-        **{k: v for k, v in (configuration.get("headers") or {}).items() if k.lower() not in locked},
-    }
+    inherited_headers = _inherited_headers(spec, configuration.get("headers") or {}, locked)
     inherited_query = tuple(
         (k, str(v)) for k, v in (configuration.get("query") or {}).items() if k not in credential_query
     )
@@ -133,6 +183,6 @@ def build_http_target(
         credential_headers=credential_headers,
         credential_query=credential_query,
         auth_type=str(auth.get("type", "none")),
-        secrets=tuple(secret for secret in secrets if secret),
+        secrets=_echo_forms(secrets, credential_query.values()),
         limits=ProxyLimits(**{key: limits[key] for key in DEFAULT_LIMITS}),
     )

@@ -10,6 +10,7 @@ from types import TracebackType
 import aiohttp
 import yarl
 
+from keyhole import __version__
 from keyhole.egress.failures import os_reason, upstream_error
 from keyhole.egress.policy import EgressPolicy
 from keyhole.egress.resolver import CheckingResolver
@@ -18,6 +19,8 @@ from keyhole.errors import InvalidRequest, UpstreamUnreachable
 _SCHEMES = frozenset(("http", "https"))
 _CHUNK = 65536
 _MAX_CACHED_TIMEOUTS = 64
+_SKIP_AUTO_HEADERS = frozenset({"Content-Type"})
+_DEFAULT_HEADERS = {"User-Agent": f"Keyhole/{__version__}"}
 _CAUGHT = (aiohttp.ClientError, OSError)  # OSError covers TimeoutError
 
 
@@ -103,6 +106,7 @@ class EgressClient:
                 cookie_jar=aiohttp.DummyCookieJar(),  # upstream cookies must never be stored
                 trust_env=False,  # never route through HTTP(S)_PROXY from the environment
                 raise_for_status=False,
+                headers=_DEFAULT_HEADERS,  # a caller's own User-Agent still wins
             )
         return session
 
@@ -139,6 +143,8 @@ class _EgressRequest:
                 data=self._data,
                 allow_redirects=False,
                 timeout=self._timeout,
+                # aiohttp would otherwise invent "application/octet-stream" for a bodyless POST.
+                skip_auto_headers=_SKIP_AUTO_HEADERS,
             )
         except _CAUGHT as exc:
             # "from None": aiohttp's messages may contain the URL and its query string.

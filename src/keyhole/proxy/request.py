@@ -13,12 +13,14 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 import orjson
+import yarl
 
 from keyhole.connections.target import HttpTarget
 from keyhole.errors import InvalidRequest, PayloadTooLarge
 from keyhole.proxy import contract
+from keyhole.proxy.origin import check_origin
 
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")  # fullmatch: '$' would allow a final \n
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
@@ -35,6 +37,8 @@ class ProxyCall:
     raw_query: str | None = None
     body: bytes | None = None
     content_type: str | None = None
+    # An absolute endpoint's scheme://host[:port]; replaces the base URL once ``check_origin`` allows it.
+    origin: yarl.URL | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,7 @@ class UpstreamRequest:
     encoded_query: str
     headers: dict[str, str]
     body: bytes | None
+    origin: yarl.URL | None = None
 
 
 def _invalid(message: str, field: str) -> InvalidRequest:
@@ -127,7 +132,7 @@ def _check_headers(target: HttpTarget, headers: Mapping[str, str]) -> dict[str, 
     locked = target.locked_header_names
     checked: dict[str, str] = {}
     for name, value in headers.items():
-        if not isinstance(name, str) or not _TOKEN.match(name):
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
             raise _invalid(f"header name {name[:64]!r} is not a valid HTTP token", "request.headers")
         if not isinstance(value, str):
             raise _invalid(f"header {name} must have a string value", f"request.headers.{name}")
@@ -199,6 +204,8 @@ def _query(target: HttpTarget, call: ProxyCall) -> str:
 
 
 def build_upstream(target: HttpTarget, call: ProxyCall) -> UpstreamRequest:
+    if call.origin is not None:
+        check_origin(target.base_url, call.origin)
     path = check_path(call.path)
     headers = _check_headers(target, call.headers)
     if call.body is not None and len(call.body) > target.limits.max_request_body_bytes:
@@ -218,4 +225,4 @@ def build_upstream(target: HttpTarget, call: ProxyCall) -> UpstreamRequest:
     if call.body is not None and call.content_type and "content-type" not in {n.lower() for n in merged}:
         merged["Content-Type"] = call.content_type
     merged.update(target.credential_headers)  # last, so nothing the caller sent can replace it
-    return UpstreamRequest(call.method, path, _query(target, call), merged, call.body)
+    return UpstreamRequest(call.method, path, _query(target, call), merged, call.body, call.origin)

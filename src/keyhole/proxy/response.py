@@ -21,11 +21,14 @@ def filter_headers(headers: CIMultiDictProxy[str], secrets: Sequence[str], scrub
         dropped.update(token.strip().lower() for token in value.split(","))
     result: dict[str, str] = {}
     lowered: dict[str, str] = {}
-    for name, value in headers.items():
+    for name, raw_value in headers.items():
         lower = name.lower()
         if lower in dropped:
             continue
+        value = header_text(raw_value)
         if scrub and secrets:
+            if scrub_text(name, secrets) != name:
+                continue  # a header named after a secret cannot be shown in any form
             value = scrub_text(value, secrets)
         existing = lowered.get(lower)
         if existing is None:
@@ -34,6 +37,38 @@ def filter_headers(headers: CIMultiDictProxy[str], secrets: Sequence[str], scrub
         else:
             result[existing] = f"{result[existing]}, {value}"
     return result
+
+
+def header_text(value: str) -> str:
+    """A header value that can be serialized: the HTTP client decodes header bytes with
+    ``surrogateescape``, so bytes that are not UTF-8 become U+FFFD instead of breaking JSON."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        try:
+            raw = value.encode(errors="surrogateescape")
+        except UnicodeEncodeError:  # a surrogate no byte decoding produced
+            raw = value.encode(errors="surrogatepass")
+        return raw.decode(errors="replace")
+    return value
+
+
+_DECODED_CODINGS = frozenset({"identity", "gzip", "deflate", "br", "zstd"})  # as aiohttp decodes them
+
+
+def opaque_coding(headers: CIMultiDictProxy[str]) -> str | None:
+    """The Content-Encoding the HTTP client left undecoded (so the body cannot be scrubbed), if any.
+
+    aiohttp decodes only a single, known coding; ``x-gzip``, ``compress``, stacked codings or a
+    repeated header reach the proxy still encoded, and the header itself is stripped from the
+    answer, so an echoed credential would pass unseen.
+    """
+    codings = headers.getall("Content-Encoding", ())
+    if not codings:
+        return None
+    if len(codings) == 1 and codings[0].isascii() and codings[0].lower() in _DECODED_CODINGS:
+        return None
+    return ", ".join(codings)
 
 
 def scrub_text(value: str, secrets: Iterable[str]) -> str:

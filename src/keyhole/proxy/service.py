@@ -12,10 +12,17 @@ from keyhole.audit.service import AuditLog, CallStats
 from keyhole.connections.service import ConnectionService
 from keyhole.connections.target import HttpTarget
 from keyhole.egress import EgressClient, read_capped
-from keyhole.errors import Forbidden, KeyholeError, RateLimited
+from keyhole.errors import Forbidden, KeyholeError, RateLimited, UpstreamUnreachable
 from keyhole.proxy.metrics import PROXY_CALLS, PROXY_LATENCY, PROXY_RESPONSE_BYTES
 from keyhole.proxy.request import ProxyCall, UpstreamRequest, build_upstream
-from keyhole.proxy.response import decode_body, filter_headers, scrub_bytes
+from keyhole.proxy.response import (
+    decode_body,
+    filter_headers,
+    header_text,
+    opaque_coding,
+    scrub_bytes,
+    scrub_text,
+)
 from keyhole.ratelimit import RateDecision, RateLimiter
 from keyhole.store.base import utcnow
 from keyhole.tenancy.principal import Principal
@@ -71,6 +78,7 @@ class ProxyService:
         """Run one proxied call. ``call`` may be a thunk so that parsing errors are audited too."""
         started = time.perf_counter()
         call_id = str(uuid.uuid4())
+        request: ProxyCall | None = None
         upstream: UpstreamRequest | None = None
         status: int | None = None
         bytes_out = 0
@@ -95,7 +103,17 @@ class ProxyService:
         except KeyholeError as error:
             error.metadata.setdefault("proxyCallId", call_id)
             self._record(
-                principal, target, dialect, call_id, upstream, status, started, bytes_out, truncated, error
+                principal,
+                target,
+                dialect,
+                call_id,
+                upstream,
+                status,
+                started,
+                bytes_out,
+                truncated,
+                error,
+                request,
             )
             raise
 
@@ -114,19 +132,29 @@ class ProxyService:
     async def _call(
         self, target: HttpTarget, upstream: UpstreamRequest, call_id: str, started: float
     ) -> ProxyResult:
-        url = target.url_for(upstream.url_path, upstream.encoded_query)
+        url = target.url_for(upstream.url_path, upstream.encoded_query, upstream.origin)
         limits = target.limits
         async with self._egress.request(
             upstream.method, url, headers=upstream.headers, data=upstream.body, timeout_ms=limits.timeout_ms
         ) as response:
-            raw, truncated = await read_capped(response, limits.max_response_body_bytes)
-            content_type = response.headers.get("Content-Type", "")
             scrub = limits.scrub_echoed_secrets and bool(target.secrets)
+            coding = opaque_coding(response.headers) if scrub else None
+            if coding is not None:
+                raise UpstreamUnreachable(
+                    f"the upstream answered with Content-Encoding {coding[:64]!r}, which the proxy "
+                    "cannot decode to scrub echoed credentials; ask for gzip, deflate or identity",
+                    key="upstream_encoding_unsupported",
+                )
+            raw, truncated = await read_capped(response, limits.max_response_body_bytes)
+            content_type = header_text(response.headers.get("Content-Type", ""))
             headers = filter_headers(response.headers, target.secrets, scrub)
             status = response.status
+        upstream_bytes = len(raw)
+        if scrub:
+            # On the raw bytes, so that binary (base64) bodies and the content type are covered too.
+            raw = scrub_bytes(raw, target.secrets, truncated=truncated)
+            content_type = scrub_text(content_type, target.secrets)
         body, encoding = decode_body(raw, content_type, truncated=truncated)
-        if scrub and encoding == "utf-8":
-            body = scrub_bytes(body.encode(), target.secrets, truncated=truncated).decode(errors="ignore")
         return ProxyResult(
             status=status,
             body=body,
@@ -136,7 +164,7 @@ class ProxyService:
             latency_ms=int((time.perf_counter() - started) * 1000),
             truncated=truncated,
             call_id=call_id,
-            upstream_bytes=len(raw),
+            upstream_bytes=upstream_bytes,
         )
 
     def _record(
@@ -151,6 +179,7 @@ class ProxyService:
         bytes_out: int,
         truncated: bool,
         error: KeyholeError | None = None,
+        request: ProxyCall | None = None,
     ) -> None:
         latency = time.perf_counter() - started
         outcome = "ok" if error is None else error.key
@@ -158,11 +187,14 @@ class ProxyService:
         if status is not None:
             PROXY_LATENCY.observe(latency)
             PROXY_RESPONSE_BYTES.inc(bytes_out)
-        path = (
-            redacted_path(upstream.url_path, upstream.encoded_query, target.credential_query)
-            if upstream is not None
-            else ""
-        )
+        if upstream is not None:
+            method = upstream.method
+            path = redacted_path(upstream.url_path, upstream.encoded_query, target.credential_query)
+        elif request is not None:  # refused by the contract: keep what the caller asked for
+            method = request.method
+            path = str(request.path)[:2048]
+        else:
+            method = path = ""
         self._audit.record(
             CallRecord(
                 id=call_id,
@@ -170,7 +202,7 @@ class ProxyService:
                 connection_id=target.connection_id,
                 principal_id=principal.id,
                 dialect=dialect,
-                method=upstream.method if upstream is not None else "",
+                method=method,
                 path=path,
                 upstream_status=status,
                 latency_ms=int(latency * 1000),

@@ -115,7 +115,7 @@ async def list_databases(
             if dialect == "postgresql":
                 return await _postgresql(configuration, resolver, _PG_DATABASES)
             return await _mysql(configuration, resolver, "SHOW DATABASES")
-    except KeyholeError:
+    except (KeyholeError, KeyError):  # a KeyError is a missing parameter: the caller reports it
         raise
     except TimeoutError:
         raise UpstreamUnreachable("database did not answer in time", key="database_unreachable") from None

@@ -34,7 +34,7 @@ async def list_types(request: Request, services: Services, principal: Principal)
 
 @endpoint
 async def get_type(request: Request, services: Services, principal: Principal) -> Response:
-    return JSONResponse(services.catalog.get(request.path_params["type_id"]).schema)
+    return JSONResponse(schemas.sdk_json_schema(services.catalog.get(request.path_params["type_id"]).schema))
 
 
 @endpoint

@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from keyhole.connections.catalog import ConnectionType
 from keyhole.connections.schemas import ConnectionView, ParameterValues
 
-_Name = Field(min_length=1, max_length=200)
+# Names are shown in lists and logs, and PostgreSQL text cannot hold NUL: no control characters.
+_NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+_Name = Field(min_length=1, max_length=200, pattern=_NO_CONTROL)
 
 
 class _Strict(BaseModel):
@@ -21,7 +23,7 @@ class CreateConnectionBody(_Strict):
     name: str = _Name
     type: str = Field(min_length=1, max_length=64)
     configuration: dict[str, Any]
-    healthcheck_interval: str | None = Field(default=None, max_length=32)
+    healthcheck_interval: str | None = Field(default=None, max_length=32, pattern=_NO_CONTROL)
     organization_id: str | None = None
     policies: list[str] | None = None
     redirect_url: str | None = Field(default=None, max_length=2048)
@@ -32,7 +34,7 @@ class UpdateConnectionBody(_Strict):
     name: str = _Name
     configuration: dict[str, Any]
     type: str | None = Field(default=None, max_length=64)
-    healthcheck_interval: str | None = Field(default=None, max_length=32)
+    healthcheck_interval: str | None = Field(default=None, max_length=32, pattern=_NO_CONTROL)
     organization_id: str | None = None
     policies: list[str] | None = None
     reconnect: bool | None = None
@@ -60,6 +62,47 @@ def timestamp(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.isoformat().replace("+00:00", "Z")
+
+
+# Keywords whose value the SDK parses as a subschema *object* (a boolean schema fails its parsing).
+_SUBSCHEMA = (
+    "additionalProperties",
+    "contains",
+    "contentSchema",
+    "else",
+    "if",
+    "items",
+    "not",
+    "propertyNames",
+    "then",
+)
+_SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+_SUBSCHEMA_MAPS = ("$defs", "dependentSchemas", "patternProperties")
+
+
+def sdk_json_schema(schema: Any) -> Any:
+    """The type's JSON Schema shaped for the SDK's ``JsonschemaSchema`` model (spec 2.7).
+
+    Boolean subschemas in slots the SDK types as objects become their object equivalents
+    (``true`` -> ``{}``, ``false`` -> ``{"not": {}}``); ``properties`` is untyped and left as is.
+    """
+    if schema is True:
+        return {}
+    if schema is False:
+        return {"not": {}}
+    if not isinstance(schema, dict):
+        return schema
+    shaped = dict(schema)
+    for keyword in _SUBSCHEMA:
+        if keyword in shaped:
+            shaped[keyword] = sdk_json_schema(shaped[keyword])
+    for keyword in _SUBSCHEMA_LISTS:
+        if isinstance(shaped.get(keyword), list):
+            shaped[keyword] = [sdk_json_schema(item) for item in shaped[keyword]]
+    for keyword in _SUBSCHEMA_MAPS:
+        if isinstance(shaped.get(keyword), dict):
+            shaped[keyword] = {name: sdk_json_schema(item) for name, item in shaped[keyword].items()}
+    return shaped
 
 
 def type_summary(connection_type: ConnectionType) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Auth configs: per-organization, per-toolkit settings (auth scheme, encrypted custom credentials)."""

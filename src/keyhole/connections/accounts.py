@@ -1,0 +1,359 @@
+"""Connected accounts: the Composio view of connections (same rows, same ids).
+
+An account adds an owner (``user_id``), an alias, a status and an auth config to a connection.
+Connections created through the Polytomic dialect are accounts of the user ``default``, ACTIVE,
+with no auth config. Disabling an account disables the connection's proxy, in both dialects.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from keyhole.authconfigs.service import AuthConfigService
+from keyhole.connections.catalog import Catalog
+from keyhole.connections.composio_mapping import (
+    account_val,
+    configuration_for,
+    default_scheme,
+    is_toolkit,
+)
+from keyhole.connections.models import Connection
+from keyhole.connections.schemas import ConnectionCreate, ConnectionUpdate, ConnectionView
+from keyhole.connections.service import ConnectionService
+from keyhole.connections.target import HttpTarget
+from keyhole.errors import Conflict, InvalidRequest, NotFound
+from keyhole.store.base import utcnow
+from keyhole.store.database import Database
+from keyhole.tenancy.principal import Principal
+
+DEFAULT_USER_ID = "default"
+ACTIVE = "ACTIVE"
+STATUSES = ("INITIALIZING", "INITIATED", "ACTIVE", "FAILED", "EXPIRED", "INACTIVE", "REVOKED")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    id: str
+    organization_id: str
+    toolkit: str
+    name: str
+    user_id: str
+    alias: str | None
+    status: str
+    status_reason: str | None
+    disabled: bool
+    auth_config_id: str | None
+    auth_scheme: str
+    val: dict[str, Any]  # credentials redacted
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def usable(self) -> bool:
+        return self.status == ACTIVE and not self.disabled
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInput:
+    auth_config_id: str
+    user_id: str | None
+    auth_scheme: str | None
+    val: Mapping[str, Any]
+    alias: str | None = None
+    validate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AccountFilter:
+    toolkits: Sequence[str] = ()
+    statuses: Sequence[str] = ()
+    user_ids: Sequence[str] = ()
+    auth_config_ids: Sequence[str] = ()
+    ids: Sequence[str] = ()
+    order_by: str = "created_at"  # | "updated_at"
+    descending: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AccountPage:
+    items: list[AccountView]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Gate:
+    user_id: str
+    status: str
+
+
+@dataclass
+class AccountChange:
+    alias: str | None = None
+    auth_scheme: str | None = None
+    val: Mapping[str, Any] | None = None  # merged into the stored val; null removes a field
+    fields: set[str] = field(default_factory=set)  # which of the above were sent
+
+
+def _not_found(account_id: str) -> NotFound:
+    return NotFound(
+        "connected account not found", key="ConnectedAccount_NotFound", metadata={"id": account_id[:64]}
+    )
+
+
+def _uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+class AccountService:
+    def __init__(
+        self,
+        database: Database,
+        connections: ConnectionService,
+        catalog: Catalog,
+        auth_configs: AuthConfigService,
+        *,
+        cache_ttl_seconds: float = 1.0,
+    ) -> None:
+        self._db = database
+        self._connections = connections
+        self._catalog = catalog
+        self._auth_configs = auth_configs
+        self._ttl = cache_ttl_seconds
+        self._gates: dict[tuple[str, str], tuple[_Gate, float]] = {}
+        self._toolkits = [t.id for t in catalog.all() if is_toolkit(t)]
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def list(
+        self, principal: Principal, where: AccountFilter, *, offset: int = 0, limit: int = 50
+    ) -> AccountPage:
+        query = select(Connection).where(
+            Connection.organization_id == principal.organization_id,
+            Connection.type_id.in_(
+                [t for t in self._toolkits if not where.toolkits or t in where.toolkits]
+            ),
+        )
+        if where.user_ids:
+            users = list(where.user_ids)
+            query = query.where(func.coalesce(Connection.account_user_id, DEFAULT_USER_ID).in_(users))
+        if where.statuses:
+            query = query.where(func.coalesce(Connection.account_status, ACTIVE).in_(list(where.statuses)))
+        if where.auth_config_ids:
+            query = query.where(Connection.auth_config_id.in_(list(where.auth_config_ids)))
+        if where.ids:
+            query = query.where(Connection.id.in_([value for value in where.ids if _uuid(value)]))
+        column = Connection.updated_at if where.order_by == "updated_at" else Connection.created_at
+        order = (column.desc(), Connection.id.desc()) if where.descending else (column.asc(), Connection.id)
+        async with self._db.session() as session:
+            total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+            rows = (await session.execute(query.order_by(*order).offset(offset).limit(limit))).scalars()
+            items = [self._view(row) for row in rows]
+        return AccountPage(items, int(total))
+
+    async def get(self, principal: Principal, account_id: str) -> AccountView:
+        return self._view(await self._row(principal.organization_id, account_id))
+
+    async def usable(
+        self, principal: Principal, user_id: str, toolkit: str, *, auth_config_id: str | None = None
+    ) -> list[AccountView]:
+        """The user's usable accounts of a toolkit, newest first."""
+        where = AccountFilter(toolkits=[toolkit], user_ids=[user_id], statuses=[ACTIVE])
+        if auth_config_id is not None:
+            where = AccountFilter(
+                toolkits=[toolkit], user_ids=[user_id], statuses=[ACTIVE], auth_config_ids=[auth_config_id]
+            )
+        page = await self.list(principal, where, limit=100)
+        return [view for view in page.items if view.usable]
+
+    async def target(self, principal: Principal, account_id: str, *, user_id: str | None = None) -> HttpTarget:
+        """The account's proxy target, once it is known to be usable by ``user_id`` (when given).
+
+        Cached like the connection's target (``KEYHOLE_CACHE_TTL_SECONDS``), so the hot path does no
+        database round trip once warm."""
+        gate = await self._gate(principal.organization_id, account_id)
+        if user_id is not None and user_id != gate.user_id:
+            raise InvalidRequest(
+                "the connected account belongs to another user_id; send the user_id that owns it, or "
+                "leave user_id out",
+                key="ActionExecute_ConnectedAccountEntityIdMismatch",
+                metadata={"field": "user_id"},
+            )
+        if gate.status != ACTIVE:
+            raise InvalidRequest(
+                f"the connected account is {gate.status}, not ACTIVE; update its credentials first",
+                key="ConnectedAccount_NotActive",
+            )
+        target = await self._connections.http_target(principal.organization_id, account_id)
+        if not target.proxy_enabled:
+            raise InvalidRequest(
+                "the connected account is disabled; enable it with PATCH /connected_accounts/{id}/status",
+                key="ConnectedAccount_Disabled",
+            )
+        return target
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def create(self, principal: Principal, data: AccountInput) -> AccountView:
+        config, defaults = await self._auth_configs.credentials(principal, data.auth_config_id)
+        if not config.enabled:
+            raise InvalidRequest(
+                "the auth config is disabled; enable it before connecting accounts",
+                key="AuthConfig_Disabled",
+            )
+        scheme = data.auth_scheme or config.auth_scheme
+        if scheme != config.auth_scheme:
+            raise InvalidRequest(
+                f"state.authScheme {scheme[:32]} does not match the auth config's {config.auth_scheme}",
+                key="invalid_connection_data",
+                metadata={"field": "connection.state.authScheme"},
+            )
+        user_id = data.user_id or DEFAULT_USER_ID
+        connection_type = self._catalog.get(config.toolkit_slug)
+        await self._check_alias(principal, user_id, connection_type.id, data.alias, None)
+        val = {**defaults, **data.val}
+        configuration = configuration_for(connection_type, scheme, val)
+        view = await self._connections.create(
+            principal,
+            ConnectionCreate(
+                name=data.alias or f"{connection_type.name} ({user_id})"[:200],
+                type_id=connection_type.id,
+                configuration=configuration,
+                validate=data.validate,
+            ),
+            account={
+                "account_user_id": user_id,
+                "account_alias": data.alias,
+                "account_status": ACTIVE,
+                "auth_config_id": config.id,
+                "auth_scheme": scheme,
+            },
+        )
+        return await self.get(principal, view.id)
+
+    async def update(self, principal: Principal, account_id: str, change: AccountChange) -> AccountView:
+        row = await self._row(principal.organization_id, account_id)
+        view = self._view(row)
+        if "alias" in change.fields:
+            await self._check_alias(principal, view.user_id, view.toolkit, change.alias, account_id)
+        if "val" in change.fields and change.val is not None:
+            scheme = change.auth_scheme or view.auth_scheme
+            connection_type, current = await self._connections.configuration(principal, account_id)
+            merged = account_val(connection_type, view.auth_scheme, current)
+            for name, value in change.val.items():
+                if value is None:
+                    merged.pop(name, None)
+                elif name != "status":
+                    merged[name] = value
+            configuration = configuration_for(connection_type, scheme, merged, existing=current)
+            await self._connections.update(
+                principal,
+                account_id,
+                ConnectionUpdate(name=row.name, configuration=configuration, validate=False),
+            )
+            await self._set(principal, account_id, auth_scheme=scheme, account_status=ACTIVE)
+        if "alias" in change.fields:
+            await self._set(principal, account_id, account_alias=change.alias)
+        return await self.get(principal, account_id)
+
+    async def set_enabled(self, principal: Principal, account_id: str, enabled: bool) -> AccountView:
+        await self._row(principal.organization_id, account_id)  # 404 for databases and foreign ids
+        await self._connections.set_proxy_enabled(principal, account_id, enabled)
+        await self._set(
+            principal, account_id, account_status_reason=None if enabled else "disabled by the user"
+        )
+        return await self.get(principal, account_id)
+
+    async def delete(self, principal: Principal, account_id: str) -> None:
+        await self._row(principal.organization_id, account_id)
+        await self._connections.delete(principal, account_id)
+        self._gates.pop((principal.organization_id, account_id), None)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    async def _check_alias(
+        self, principal: Principal, user_id: str, toolkit: str, alias: str | None, account_id: str | None
+    ) -> None:
+        if not alias:
+            return
+        async with self._db.session() as session:
+            clash = (
+                await session.execute(
+                    select(Connection.id).where(
+                        Connection.organization_id == principal.organization_id,
+                        Connection.type_id == toolkit,
+                        func.coalesce(Connection.account_user_id, DEFAULT_USER_ID) == user_id,
+                        Connection.account_alias == alias,
+                        Connection.id != (account_id or ""),
+                    )
+                )
+            ).first()
+        if clash is not None:
+            raise Conflict(
+                f"alias {alias[:64]!r} is already used by another {toolkit} account of this user",
+                key="ConnectedAccount_AliasConflict",
+                metadata={"field": "alias"},
+            )
+
+    async def _set(self, principal: Principal, account_id: str, **columns: Any) -> None:
+        async with self._db.transaction() as session:
+            row = await session.get(Connection, account_id)
+            if row is None or row.organization_id != principal.organization_id:
+                raise _not_found(account_id)
+            for name, value in columns.items():
+                setattr(row, name, value)
+            row.updated_at = utcnow()
+        self._gates.pop((principal.organization_id, account_id), None)
+
+    async def _row(self, organization_id: str, account_id: str) -> Connection:
+        if not _uuid(account_id):
+            raise _not_found(account_id)
+        async with self._db.session() as session:
+            row = await session.get(Connection, account_id)
+        if row is None or row.organization_id != organization_id or row.type_id not in self._toolkits:
+            raise _not_found(account_id)
+        return row
+
+    async def _gate(self, organization_id: str, account_id: str) -> _Gate:
+        key = (organization_id, account_id)
+        cached = self._gates.get(key)
+        now = time.monotonic()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        row = await self._row(organization_id, account_id)
+        gate = _Gate(row.account_user_id or DEFAULT_USER_ID, row.account_status or ACTIVE)
+        if self._ttl > 0:
+            if len(self._gates) > 10_000:
+                self._gates.clear()
+            self._gates[key] = (gate, now + self._ttl)
+        return gate
+
+    def _view(self, row: Connection) -> AccountView:
+        connection: ConnectionView = self._connections.view(row)
+        scheme = row.auth_scheme or default_scheme(connection.type, connection.configuration)
+        return AccountView(
+            id=row.id,
+            organization_id=row.organization_id,
+            toolkit=row.type_id,
+            name=row.name,
+            user_id=row.account_user_id or DEFAULT_USER_ID,
+            alias=row.account_alias,
+            status=row.account_status or ACTIVE,
+            status_reason=row.account_status_reason,
+            disabled=not row.proxy_enabled,
+            auth_config_id=row.auth_config_id,
+            auth_scheme=scheme,
+            val=account_val(connection.type, scheme, connection.configuration),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )

@@ -1,0 +1,156 @@
+"""The metadata store on PostgreSQL: a fresh database, the CLI, a CRUD cycle and a proxy call."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import asyncpg
+import httpx
+import pytest
+
+from conftest import KeyholeServer, require_service
+
+from .helpers import REDACTED, assert_envelope, connection_ids, proxy_call
+
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+SECRET = "tok-PG-STORE-SECRET-5e0c"
+
+
+@pytest.fixture
+async def database() -> AsyncIterator[str]:
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    name = f"keyhole_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(ADMIN_URL)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield name
+    admin = await asyncpg.connect(ADMIN_URL)
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = $1 AND pid <> pg_backend_pid()",
+            name,
+        )
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    finally:
+        await admin.close()
+
+
+async def fetch(name: str, query: str) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:5432/{name}")
+    try:
+        return await connection.fetch(query)
+    finally:
+        await connection.close()
+
+
+async def test_postgres_store(
+    database: str, make_server: Callable[..., KeyholeServer], httpbin_url: str
+) -> None:
+    # `database` is set up first, so it is torn down (dropped) after the servers have stopped.
+    instance = make_server(KEYHOLE_DATABASE_URL=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}")
+    assert not (instance.home / "keyhole.db").exists()
+
+    for _ in range(2):
+        migrated = instance.cli("migrate")
+        assert "migrations applied" in migrated.stdout
+    versions = await fetch(database, "SELECT version_num FROM alembic_version")
+    assert len(versions) == 1
+    tables = {
+        row["tablename"]
+        for row in await fetch(database, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    }
+    assert {"organizations", "users", "api_keys", "connections", "proxy_calls"} <= tables
+
+    keys = instance.bootstrap("pg-org", "pat@p.test")
+    assert instance.bootstrap("pg-org", "pat@p.test").organization_id == keys.organization_id
+
+    with httpx.Client(base_url=instance.url, timeout=30) as api:
+        created = api.post(
+            "/api/connections",
+            json={
+                "name": "on postgres",
+                "type": "api",
+                "configuration": {"url": httpbin_url, "auth": {"type": "bearer", "token": SECRET}},
+            },
+            headers=keys.bearer,
+        )
+        assert created.status_code == 200, created.text
+        connection_id = created.json()["data"]["id"]
+        assert created.json()["data"]["status"] == "healthy"
+
+        fetched = api.get(f"/api/connections/{connection_id}", headers=keys.basic)
+        assert fetched.status_code == 200
+        assert fetched.json()["data"]["configuration"]["auth"]["token"] == REDACTED
+        assert fetched.json()["data"]["created_at"].endswith("Z")
+
+        response = proxy_call(api, connection_id, keys.bearer, "/bearer")
+        assert response.status_code == 200, response.text
+        assert response.json()["data"]["status"] == 200
+        assert json.loads(response.json()["data"]["body"])["authenticated"] is True
+
+        updated = api.put(
+            f"/api/connections/{connection_id}",
+            json={
+                "name": "renamed on postgres",
+                "configuration": {"url": httpbin_url, "auth": {"type": "bearer", "token": REDACTED}},
+            },
+            headers=keys.bearer,
+        )
+        assert updated.status_code == 200, updated.text
+        assert updated.json()["data"]["name"] == "renamed on postgres"
+        assert proxy_call(api, connection_id, keys.bearer, "/bearer").json()["data"]["status"] == 200
+
+        # Strings PostgreSQL text cannot hold are refused up front, not turned into a 500.
+        for body in (
+            {"name": "nul\x00name", "type": "api", "configuration": {"url": httpbin_url}},
+            {
+                "name": "ok",
+                "type": "api",
+                "configuration": {"url": httpbin_url},
+                "healthcheck_interval": "1h\x00",
+            },
+        ):
+            assert_envelope(api.post("/api/connections", json=body, headers=keys.bearer), 400)
+        assert connection_ids(api, keys.bearer) == [connection_id]
+
+        # Secrets are ciphertext in the database; API keys are hashes.
+        rows = await fetch(database, "SELECT secrets, configuration::text AS configuration FROM connections")
+        assert len(rows) == 1
+        assert rows[0]["secrets"].startswith("kh1.")
+        assert SECRET not in rows[0]["secrets"] and SECRET not in rows[0]["configuration"]
+        key_rows = await fetch(database, "SELECT prefix, key_hash FROM api_keys")
+        assert len(key_rows) == 4
+        stored = " ".join(f"{row['prefix']} {row['key_hash']}" for row in key_rows)
+        assert keys.user_api_key[:12] in stored
+        assert keys.user_api_key not in stored and keys.org_api_key not in stored
+
+        assert api.delete(f"/api/connections/{connection_id}", headers=keys.bearer).status_code == 204
+        assert_envelope(api.get(f"/api/connections/{connection_id}", headers=keys.bearer), 404, "not_found")
+        assert connection_ids(api, keys.bearer) == []
+        assert await fetch(database, "SELECT id FROM connections") == []
+
+    assert "migrations applied" in instance.cli("migrate").stdout
+
+    # Readiness follows the store: with the database gone, /readyz says so and /healthz stays up.
+    admin = await asyncpg.connect(ADMIN_URL)
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = $1 AND pid <> pg_backend_pid()",
+            database,
+        )
+        await admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
+    finally:
+        await admin.close()
+    ready = httpx.get(instance.url + "/readyz", timeout=30)
+    assert ready.status_code == 503
+    assert ready.json() == {"status": "unavailable", "store": "unreachable"}
+    assert httpx.get(instance.url + "/healthz", timeout=30).status_code == 200
+
+    for needle in (SECRET, keys.user_api_key, keys.org_api_key):
+        assert needle not in instance.logs()
