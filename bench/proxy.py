@@ -518,10 +518,26 @@ def keyhole_setup(port: int, upstream_port: int, env: dict[str, str], home: Path
 # profiling (optional)
 
 
+def _thread_kind(frames: list[str]) -> str:
+    """Which thread a py-spy stack came from: the event loop or a named worker thread."""
+    if not any("threading.py" in frame for frame in frames):
+        return "event loop (main thread)"
+    for frame in frames:
+        name = frame.split(" (", 1)[0]
+        if name in ("_connection_worker_thread", "_worker"):
+            return f"worker threads: {name} ({frame.split('(', 1)[1].rstrip(')').rsplit('/', 1)[-1]})"
+    return "other threads"
+
+
 def summarize_raw(path: Path, top: int = 15) -> str:
-    """Top self-time frames and the inclusive time of keyhole/* frames from a py-spy raw file."""
+    """Split by thread, top self-time frames, and inclusive keyhole/* frames of a py-spy raw file.
+
+    py-spy only samples threads that are running (not idle), so each share is a share of the
+    CPU the process used.
+    """
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    threads: Counter[str] = Counter()
     total = 0
     for line in path.read_text(errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -530,19 +546,22 @@ def summarize_raw(path: Path, top: int = 15) -> str:
         count = int(count_text)
         frames = stack.split(";")
         total += count
+        threads[_thread_kind(frames)] += count
         own[frames[-1]] += count
         for frame in set(frames):
-            if "keyhole/" in frame:
+            if "keyhole/" in frame or "baseline_app" in frame:
                 inclusive[frame] += count
     if total == 0:
         return "  (no samples)"
-    out = [f"  {total} active samples; top {top} by self time:"]
-    for frame, count in own.most_common(top):
-        out.append(f"  {100 * count / total:5.1f}%  {shorten(frame)}")
+    out = [f"  {total} samples of running threads, by thread:"]
+    out += [f"  {100 * count / total:5.1f}%  {kind}" for kind, count in threads.most_common()]
+    out.append(f"  top {top} functions by self time:")
+    out += [f"  {100 * count / total:5.1f}%  {shorten(frame)}" for frame, count in own.most_common(top)]
     if inclusive:
-        out.append("  keyhole/* frames by inclusive time (top 15):")
-        for frame, count in inclusive.most_common(15):
-            out.append(f"  {100 * count / total:5.1f}%  {shorten(frame)}")
+        out.append(f"  the app's own frames by inclusive time (top {top}):")
+        out += [
+            f"  {100 * count / total:5.1f}%  {shorten(frame)}" for frame, count in inclusive.most_common(top)
+        ]
     return "\n".join(out)
 
 
@@ -565,7 +584,7 @@ def profile(
     outdir.mkdir(parents=True, exist_ok=True)
     raw = outdir / f"{variant.name}.raw.txt"
     spy = subprocess.Popen(
-        [py_spy, "record", "--format", "raw", "--nolineno", "--rate", "250",
+        [py_spy, "record", "--nonblocking", "--format", "raw", "--nolineno", "--rate", "200",
          "-d", str(max(1, round(seconds)) + 1), "-o", str(raw), "--pid", str(variant.pid)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -614,7 +633,14 @@ def layout(no_pin: bool) -> tuple[set[int] | None, set[int] | None]:
     return {usable[0]}, {usable[1]}
 
 
+def _terminate(signum: int, _frame: object) -> None:
+    print(f"\ninterrupted by signal {signum}: stopping every process started", file=sys.stderr)
+    raise SystemExit(128 + signum)  # so that the finally blocks stop every process started
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--duration", type=float, default=None, help="seconds per measured run (10)")
     parser.add_argument("--quick", action="store_true", help="3 s runs, 1 s warm-up (default duration 3)")

@@ -12,7 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from keyhole.api import health
+from keyhole.api import blobs, health, oauth
+from keyhole.api.composio.errors import error_response as composio_error
+from keyhole.api.composio.routes import routes as composio_routes
 from keyhole.api.middleware import RequestContext
 from keyhole.api.polytomic.errors import error_response as polytomic_error
 from keyhole.api.polytomic.routes import routes as polytomic_routes
@@ -25,6 +27,8 @@ logger = logging.getLogger("keyhole")
 
 
 def _render(request: Request, error: KeyholeError) -> Response:
+    if request.url.path.startswith("/api/v3"):
+        return composio_error(error, request.scope.get("state", {}).get("request_id"))
     return polytomic_error(error)
 
 
@@ -53,6 +57,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = Services.build(settings)
         await upgrade(settings.resolved_database_url)
+        await services.prepare()
         services.start()
         app.state.services = services
         app.state.logger = logger
@@ -65,7 +70,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", health.metrics, methods=["GET"]),
+        Route("/api/blobs/{token}", blobs.download, methods=["GET"]),
+        Route("/api/oauth/callback", oauth.callback, methods=["GET"]),
+        Route(oauth.DONE_PATH, oauth.done, methods=["GET"]),
         *polytomic_routes,
+        *composio_routes,
     ]
     app = Starlette(
         routes=routes,

@@ -1,13 +1,17 @@
-"""The `keyhole` command: serve, migrate, bootstrap, keys."""
+"""The `keyhole` command: serve, worker, migrate, bootstrap, keys."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
+import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
+from pydantic import ValidationError
 
 from keyhole.errors import KeyholeError
 from keyhole.logs import configure_logging
@@ -20,8 +24,26 @@ app.add_typer(keys_app, name="keys")
 T = TypeVar("T")
 
 
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:  # e.g. the procrastinate engine without PostgreSQL
+        reasons = "; ".join(str(item["msg"]).removeprefix("Value error, ") for item in error.errors())
+        typer.echo(f"error: invalid configuration: {reasons}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Leave without interpreter finalisation. Everything is closed by now, and obstore's Rust
+    runtime can abort() while Python tears its threads down after large streams."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def _run(work: Callable[[Settings], Awaitable[T]]) -> T:
-    settings = Settings()
+    settings = _settings()
     configure_logging(settings.log_level)
 
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -50,7 +72,7 @@ def serve(
 
     from keyhole.store.migrate import upgrade_sync
 
-    settings = Settings()
+    settings = _settings()
     configure_logging(settings.log_level)
     # Migrate once here, before any worker starts, so several workers never race on DDL;
     # each worker's own start-up check then finds the schema current.
@@ -68,6 +90,20 @@ def serve(
         log_config=None,
         server_header=False,
     )
+    _exit_now(0)
+
+
+@app.command()
+def worker() -> None:
+    """Run jobs from PostgreSQL (KEYHOLE_JOB_ENGINE=procrastinate) until SIGTERM or SIGINT.
+
+    Start as many as needed, on any machine that reaches the database and the blob store;
+    KEYHOLE_WORKER_CONCURRENCY jobs run at once in each.
+    """
+    from keyhole.jobs.worker import run_worker
+
+    _run(run_worker)
+    _exit_now(0)
 
 
 @app.command()
@@ -75,7 +111,7 @@ def migrate() -> None:
     """Apply database migrations and exit."""
     from keyhole.store.migrate import upgrade_sync
 
-    settings = Settings()
+    settings = _settings()
     configure_logging(settings.log_level)
     settings.home.mkdir(parents=True, exist_ok=True)
     upgrade_sync(settings.resolved_database_url)

@@ -5,14 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from keyhole.audit.service import AuditLog
+from keyhole.authconfigs.service import AuthConfigService
+from keyhole.blobs import BlobStore, DownloadSigner, open_backend
+from keyhole.connections.accounts import AccountService
 from keyhole.connections.catalog import Catalog, load_catalog
 from keyhole.connections.service import ConnectionService
 from keyhole.egress import EgressClient, EgressPolicy
+from keyhole.idempotency import IdempotencyService
+from keyhole.jobs.service import JobService
+from keyhole.oauth.service import OAuthServices
+from keyhole.proxy.async_calls import CONNECTION_PROXY, AsyncProxy
 from keyhole.proxy.service import ProxyService
+from keyhole.queries import QueryService
 from keyhole.ratelimit import RateLimiter, create_rate_limiter
 from keyhole.settings import Settings
 from keyhole.store.database import Database
 from keyhole.tenancy.service import TenancyService
+from keyhole.toolrouter.service import SessionService
 from keyhole.vault import KeyRing, Vault
 
 
@@ -28,6 +37,15 @@ class Services:
     limiter: RateLimiter
     audit: AuditLog
     proxy: ProxyService
+    auth_configs: AuthConfigService
+    accounts: AccountService
+    sessions: SessionService
+    blobs: BlobStore
+    jobs: JobService
+    idempotency: IdempotencyService
+    async_proxy: AsyncProxy
+    queries: QueryService
+    oauth: OAuthServices
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -47,6 +65,39 @@ class Services:
         )
         limiter = create_rate_limiter(settings.redis_url)
         audit = AuditLog(database, flush_seconds=settings.audit_flush_seconds)
+        auth_configs = AuthConfigService(database, vault, catalog)
+        accounts = AccountService(
+            database, connections, catalog, auth_configs, cache_ttl_seconds=settings.cache_ttl_seconds
+        )
+        oauth = OAuthServices.build(settings, database, vault, connections, egress, auth_configs)
+        proxy = ProxyService(
+            connections,
+            egress,
+            limiter,
+            audit,
+            organization_rate_limit_per_minute=settings.org_rate_limit_per_minute,
+            oauth=oauth.broker,
+        )
+        blobs = BlobStore(
+            database,
+            open_backend(settings.blob_url, settings.home),
+            DownloadSigner(vault.keyring),
+            url_ttl_seconds=settings.blob_url_ttl_seconds,
+        )
+        idempotency = IdempotencyService(
+            database,
+            vault,
+            ttl_seconds=settings.idempotency_ttl_seconds,
+            lock_seconds=settings.idempotency_lock_seconds,
+        )
+        jobs = JobService.build(settings, database, vault)
+        async_proxy = AsyncProxy(
+            proxy, connections, egress, blobs, jobs, deadline_seconds=settings.async_proxy_deadline_seconds
+        )
+        jobs.registry.register(CONNECTION_PROXY, async_proxy)
+        jobs.maintenance.add_purger("blobs", blobs.purge_expired)
+        jobs.maintenance.add_purger("idempotency", idempotency.purge_expired)
+        queries = QueryService.build(settings, database, connections, egress, vault, jobs=jobs, blobs=blobs)
         return cls(
             settings=settings,
             database=database,
@@ -57,21 +108,33 @@ class Services:
             connections=connections,
             limiter=limiter,
             audit=audit,
-            proxy=ProxyService(
-                connections,
-                egress,
-                limiter,
-                audit,
-                organization_rate_limit_per_minute=settings.org_rate_limit_per_minute,
-            ),
+            proxy=proxy,
+            auth_configs=auth_configs,
+            accounts=accounts,
+            sessions=SessionService(database, accounts, auth_configs, catalog),
+            blobs=blobs,
+            jobs=jobs,
+            idempotency=idempotency,
+            async_proxy=async_proxy,
+            queries=queries,
+            oauth=oauth,
         )
 
+    async def prepare(self) -> None:
+        """One-time set-up after migrations (the job engine's queue schema)."""
+        await self.jobs.prepare()
+
     def start(self) -> None:
-        """Start background work (the audit flusher); call inside the running event loop."""
+        """Start background work (the audit flusher, the embedded job worker); call inside the
+        running event loop."""
         self.audit.start()
+        self.jobs.start()
 
     async def close(self) -> None:
+        await self.jobs.close()
+        await self.queries.close()
         await self.audit.stop()
         await self.limiter.close()
+        await self.oauth.close()
         await self.egress.close()
         await self.database.dispose()

@@ -47,6 +47,30 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(default=86_400, ge=1)
     idempotency_lock_seconds: float = Field(default=360.0, gt=0)
     async_proxy_deadline_seconds: int = Field(default=3_600, ge=1)
+    # Query runner (see docs/decisions.md, "Query runner").
+    query_result_ttl_seconds: int = Field(default=86_400, ge=1, description="How long results are kept.")
+    query_expired_notice_seconds: int = Field(
+        default=604_800, ge=0, description="How long an expired query still answers 410 (then 404)."
+    )
+    query_page_rows: int = Field(default=10_000, ge=1, le=1_000_000, description="Rows per result page.")
+    query_page_bytes: int = Field(
+        default=4_194_304, ge=1024, le=268_435_456, description="Bytes of row JSON per result page."
+    )
+    query_pool_size: int = Field(default=4, ge=1, le=100, description="Connections per database pool.")
+    query_connect_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    query_cancel_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often a running query looks for a cancel from another process."
+    )
+    # OAuth2 connections (see docs/decisions.md, "OAuth2 connections").
+    oauth_refresh_margin_seconds: float = Field(
+        default=60.0, ge=0, le=86_400, description="Refresh an access token this long before it expires."
+    )
+    oauth_lock_ttl_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="Lease of the cross-process refresh lock."
+    )
+    oauth_lock_wait_seconds: float = Field(
+        default=20.0, gt=0, le=600, description="How long a call waits for another process's refresh."
+    )
     log_level: str = "INFO"
 
     @field_validator("egress_allow", mode="before")
@@ -56,6 +80,13 @@ class Settings(BaseSettings):
             return [
                 ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()
             ]
+        return value
+
+    @field_validator("blob_url")
+    @classmethod
+    def _blob_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("s3://", "s3a://", "file:///")):
+            raise ValueError("KEYHOLE_BLOB_URL must be s3://bucket/prefix or file:///absolute/directory")
         return value
 
     @model_validator(mode="after")

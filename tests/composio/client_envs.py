@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-VENVS = ROOT / ".venvs-clients"
+# KEYHOLE_CLIENT_VENVS moves the cache out of the work tree (e.g. to share it between clones).
+VENVS = Path(os.environ.get("KEYHOLE_CLIENT_VENVS") or ROOT / ".venvs-clients")
 MARKER = "keyhole-client-env.json"
 
 

@@ -174,6 +174,7 @@ def test_api_defaults(catalog: Catalog) -> None:
         "max_request_body_bytes": 262144,
         "max_response_body_bytes": 1048576,
         "scrub_echoed_secrets": True,
+        "max_async_body_bytes": 1073741824,
     }
 
 
@@ -212,6 +213,7 @@ def test_api_full_configuration(catalog: Catalog) -> None:
             "max_request_body_bytes": 0,
             "max_response_body_bytes": 1024,
             "scrub_echoed_secrets": False,
+            "max_async_body_bytes": 2048,
         },
     }
     assert catalog.get("api").validate(configuration) == configuration

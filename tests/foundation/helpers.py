@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import base64
+import json
+import subprocess
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from conftest import KeyholeServer, Keys
 
 REDACTED = "[REDACTED]"
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
@@ -79,3 +83,17 @@ def leaks(blobs: dict[str, bytes], needles: Iterable[str]) -> list[tuple[str, st
 def marker(label: str) -> str:
     """A unique secret-looking string that must never show up where it does not belong."""
     return f"{label}-SECRET-{uuid.uuid4().hex[:12]}"
+
+
+def cli_ok(server: KeyholeServer, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `keyhole ARGS` in the server's home; a failure shows the command's stderr."""
+    result = server.cli(*args, check=False)
+    assert result.returncode == 0, (
+        f"keyhole {' '.join(args)} exited {result.returncode}:\n{result.stderr[-4000:]}"
+    )
+    return result
+
+
+def bootstrap_keys(server: KeyholeServer, org: str, user: str) -> Keys:
+    result = cli_ok(server, "bootstrap", "--org", org, "--user", user)
+    return Keys(**json.loads(result.stdout.strip().splitlines()[-1]))

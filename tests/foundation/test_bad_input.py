@@ -67,7 +67,6 @@ DELETE = Endpoint("delete", "DELETE", "/api/connections/@CID@")
 VALUES = Endpoint("values", "GET", "/api/connections/@CID@/parameter_values")
 
 ENDPOINTS = (TYPES_LIST, TYPE_GET, TYPE_VALUES, LIST, CREATE, TEST, GET, UPDATE, DELETE, VALUES)
-BODY_ENDPOINTS = (TYPE_VALUES, CREATE, TEST, UPDATE)
 ID_ENDPOINTS = (GET, UPDATE, DELETE, VALUES)
 
 

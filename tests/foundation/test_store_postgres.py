@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator, Callable
 import asyncpg
 import httpx
 import pytest
+from alembic.script import ScriptDirectory
 
 from conftest import KeyholeServer, require_service
+from keyhole.store.migrate import alembic_config
 
-from .helpers import REDACTED, assert_envelope, connection_ids, proxy_call
+from .helpers import REDACTED, assert_envelope, bootstrap_keys, cli_ok, connection_ids, proxy_call
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 SECRET = "tok-PG-STORE-SECRET-5e0c"
@@ -56,18 +58,20 @@ async def test_postgres_store(
     assert not (instance.home / "keyhole.db").exists()
 
     for _ in range(2):
-        migrated = instance.cli("migrate")
+        migrated = cli_ok(instance, "migrate")
         assert "migrations applied" in migrated.stdout
     versions = await fetch(database, "SELECT version_num FROM alembic_version")
-    assert len(versions) == 1
+    # One row per head: the migration tree has parallel branches off 0001, all applied.
+    heads = set(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+    assert {row["version_num"] for row in versions} == heads
     tables = {
         row["tablename"]
         for row in await fetch(database, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
     }
     assert {"organizations", "users", "api_keys", "connections", "proxy_calls"} <= tables
 
-    keys = instance.bootstrap("pg-org", "pat@p.test")
-    assert instance.bootstrap("pg-org", "pat@p.test").organization_id == keys.organization_id
+    keys = bootstrap_keys(instance, "pg-org", "pat@p.test")
+    assert bootstrap_keys(instance, "pg-org", "pat@p.test").organization_id == keys.organization_id
 
     with httpx.Client(base_url=instance.url, timeout=30) as api:
         created = api.post(
@@ -134,7 +138,7 @@ async def test_postgres_store(
         assert connection_ids(api, keys.bearer) == []
         assert await fetch(database, "SELECT id FROM connections") == []
 
-    assert "migrations applied" in instance.cli("migrate").stdout
+    assert "migrations applied" in cli_ok(instance, "migrate").stdout
 
     # Readiness follows the store: with the database gone, /readyz says so and /healthz stays up.
     admin = await asyncpg.connect(ADMIN_URL)

@@ -13,19 +13,19 @@ import httpx
 
 from conftest import KeyholeServer, Keys
 
-from .helpers import assert_envelope, basic, db_files, leaks
+from .helpers import assert_envelope, basic, bootstrap_keys, cli_ok, db_files, leaks
 
 T = TypeVar("T")
 BOOTSTRAP_KEYS = {"organization_id", "user_id", "user_api_key", "org_api_key"}
 
 
 def cli_json(server: KeyholeServer, *args: str) -> Any:
-    result = server.cli(*args)
+    result = cli_ok(server, *args)
     return json.loads(result.stdout)
 
 
 def bootstrap(server: KeyholeServer, org: str, user: str) -> tuple[dict[str, str], str]:
-    result = server.cli("bootstrap", "--org", org, "--user", user)
+    result = cli_ok(server, "bootstrap", "--org", org, "--user", user)
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1, result.stdout
     document = json.loads(lines[0])
@@ -75,7 +75,7 @@ def test_bootstrap_prints_one_object_and_reuses_org_and_user(server: KeyholeServ
 
 
 def test_keys_list_shows_prefixes_only(server: KeyholeServer, org_a: Keys, org_b: Keys) -> None:
-    result = server.cli("keys", "list")
+    result = cli_ok(server, "keys", "list")
     listed = json.loads(result.stdout)
     for secret in (org_a.user_api_key, org_a.org_api_key, org_b.user_api_key, org_b.org_api_key):
         assert secret not in result.stdout
@@ -105,9 +105,9 @@ def test_keys_create_for_organization_and_user(server: KeyholeServer, org_a: Key
     unknown_org = str(uuid.uuid4())
     # Independent CLI runs go in parallel to keep the suite quick.
     org_run, user_run, foreign_user_run, unknown_org_run = parallel(
-        lambda: server.cli("keys", "create", "--organization", org_a.organization_id, "--name", "ci"),
-        lambda: server.cli(
-            "keys", "create", "--organization", org_a.organization_id, "--user", org_a.user_id
+        lambda: cli_ok(server, "keys", "create", "--organization", org_a.organization_id, "--name", "ci"),
+        lambda: cli_ok(
+            server, "keys", "create", "--organization", org_a.organization_id, "--user", org_a.user_id
         ),
         lambda: server.cli(
             "keys", "create", "--organization", org_a.organization_id, "--user", org_b.user_id, check=False
@@ -162,13 +162,13 @@ def revoke(server: KeyholeServer, key_id: str) -> None:
 
 def test_revoked_key_stops_at_once_without_cache(make_server: Callable[..., KeyholeServer]) -> None:
     instance = make_server(KEYHOLE_CACHE_TTL_SECONDS="0")
-    keys = instance.bootstrap("revoke-org", "erin@r.test")
+    keys = bootstrap_keys(instance, "revoke-org", "erin@r.test")
     user_headers = {"Authorization": f"Bearer {keys.user_api_key}"}
     assert status(instance, user_headers) == 200
     assert status(instance, {"x-api-key": keys.user_api_key}) == 200
 
     listed_run, unknown = parallel(
-        lambda: instance.cli("keys", "list", "--organization", keys.organization_id),
+        lambda: cli_ok(instance, "keys", "list", "--organization", keys.organization_id),
         lambda: instance.cli("keys", "revoke", str(uuid.uuid4()), check=False),
     )
     assert unknown.returncode != 0

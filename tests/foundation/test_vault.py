@@ -20,7 +20,7 @@ from keyhole.vault import KeyRing, MasterKey, Vault, VaultError
 from keyhole.vault.keyring import KeyRingError, generate_key, parse_keys, write_key_file
 from keyhole.vault.rotation import row_aad
 
-from .helpers import db_files, leaks, proxy_call
+from .helpers import bootstrap_keys, cli_ok, db_files, leaks, proxy_call
 
 AAD = row_aad("connections", "11111111-1111-4111-8111-111111111111", "secrets")
 OTHER_AAD = row_aad("connections", "22222222-2222-4222-8222-222222222222", "secrets")
@@ -276,7 +276,7 @@ def create(api: httpx.Client, keys: Keys, name: str, configuration: dict[str, An
 
 def test_online_master_key_rotation(make_server: Callable[..., KeyholeServer], httpbin_url: str) -> None:
     instance = make_server()
-    keys = instance.bootstrap("vault-org", "vera@v.test")
+    keys = bootstrap_keys(instance, "vault-org", "vera@v.test")
     secrets = {
         "bearer": "tok-ROTATE-SECRET-1",
         "header": "hdr-ROTATE-SECRET-2",
@@ -317,7 +317,7 @@ def test_online_master_key_rotation(make_server: Callable[..., KeyholeServer], h
         loop.start()
         try:
             loop.wait_for(20)
-            rotated = instance.cli("keys", "rotate-master")
+            rotated = cli_ok(instance, "keys", "rotate-master")
             during = len(loop.outcomes)
             loop.wait_for(max(300, during + 50))
         finally:
@@ -345,7 +345,7 @@ def test_online_master_key_rotation(make_server: Callable[..., KeyholeServer], h
 
         primary_removal = instance.cli("keys", "remove-master", new_kid, check=False)
         assert primary_removal.returncode != 0
-        removed = json.loads(instance.cli("keys", "remove-master", old_kid).stdout)
+        removed = json.loads(cli_ok(instance, "keys", "remove-master", old_kid).stdout)
         assert removed == {"removed": old_kid, "primary": new_kid}
         assert master_kids(instance.home) == [new_kid]
         assert stat.S_IMODE((instance.home / "master.keys").stat().st_mode) == 0o600

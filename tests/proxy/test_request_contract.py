@@ -416,7 +416,7 @@ def test_other_methods_are_refused(gw_a: Gateway, upstream: LocalUpstream, count
         ({"request": {"method": "GET", "path": "/", "url": "http://evil.example"}}, "invalid_proxy_request"),
         ({"request": {"method": "GET", "path": "/", "api": "rest"}}, "invalid_proxy_request"),
         ({"request": {"method": "GET", "path": "/"}, "async": "yes"}, "invalid_proxy_request"),
-        ({"request": {"method": "GET", "path": "/"}, "async": True}, "async_unavailable"),
+        ({"request": {"method": "POST", "path": "/"}, "async": True}, "async_requires_get"),
         ({"request": {"method": "GET", "path": "/", "rawQuery": 5}}, "invalid_proxy_request"),
     ],
 )

@@ -18,6 +18,7 @@ logger = logging.getLogger("keyhole.access")
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9_.:-]{1,128}$")
 _VERSION = re.compile(rb"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 DEFAULT_POLYTOMIC_VERSION = b"2025-09-18"
+_BLOB_PATH = "/api/blobs/"  # the rest of such a path is a bearer capability
 
 
 class RequestContext:
@@ -62,7 +63,8 @@ class RequestContext:
                     "request",
                     extra={
                         "method": scope["method"],
-                        "path": path,  # never the query string: it may carry SQL or tokens
+                        # never the query string (it may carry SQL or tokens), nor a download token
+                        "path": _BLOB_PATH if path.startswith(_BLOB_PATH) else path,
                         "status": status,
                         "request_id": request_id.decode(),
                         "ms": round((time.perf_counter() - started) * 1000, 2),

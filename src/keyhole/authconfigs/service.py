@@ -118,7 +118,7 @@ class AuthConfigService:
             session.add(row)
         return self._view(row, 0)
 
-    async def list(
+    async def page(
         self,
         principal: Principal,
         *,
@@ -136,14 +136,19 @@ class AuthConfigService:
         if search:
             pattern = f"%{search.lower()}%"
             query = query.where(
-                or_(func.lower(AuthConfig.name).like(pattern), func.lower(AuthConfig.toolkit_slug).like(pattern))
+                or_(
+                    func.lower(AuthConfig.name).like(pattern),
+                    func.lower(AuthConfig.toolkit_slug).like(pattern),
+                )
             )
         async with self._db.session() as session:
             total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
             rows = list(
                 (
                     await session.execute(
-                        query.order_by(AuthConfig.created_at.desc(), AuthConfig.id).offset(offset).limit(limit)
+                        query.order_by(AuthConfig.created_at.desc(), AuthConfig.id)
+                        .offset(offset)
+                        .limit(limit)
                     )
                 ).scalars()
             )
@@ -156,7 +161,9 @@ class AuthConfigService:
             counts = await self._counts(session, principal.organization_id, [row.id])
         return self._view(row, counts.get(row.id, 0))
 
-    async def credentials(self, principal: Principal, config_id: str) -> tuple[AuthConfigView, dict[str, Any]]:
+    async def credentials(
+        self, principal: Principal, config_id: str
+    ) -> tuple[AuthConfigView, dict[str, Any]]:
         """The view and the decrypted credentials, for core services that apply them."""
         async with self._db.session() as session:
             row = await self._row(session, principal.organization_id, config_id)

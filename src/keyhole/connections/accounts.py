@@ -135,14 +135,12 @@ class AccountService:
 
     # -- reads -------------------------------------------------------------------------------
 
-    async def list(
+    async def page(
         self, principal: Principal, where: AccountFilter, *, offset: int = 0, limit: int = 50
     ) -> AccountPage:
         query = select(Connection).where(
             Connection.organization_id == principal.organization_id,
-            Connection.type_id.in_(
-                [t for t in self._toolkits if not where.toolkits or t in where.toolkits]
-            ),
+            Connection.type_id.in_([t for t in self._toolkits if not where.toolkits or t in where.toolkits]),
         )
         if where.user_ids:
             users = list(where.user_ids)
@@ -173,10 +171,12 @@ class AccountService:
             where = AccountFilter(
                 toolkits=[toolkit], user_ids=[user_id], statuses=[ACTIVE], auth_config_ids=[auth_config_id]
             )
-        page = await self.list(principal, where, limit=100)
+        page = await self.page(principal, where, limit=100)
         return [view for view in page.items if view.usable]
 
-    async def target(self, principal: Principal, account_id: str, *, user_id: str | None = None) -> HttpTarget:
+    async def target(
+        self, principal: Principal, account_id: str, *, user_id: str | None = None
+    ) -> HttpTarget:
         """The account's proxy target, once it is known to be usable by ``user_id`` (when given).
 
         Cached like the connection's target (``KEYHOLE_CACHE_TTL_SECONDS``), so the hot path does no

@@ -7,8 +7,9 @@ shown back as ``val`` here, so both dialects share one vault.
 | scheme | generic ``api`` type | a preset (github, stripe, …) |
 | --- | --- | --- |
 | ``BEARER_TOKEN`` (``token``) | ``auth: bearer`` | the preset's secret field |
-| ``OAUTH2``, ``DCR_OAUTH``, ``S2S_OAUTH2`` (``access_token``) | ``auth: bearer`` | the preset's secret field |
-| ``API_KEY`` | see :func:`_api_key_auth` | the preset's secret field (first of ``api_key``, ``generic_api_key``, ``bearer_token``) |
+| ``OAUTH2``, ``DCR_OAUTH``, ``S2S_OAUTH2`` (``access_token``) | ``auth: bearer`` | the secret field |
+| ``API_KEY`` | see :func:`_api_key_auth` | the secret field (``api_key``, ``generic_api_key`` or |
+|  |  | ``bearer_token``, first present) |
 | ``BASIC`` (``username``, ``password``) | ``auth: basic`` | refused |
 | ``NO_AUTH`` | ``auth: none`` | refused |
 
@@ -145,7 +146,11 @@ def _generic_auth(scheme: str, val: Mapping[str, Any]) -> dict[str, Any]:
         return {"type": "none"}
     if scheme == "BASIC":
         username = _string(val, "username", required=True) or ""
-        return {"type": "basic", "username": username, "password": _string(val, "password", required=False) or ""}
+        return {
+            "type": "basic",
+            "username": username,
+            "password": _string(val, "password", required=False) or "",
+        }
     if scheme == "API_KEY":
         return _api_key_auth(val)
     return {"type": "bearer", "token": _credential(scheme, val)}
@@ -167,7 +172,9 @@ def configuration_for(
     base_url = _string(val, "base_url", required=False)
     if connection_type.id == GENERIC_TYPE:
         if base_url is None and "url" not in configuration:
-            raise _invalid("val.base_url is required for the api toolkit (the API's root URL)", "val.base_url")
+            raise _invalid(
+                "val.base_url is required for the api toolkit (the API's root URL)", "val.base_url"
+            )
         if base_url is not None:
             configuration["url"] = base_url
         configuration["auth"] = _generic_auth(scheme, val)
@@ -189,9 +196,13 @@ def default_scheme(connection_type: ConnectionType, configuration: Mapping[str, 
     if connection_type.id == GENERIC_TYPE:
         auth = configuration.get("auth")
         kind = auth.get("type") if isinstance(auth, Mapping) else "none"
-        return {"bearer": "BEARER_TOKEN", "basic": "BASIC", "header": "API_KEY", "query": "API_KEY"}.get(
-            str(kind), "NO_AUTH"
-        )
+        return {
+            "bearer": "BEARER_TOKEN",
+            "basic": "BASIC",
+            "header": "API_KEY",
+            "query": "API_KEY",
+            "oauth2": "OAUTH2",
+        }.get(str(kind), "NO_AUTH")
     field = _preset_field(connection_type) or ""
     if "api_key" in field:
         return "API_KEY"
@@ -221,6 +232,9 @@ def account_val(
             case "query":
                 val["api_key"] = auth.get("value", REDACTED)
                 val[API_KEY_QUERY_FIELD] = auth.get("name", "")
+            case "oauth2":  # tokens live in keyhole.oauth, never in the configuration
+                val["client_id"] = auth.get("client_id", "")
+                val["access_token"] = REDACTED
         return val
     base = fixed_base_url(connection_type)
     if base:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,17 @@ from keyhole.vault import Vault
 from keyhole.vault.rotation import row_aad
 
 
+def _oauth_health(configuration: Mapping[str, Any]) -> Health | None:
+    """OAuth2 connections are not probed on save: an authorization-code one waits for the connect
+    flow (unhealthy until then), a client-credentials one fetches its token on first use."""
+    auth = configuration.get("auth")
+    if not isinstance(auth, Mapping) or auth.get("type") != "oauth2":
+        return None
+    if auth.get("grant") == "client_credentials":
+        return Health("healthy")
+    return Health("unhealthy", "awaiting authorization: start the connect flow to authorize this connection")
+
+
 def _not_found(connection_id: str) -> NotFound:
     return NotFound("connection not found", metadata={"id": connection_id[:64]})
 
@@ -55,6 +66,7 @@ class ConnectionService:
         self._file_root = file_root
         self._ttl = cache_ttl_seconds
         self._targets: dict[tuple[str, str], tuple[HttpTarget, float]] = {}
+        self._listeners: list[Callable[[str, str], None]] = []
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -71,6 +83,17 @@ class ConnectionService:
 
     async def get(self, principal: Principal, connection_id: str) -> ConnectionView:
         return self._view(await self._row(principal.organization_id, connection_id))
+
+    async def full_configuration(
+        self, organization_id: str, connection_id: str
+    ) -> tuple[ConnectionType, dict[str, Any]]:
+        """The decrypted configuration by organization id (OAuth refreshes run without a principal)."""
+        row = await self._row(organization_id, connection_id)
+        return self.catalog.get(row.type_id), self._full_configuration(row)
+
+    def invalidate(self, organization_id: str, connection_id: str) -> None:
+        """Drop this process's cached target and tell the listeners (e.g. new OAuth tokens)."""
+        self._forget(organization_id, connection_id)
 
     async def configuration(
         self, principal: Principal, connection_id: str
@@ -116,7 +139,9 @@ class ConnectionService:
         """``account`` sets the Composio view's columns (``account_user_id``…) in the same insert."""
         connection_type = self.catalog.get(data.type_id)
         configuration = self._validated(connection_type, data.configuration)
-        health = await self._check(connection_type, configuration) if data.validate else Health("healthy")
+        health = _oauth_health(configuration)  # OAuth2 tokens come later (connect flow / first call)
+        if health is None:
+            health = await self._check(connection_type, configuration) if data.validate else Health("healthy")
         row = Connection(
             id=str(uuid.uuid4()),
             organization_id=principal.organization_id,
@@ -149,7 +174,11 @@ class ConnectionService:
         stored_secrets = self._secrets(row)
         merged = keep_redacted(data.configuration, stored_secrets, connection_type.secret_fields)
         configuration = self._validated(connection_type, merged)
-        health = await self._check(connection_type, configuration) if data.validate else None
+        health = (
+            None
+            if _oauth_health(configuration) is not None
+            else (await self._check(connection_type, configuration) if data.validate else None)
+        )
         async with self._db.transaction() as session:
             row = await self._row(principal.organization_id, connection_id, session=session)
             row.name = data.name
@@ -197,11 +226,15 @@ class ConnectionService:
             configuration = keep_redacted(configuration, self._secrets(row), connection_type.secret_fields)
         validated = self._validated(connection_type, configuration)
         try:
-            health = await self._check(connection_type, validated)
-        except Unprocessable as exc:
-            if exc.key != "connection_unreachable":
+            health = await probe(connection_type, validated, egress=self._egress, file_root=self._file_root)
+        except KeyholeError as exc:
+            if isinstance(exc, Unprocessable):
                 raise
-            raise InvalidRequest(exc.message, key="connection_test_failed", metadata=exc.metadata) from None
+            raise InvalidRequest(
+                f"connection test failed: {exc.message}",
+                key="connection_test_failed",
+                metadata={"reason": exc.key},
+            ) from None
         if health.status != "healthy":
             raise InvalidRequest(health.error or "connection test failed", key="connection_test_failed")
         return health
@@ -261,10 +294,6 @@ class ConnectionService:
     def view(self, row: Connection) -> ConnectionView:
         """The redacted view of a row another service of this domain has read."""
         return self._view(row)
-
-    def forget(self, organization_id: str, connection_id: str) -> None:
-        """Evict the cached target after a write made outside this service."""
-        self._forget(organization_id, connection_id)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -359,3 +388,10 @@ class ConnectionService:
 
     def _forget(self, organization_id: str, connection_id: str) -> None:
         self._targets.pop((organization_id, connection_id), None)
+        for listener in self._listeners:
+            listener(organization_id, connection_id)
+
+    def on_change(self, listener: Callable[[str, str], None]) -> None:
+        """Call ``listener(organization_id, connection_id)`` after a connection is updated or
+        deleted through this process (e.g. the query runner disposes its database pool)."""
+        self._listeners.append(listener)

@@ -25,6 +25,7 @@ DEFAULT_LIMITS: dict[str, Any] = {
     "max_request_body_bytes": 262_144,
     "max_response_body_bytes": 1_048_576,
     "scrub_echoed_secrets": True,
+    "max_async_body_bytes": 1_073_741_824,  # async proxy bodies stream to the blob store
 }
 
 
@@ -35,6 +36,7 @@ class ProxyLimits:
     max_request_body_bytes: int
     max_response_body_bytes: int
     scrub_echoed_secrets: bool
+    max_async_body_bytes: int = 1_073_741_824
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +168,9 @@ def build_http_target(
         case "query":
             credential_query[str(auth["name"])] = str(auth["value"])
             secrets.append(str(auth["value"]))
+        case "oauth2":
+            # Locked now; keyhole.oauth.refresh.with_token puts the current access token in.
+            credential_headers["Authorization"] = "Bearer"
     limits = {**DEFAULT_LIMITS, **spec.proxy_defaults, **(configuration.get("proxy") or {})}
     locked = {name.lower() for name in credential_headers}
     inherited_headers = _inherited_headers(spec, configuration.get("headers") or {}, locked)

@@ -75,6 +75,25 @@ class EgressClient:
             timeout = self._timeout(timeout_ms)
         return _EgressRequest(self, method, url, headers, data, timeout)
 
+    def stream(
+        self,
+        method: str,
+        url: yarl.URL,
+        *,
+        headers: Mapping[str, str] | None,
+        timeout_ms: int,
+        deadline_ms: int,
+    ) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
+        """Like ``request``, for bodies read as a long stream: ``timeout_ms`` bounds connecting and
+        every wait for data (headers included), ``deadline_ms`` the whole exchange."""
+        if timeout_ms <= 0 or deadline_ms <= 0:
+            raise InvalidRequest("timeouts must be positive")
+        connect = min(timeout_ms, 10_000) / 1000
+        timeout = aiohttp.ClientTimeout(
+            total=deadline_ms / 1000, connect=connect, sock_connect=connect, sock_read=timeout_ms / 1000
+        )
+        return _EgressRequest(self, method, url, headers, None, timeout)
+
     async def close(self) -> None:
         session, self._session = self._session, None
         if session is not None:

@@ -3,9 +3,11 @@ base URL's own site.
 
 A credential must never reach a host its owner did not configure. An absolute URL is allowed only
 when it has the base URL's scheme and the same registrable domain (eTLD+1, from the public-suffix
-list bundled with ``tldextract``; never fetched). Private suffixes such as ``github.io`` count as
-public suffixes here, so ``a.github.io`` and ``b.github.io`` are different sites. Hosts without a
-registrable domain (IP literals, ``localhost``, single labels) must match host and port exactly.
+list bundled with ``tldextract``; never fetched). Only the ICANN section of the list is used, as
+hosted Composio does (its documented example: a ``gmail.googleapis.com`` base allows
+``www.googleapis.com``, which the list's private section would split). So sibling hosts under a
+private suffix (``a.github.io``, ``b.github.io``) count as one site. Hosts without a registrable
+domain (IP literals, ``localhost``, single labels) must match host and port exactly.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ MAX_ENDPOINT_LENGTH = 8192
 def _extractor() -> tldextract.TLDExtract:
     # No suffix-list URLs and no cache directory: the bundled snapshot only, no network, no disk.
     return tldextract.TLDExtract(
-        suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True, include_psl_private_domains=True
+        suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True, include_psl_private_domains=False
     )
 
 
@@ -111,7 +113,9 @@ def split_endpoint(endpoint: object) -> Endpoint:
     endpoint = endpoint.strip(" ")
     if "#" in endpoint:
         raise InvalidRequest(
-            "endpoint must not contain a '#' fragment", key="invalid_proxy_request", metadata={"field": "endpoint"}
+            "endpoint must not contain a '#' fragment",
+            key="invalid_proxy_request",
+            metadata={"field": "endpoint"},
         )
     if not _SCHEME.match(endpoint):
         path, _, query = endpoint.partition("?")
@@ -132,7 +136,9 @@ def split_endpoint(endpoint: object) -> Endpoint:
         origin = yarl.URL.build(scheme=parts.scheme, host=parts.hostname, port=parts.port, encoded=False)
     except ValueError:
         raise InvalidRequest(
-            "endpoint has an invalid host or port", key="invalid_proxy_request", metadata={"field": "endpoint"}
+            "endpoint has an invalid host or port",
+            key="invalid_proxy_request",
+            metadata={"field": "endpoint"},
         ) from None
     return Endpoint(parts.path or "/", parts.query, origin)
 

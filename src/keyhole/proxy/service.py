@@ -13,6 +13,8 @@ from keyhole.connections.service import ConnectionService
 from keyhole.connections.target import HttpTarget
 from keyhole.egress import EgressClient, read_capped
 from keyhole.errors import Forbidden, KeyholeError, RateLimited, UpstreamUnreachable
+from keyhole.oauth.refresh import OAUTH2, TokenBroker
+from keyhole.proxy.binary import BinaryBody, BinarySink, is_binary, store_binary
 from keyhole.proxy.metrics import PROXY_CALLS, PROXY_LATENCY, PROXY_RESPONSE_BYTES
 from keyhole.proxy.request import ProxyCall, UpstreamRequest, build_upstream
 from keyhole.proxy.response import (
@@ -39,6 +41,7 @@ class ProxyResult:
     truncated: bool
     call_id: str
     upstream_bytes: int
+    binary: BinaryBody | None = None  # set (and body empty) when a BinarySink stored the body
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +60,9 @@ class ProxyService:
         audit: AuditLog,
         *,
         organization_rate_limit_per_minute: int,
+        oauth: TokenBroker | None = None,
     ) -> None:
+        self._oauth = oauth  # injects OAuth2 access tokens (refreshing them) and handles 401s
         self._connections = connections
         self._egress = egress
         self._limiter = limiter
@@ -74,8 +79,11 @@ class ProxyService:
         call: Callable[[], ProxyCall] | ProxyCall,
         *,
         dialect: str,
+        binary_sink: BinarySink | None = None,
     ) -> ProxyResult:
-        """Run one proxied call. ``call`` may be a thunk so that parsing errors are audited too."""
+        """Run one proxied call. ``call`` may be a thunk so that parsing errors are audited too.
+
+        With ``binary_sink``, a binary answer streams into the sink (see ``proxy.binary``)."""
         started = time.perf_counter()
         call_id = str(uuid.uuid4())
         request: ProxyCall | None = None
@@ -84,18 +92,20 @@ class ProxyService:
         bytes_out = 0
         truncated = False
         try:
-            if not target.proxy_enabled:
-                raise Forbidden(
-                    "the proxy is disabled for this connection; enable it with PUT .../proxy/settings",
-                    key="proxy_disabled",
-                )
+            self.check_enabled(target)
             request = call() if callable(call) else call
             upstream = build_upstream(target, request)
-            await self._limit(f"org:{principal.organization_id}", self._org_limit, "organization")
-            await self._limit(
-                f"conn:{target.connection_id}", target.limits.rate_limit_per_minute, "connection"
-            )
-            result = await self._call(target, upstream, call_id, started)
+            await self.check_limits(principal, target)
+            oauth = self._oauth if target.auth_type == OAUTH2 else None
+            if oauth is not None:
+                target = await oauth.authorize(target)
+                upstream = build_upstream(target, request)
+            result = await self._call(target, upstream, call_id, started, binary_sink)
+            if oauth is not None and result.status == 401:
+                # One refresh and one retry, never a loop: a second 401 goes back to the caller.
+                target = await oauth.after_unauthorized(target)
+                upstream = build_upstream(target, request)
+                result = await self._call(target, upstream, call_id, started, binary_sink)
             status, truncated = result.status, result.truncated
             bytes_out = result.upstream_bytes
             self._record(principal, target, dialect, call_id, upstream, status, started, bytes_out, truncated)
@@ -117,6 +127,28 @@ class ProxyService:
             )
             raise
 
+    async def authorized(self, target: HttpTarget) -> HttpTarget:
+        """``target`` with its current OAuth2 access token (refreshed if due); others unchanged."""
+        if self._oauth is not None and target.auth_type == OAUTH2:
+            return await self._oauth.authorize(target)
+        return target
+
+    @staticmethod
+    def check_enabled(target: HttpTarget) -> None:
+        if not target.proxy_enabled:
+            raise Forbidden(
+                "the proxy is disabled for this connection; enable it with PUT .../proxy/settings",
+                key="proxy_disabled",
+            )
+
+    async def check_limits(self, principal: Principal, target: HttpTarget) -> None:
+        """Take a slot from the organization limiter, then the connection's (a denial takes none)."""
+        await self._limit(f"org:{principal.organization_id}", self._org_limit, "organization")
+        # Keyed by organization too: inline targets (Composio custom_connection_data) all share
+        # the synthetic id "inline", and must not share a limit across organizations.
+        connection_key = f"conn:{target.organization_id}:{target.connection_id}"
+        await self._limit(connection_key, target.limits.rate_limit_per_minute, "connection")
+
     async def _limit(self, key: str, limit: int, scope: str) -> None:
         decision: RateDecision = await self._limiter.hit(key, limit)
         if not decision.allowed:
@@ -130,7 +162,12 @@ class ProxyService:
             )
 
     async def _call(
-        self, target: HttpTarget, upstream: UpstreamRequest, call_id: str, started: float
+        self,
+        target: HttpTarget,
+        upstream: UpstreamRequest,
+        call_id: str,
+        started: float,
+        binary_sink: BinarySink | None = None,
     ) -> ProxyResult:
         url = target.url_for(upstream.url_path, upstream.encoded_query, upstream.origin)
         limits = target.limits
@@ -145,8 +182,30 @@ class ProxyService:
                     "cannot decode to scrub echoed credentials; ask for gzip, deflate or identity",
                     key="upstream_encoding_unsupported",
                 )
-            raw, truncated = await read_capped(response, limits.max_response_body_bytes)
             content_type = header_text(response.headers.get("Content-Type", ""))
+            if binary_sink is not None and is_binary(content_type, upstream.method):
+                stored = await store_binary(
+                    response,
+                    binary_sink,
+                    cap=limits.max_async_body_bytes,
+                    secrets=target.secrets if scrub else (),
+                    content_type=content_type,
+                    organization_id=target.organization_id,
+                    call_id=call_id,
+                )
+                return ProxyResult(
+                    status=response.status,
+                    body="",
+                    body_encoding="base64",
+                    content_type=content_type,
+                    headers=filter_headers(response.headers, target.secrets, scrub),
+                    latency_ms=int((time.perf_counter() - started) * 1000),
+                    truncated=stored.truncated,
+                    call_id=call_id,
+                    upstream_bytes=stored.upstream_bytes,
+                    binary=stored.body,
+                )
+            raw, truncated = await read_capped(response, limits.max_response_body_bytes)
             headers = filter_headers(response.headers, target.secrets, scrub)
             status = response.status
         upstream_bytes = len(raw)
@@ -214,6 +273,8 @@ class ProxyService:
                 created_at=utcnow(),
             )
         )
+
+    record = _record  # the audit record of a call, also written by the async proxy's jobs
 
     async def info(self, principal: Principal, connection_id: str) -> ProxyInfo:
         target = await self.target(principal, connection_id)

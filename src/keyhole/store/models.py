@@ -2,7 +2,12 @@
 
 from keyhole.audit.models import ProxyCall
 from keyhole.authconfigs.models import AuthConfig
+from keyhole.blobs.models import Blob
 from keyhole.connections.models import Connection
+from keyhole.idempotency.models import IdempotencyRecord
+from keyhole.jobs.models import Job
+from keyhole.oauth.models import OAuthFlow, OAuthTokens
+from keyhole.queries.models import Query
 from keyhole.store.base import Base
 from keyhole.tenancy.models import ApiKey, Organization, User
 from keyhole.toolrouter.models import ToolRouterSession
@@ -12,9 +17,15 @@ metadata = Base.metadata
 __all__ = [
     "ApiKey",
     "AuthConfig",
+    "Blob",
     "Connection",
+    "IdempotencyRecord",
+    "Job",
+    "OAuthFlow",
+    "OAuthTokens",
     "Organization",
     "ProxyCall",
+    "Query",
     "ToolRouterSession",
     "User",
     "metadata",

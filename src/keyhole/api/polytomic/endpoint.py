@@ -1,4 +1,5 @@
-"""How a Polytomic handler runs: authenticate, call core, render domain errors as the envelope."""
+"""How a Polytomic handler runs: authenticate, honour Idempotency-Key on POST, call core, render
+domain errors as the envelope."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
+from keyhole.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from keyhole.api.idempotency import idempotent
 from keyhole.api.polytomic.errors import error_response
 from keyhole.errors import KeyholeError
 from keyhole.services import Services
@@ -22,6 +25,15 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         services: Services = request.app.state.services
         try:
             principal = await services.tenancy.authenticate(request.headers)
+            if request.method == "POST" and IDEMPOTENCY_HEADER in request.headers:
+
+                async def call(request: Request) -> Response:
+                    try:
+                        return await handler(request, services, principal)
+                    except KeyholeError as error:
+                        return error_response(error)
+
+                return await idempotent(request, services.idempotency, principal.organization_id, call)
             return await handler(request, services, principal)
         except KeyholeError as error:
             return error_response(error)

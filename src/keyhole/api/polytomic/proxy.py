@@ -11,10 +11,12 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from keyhole.api.links import public_base_url
 from keyhole.api.polytomic import schemas
 from keyhole.api.polytomic.endpoint import endpoint
 from keyhole.api.requests import parse, read_body, read_json
 from keyhole.api.responses import JSONResponse
+from keyhole.connections.target import HttpTarget
 from keyhole.errors import InvalidRequest
 from keyhole.proxy import contract
 from keyhole.proxy.request import ProxyCall, check_method, encode_body, flatten_query
@@ -44,7 +46,7 @@ def _proxy_call(raw: bytes) -> ProxyCall:
     unknown = set(payload) - _TOP_LEVEL
     if unknown:
         raise _invalid(f"unknown field {sorted(unknown)[0][:64]!r}", sorted(unknown)[0][:64])
-    if payload.get("async") not in (None, False, True):
+    if payload.get("async") is not None and not isinstance(payload["async"], bool):  # 1 == True
         raise _invalid("async must be a boolean", "async")
     request = payload.get("request")
     if not isinstance(request, dict):
@@ -54,12 +56,6 @@ def _proxy_call(raw: bytes) -> ProxyCall:
         name = sorted(unknown)[0][:64]
         raise _invalid(f"unknown field request.{name}", f"request.{name}")
     method = check_method(request.get("method"))
-    if payload.get("async") is True:
-        raise InvalidRequest(
-            "async proxy calls are not available on this server yet; call without async",
-            key="async_unavailable",
-            metadata={"field": "async"},
-        )
     if request.get("api") is not None:
         raise _invalid("this connection exposes a single API; leave request.api out", "request.api")
     headers = request.get("headers") or {}
@@ -85,6 +81,8 @@ def _proxy_call(raw: bytes) -> ProxyCall:
 async def execute(request: Request, services: Services, principal: Principal) -> Response:
     target = await services.proxy.target(principal, request.path_params["connection_id"])
     raw = await read_body(request, target.limits.max_request_body_bytes * 6 + _ENVELOPE_OVERHEAD)
+    if _wants_async(raw):
+        return await _submit(request, services, principal, target, raw)
     result = await services.proxy.execute(principal, target, lambda: _proxy_call(raw), dialect="polytomic")
     return JSONResponse(
         {
@@ -97,6 +95,37 @@ async def execute(request: Request, services: Services, principal: Principal) ->
                 "latencyMs": result.latency_ms,
                 "truncated": result.truncated,
                 "proxyCallId": result.call_id,
+            }
+        }
+    )
+
+
+def _wants_async(raw: bytes) -> bool:
+    if b'"async"' not in raw:  # the common case skips a second parse
+        return False
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return False  # the synchronous path reports the malformed body
+    return isinstance(payload, dict) and payload.get("async") is True
+
+
+async def _submit(
+    request: Request, services: Services, principal: Principal, target: HttpTarget, raw: bytes
+) -> Response:
+    submitted = await services.async_proxy.submit(
+        principal, target, lambda: _proxy_call(raw), dialect="polytomic"
+    )
+    job = submitted.job
+    base = public_base_url(request, services.settings)
+    return JSONResponse(
+        {
+            "data": {
+                "status": 202,
+                "jobId": job.id,
+                "jobStatus": job.status.value,
+                "jobUrl": f"{base}/api/jobs/{job.type}/{job.id}",
+                "proxyCallId": submitted.call_id,
             }
         }
     )
@@ -138,6 +167,7 @@ def _info(info: ProxyInfo) -> dict[str, Any]:
             "organizationRateLimitPerMinute": info.organization_rate_limit_per_minute,
             "timeoutMs": limits.timeout_ms,
             "scrubEchoedSecrets": limits.scrub_echoed_secrets,
+            "maxAsyncBodyBytes": limits.max_async_body_bytes,
             "bodyEncodings": ["utf-8", "base64"],
         },
         "stats": {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from keyhole.api.polytomic import connections, proxy
+from keyhole.api.polytomic import connect, connections, jobs, proxy, queries
 
 routes: list[BaseRoute] = [
     Route("/api/connection_types", connections.list_types, methods=["GET"]),
@@ -17,6 +17,9 @@ routes: list[BaseRoute] = [
     Route("/api/connections", connections.list_connections, methods=["GET"]),
     Route("/api/connections", connections.create_connection, methods=["POST"]),
     Route("/api/connections/test", connections.test_connection, methods=["POST"]),
+    Route("/api/connections/connect/", connect.start, methods=["POST"]),
+    Route("/api/connections/connect", connect.start, methods=["POST"]),
+    Route("/api/connections/connect/session", connect.session, methods=["GET"]),
     Route("/api/connections/{connection_id}", connections.get_connection, methods=["GET"]),
     Route("/api/connections/{connection_id}", connections.update_connection, methods=["PUT"]),
     Route("/api/connections/{connection_id}", connections.delete_connection, methods=["DELETE"]),
@@ -30,4 +33,8 @@ routes: list[BaseRoute] = [
     Route("/api/connections/{connection_id}/proxy/settings", proxy.get_settings, methods=["GET"]),
     Route("/api/connections/{connection_id}/proxy/settings", proxy.put_settings, methods=["PUT"]),
     Route("/api/connections/{connection_id}/proxy/calls", proxy.calls, methods=["GET"]),
+    Route("/api/jobs/{job_type}/{job_id}", jobs.get_job, methods=["GET"]),
+    Route("/api/connections/{connection_id}/query", queries.run_query, methods=["POST"]),
+    Route("/api/queries/{query_id}", queries.get_query, methods=["GET"]),
+    Route("/api/queries/{query_id}", queries.cancel_query, methods=["DELETE"]),
 ]

@@ -48,7 +48,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_auth_configs")),
     )
     with op.batch_alter_table("auth_configs", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_auth_configs_organization_id"), ["organization_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_auth_configs_organization_id"), ["organization_id"], unique=False
+        )
 
     op.create_table(
         "tool_router_sessions",

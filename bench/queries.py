@@ -1,0 +1,264 @@
+"""Query-runner benchmark: Keyhole end to end against a raw asyncpg fetch of the same query.
+
+Usage::
+
+    .venv/bin/python bench/queries.py [--rows 1000000] [--big-rows 3000000] [--page-rows 10000]
+                                      [--postgres postgresql://postgres@127.0.0.1:5432/test]
+
+One run:
+1. starts ``keyhole serve`` (embedded worker, SQLite metadata, local blobs) in a fresh
+   temporary KEYHOLE_HOME on a free port, bootstraps an organization and creates a PostgreSQL
+   connection with ``max_rows``/``max_bytes`` raised above the sizes measured;
+2. the floor: ``asyncpg.fetch()`` of the query (8 mixed-type columns from generate_series),
+   all rows decoded into Python objects, in this process, best of two;
+3. Keyhole: ``POST /api/connections/{id}/query`` → poll ``GET /api/queries/{id}`` until done →
+   read every page by following ``links.next``, each page parsed into Python objects with
+   orjson (so both sides end with the rows as objects), best of two; rows/s, and the ratio
+   Keyhole / floor (target ≥ 0.5);
+4. the peak VmRSS of the ``keyhole serve`` process (which runs the worker) sampled every 10 ms
+   during a whole 1M-row run and a whole 3M-row run (submit, execution, every page read):
+   it should not grow with the row count.
+
+Exit code 0 when the ratio reaches 0.5 and the 3M peak is within 64 MiB of the 1M peak,
+1 otherwise, 2 when the bench itself failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+MIB = 1024 * 1024
+
+QUERY = """SELECT g AS id, g * 1.5::float8 AS score, (g % 100000)::numeric(12,2) AS amount,
+ 'name-' || g AS name, timestamptz '2024-01-01' + g * interval '1 second' AS created_at,
+ (g % 2 = 0) AS flag, date '2024-01-01' + (g % 365) AS day, md5(g::text)::uuid AS uid
+ FROM generate_series(1, {rows}) g"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rss_kib(pid: int, field: str = "VmRSS") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} missing")
+
+
+class Sampler:
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_kib(self.pid))
+            time.sleep(0.01)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class Keyhole:
+    def __init__(self, page_rows: int) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix="keyhole-bench-queries-"))
+        self.port = free_port()
+        self.env = {key: value for key, value in os.environ.items() if not key.startswith("KEYHOLE_")}
+        self.env.update(
+            KEYHOLE_HOME=str(self.home),
+            KEYHOLE_EGRESS_ALLOW="127.0.0.0/8",
+            KEYHOLE_QUERY_PAGE_ROWS=str(page_rows),
+            KEYHOLE_LOG_LEVEL="WARNING",
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = (self.home / "server.log").open("ab")
+        self.process = subprocess.Popen(
+            [PYTHON, "-m", "keyhole.cli", "serve", "--port", str(self.port)],
+            env=self.env,
+            cwd=self.home,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("keyhole serve exited; see " + str(self.home / "server.log"))
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("keyhole serve did not come up")
+
+    def bootstrap(self) -> dict[str, str]:
+        out = subprocess.run(
+            [PYTHON, "-m", "keyhole.cli", "bootstrap", "--org", "bench", "--user", "bench@bench.test"],
+            env=self.env,
+            cwd=self.home,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return dict(json.loads(out.strip().splitlines()[-1]))
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+def keyhole_run(http: httpx.Client, connection_id: str, rows: int) -> tuple[float, int]:
+    """Seconds from submit to the last page read, and the rows read."""
+    started = time.perf_counter()
+    submitted = http.post(f"/api/connections/{connection_id}/query", params={"query": QUERY.format(rows=rows)}, json={})
+    submitted.raise_for_status()
+    query_id = submitted.json()["data"]["id"]
+    while True:
+        with http.stream("GET", f"/api/queries/{query_id}") as response:
+            body = orjson.loads(response.read())
+        status = body["data"]["status"]
+        if status == "done":
+            break
+        if status == "failed":
+            raise RuntimeError(f"query failed: {body['data']['error']}")
+        time.sleep(0.02)
+    count = len(body["data"]["results"])
+    link = body["links"]["next"]
+    while link:
+        with http.stream("GET", link) as response:
+            page = orjson.loads(response.read())
+        count += len(page["data"]["results"])
+        link = page["links"]["next"]
+    elapsed = time.perf_counter() - started
+    if count != rows:
+        raise RuntimeError(f"read {count} rows, expected {rows}")
+    return elapsed, count
+
+
+async def floor_run(dsn: str, rows: int) -> float:
+    connection = await asyncpg.connect(dsn)
+    try:
+        started = time.perf_counter()
+        records = await connection.fetch(QUERY.format(rows=rows))
+        elapsed = time.perf_counter() - started
+        if len(records) != rows:
+            raise RuntimeError("short fetch")
+        del records
+        return elapsed
+    finally:
+        await connection.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--big-rows", type=int, default=3_000_000)
+    parser.add_argument("--page-rows", type=int, default=10_000)
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    args = parser.parse_args()
+
+    keyhole = Keyhole(args.page_rows)
+    try:
+        keyhole.start()
+        keys = keyhole.bootstrap()
+        assert keyhole.process is not None
+        pid = keyhole.process.pid
+        headers = {"Authorization": f"Bearer {keys['user_api_key']}"}
+        with httpx.Client(base_url=keyhole.url, headers=headers, timeout=600) as http:
+            created = http.post(
+                "/api/connections",
+                json={
+                    "name": "bench",
+                    "type": "postgresql",
+                    "configuration": {
+                        "hostname": "127.0.0.1",
+                        "port": 5432,
+                        "database": "test",
+                        "username": "postgres",
+                        "ssl_mode": "disable",
+                        "query": {"max_rows": 100_000_000, "max_bytes": 4_294_967_296},
+                    },
+                },
+            )
+            created.raise_for_status()
+            connection_id = created.json()["data"]["id"]
+
+            keyhole_run(http, connection_id, 100_000)  # warm-up: pool, codecs, pages
+            floor = min(asyncio.run(floor_run(args.postgres, args.rows)) for _ in range(2))
+            timings = []
+            for _ in range(2):
+                elapsed, _count = keyhole_run(http, connection_id, args.rows)
+                timings.append(elapsed)
+            best = min(timings)
+
+            idle = rss_kib(pid)
+            with Sampler(pid) as small:
+                keyhole_run(http, connection_id, args.rows)
+            with Sampler(pid) as big:
+                big_elapsed, _ = keyhole_run(http, connection_id, args.big_rows)
+    except Exception as error:
+        print(f"bench failed: {error}", file=sys.stderr)
+        return 2
+    finally:
+        keyhole.stop()
+
+    floor_rate = args.rows / floor
+    keyhole_rate = args.rows / best
+    ratio = keyhole_rate / floor_rate
+    print(f"query: 8 columns (int8, float8, numeric, text, timestamptz, bool, date, uuid), {args.rows:,} rows")
+    print(f"{'variant':<38}{'seconds':>10}{'rows/s':>14}")
+    print(f"{'asyncpg fetch (floor)':<38}{floor:>10.2f}{floor_rate:>14,.0f}")
+    print(f"{'keyhole submit→done→all pages (HTTP)':<38}{best:>10.2f}{keyhole_rate:>14,.0f}")
+    print(f"{'keyhole ' + format(args.big_rows, ',') + ' rows':<38}{big_elapsed:>10.2f}{args.big_rows / big_elapsed:>14,.0f}")
+    print(f"ratio keyhole / floor: {ratio:.2f} (target >= 0.5) {'PASS' if ratio >= 0.5 else 'FAIL'}")
+    print(f"keyhole RSS idle after warm-up: {idle / 1024:.0f} MiB")
+    print(f"keyhole peak RSS, {args.rows:,} rows: {small.peak / 1024:.0f} MiB")
+    print(f"keyhole peak RSS, {args.big_rows:,} rows: {big.peak / 1024:.0f} MiB")
+    flat = big.peak - small.peak < 64 * 1024
+    print(f"peak RSS independent of row count: {'PASS' if flat else 'FAIL'}")
+    return 0 if ratio >= 0.5 and flat else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

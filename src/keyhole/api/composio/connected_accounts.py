@@ -1,0 +1,209 @@
+"""``/connected_accounts…``: connections seen as Composio connected accounts (spec 4.4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from keyhole.api.composio import schemas
+from keyhole.api.composio.endpoint import endpoint
+from keyhole.api.links import public_base_url
+from keyhole.api.oauth import DONE_PATH
+from keyhole.api.requests import parse, read_json
+from keyhole.api.responses import JSONResponse
+from keyhole.connections.accounts import STATUSES, AccountChange, AccountFilter, AccountInput
+from keyhole.errors import InvalidRequest
+from keyhole.oauth.flows import CALLBACK_PATH, FlowStart
+from keyhole.services import Services
+from keyhole.tenancy.principal import Principal
+
+
+async def _body(request: Request, services: Services) -> Any:
+    return await read_json(request, services.settings.max_api_body_bytes, empty={})
+
+
+def _active_val(state: schemas.State, field: str) -> dict[str, Any]:
+    status = state.val.get("status", "ACTIVE")
+    if status != "ACTIVE":
+        raise InvalidRequest(
+            f"{field}.val.status {str(status)[:16]!r} is not supported: Keyhole has no hosted sign-in "
+            "flow; send an ACTIVE state that carries the credential",
+            key="ConnectedAccount_BadRequest",
+            metadata={"field": f"{field}.val.status"},
+        )
+    return {name: value for name, value in state.val.items() if name != "status"}
+
+
+@endpoint
+async def create(request: Request, services: Services, principal: Principal) -> Response:
+    body = parse(schemas.AccountCreateBody, await _body(request, services))
+    connection = body.connection
+    state = connection.state or connection.data
+    if (state is None or state.val.get("status") == "INITIATED") and await services.oauth.starts_flow(
+        principal, body.auth_config.id
+    ):
+        started = await services.oauth.initiate_account(
+            principal,
+            auth_config_id=body.auth_config.id,
+            user_id=connection.user_id or "default",
+            alias=connection.alias,
+            val=state.val if state is not None else {},
+            redirect_url=connection.callback_url or connection.redirect_uri or _done_url(request, services),
+            callback_url=public_base_url(request, services.settings) + CALLBACK_PATH,
+        )
+        return _initiated(started, body.auth_config.id)
+    view = await services.accounts.create(
+        principal,
+        AccountInput(
+            auth_config_id=body.auth_config.id,
+            user_id=connection.user_id,
+            auth_scheme=state.auth_scheme if state is not None else None,
+            val=_active_val(state, "connection.state") if state is not None else {},
+            alias=connection.alias,
+            validate=bool(body.validate_credentials),
+        ),
+    )
+    state_shown = schemas.account_state(view)
+    return JSONResponse(
+        {
+            "id": view.id,
+            "connectionData": state_shown,
+            "status": view.status,
+            "redirect_url": None,
+            "redirect_uri": None,
+            "deprecated": {"authConfigUuid": view.auth_config_id or "", "uuid": view.id},
+        },
+        status_code=201,
+    )
+
+
+def _done_url(request: Request, services: Services) -> str:
+    return public_base_url(request, services.settings) + DONE_PATH
+
+
+def _initiated(started: FlowStart, auth_config_id: str) -> Response:
+    return JSONResponse(
+        {
+            "id": started.connection_id,
+            "connectionData": {
+                "authScheme": "OAUTH2",
+                "val": {"status": "INITIATED", "redirectUrl": started.redirect_url},
+            },
+            "status": "INITIATED",
+            "redirect_url": started.redirect_url,
+            "redirect_uri": started.redirect_url,
+            "deprecated": {"authConfigUuid": auth_config_id, "uuid": started.connection_id},
+        },
+        status_code=201,
+    )
+
+
+def _filter(request: Request) -> AccountFilter:
+    statuses = schemas.csv(request, "statuses")
+    unknown = [status for status in statuses if status not in STATUSES]
+    if unknown:
+        raise InvalidRequest(
+            f"statuses must be among {', '.join(STATUSES)}",
+            key="validation_error",
+            metadata={"errors": [{"field": "statuses", "message": "Invalid enum value"}]},
+        )
+    order_by = request.query_params.get("order_by") or "created_at"
+    direction = request.query_params.get("order_direction") or "desc"
+    if order_by not in ("created_at", "updated_at") or direction not in ("asc", "desc"):
+        raise InvalidRequest(
+            "order_by must be created_at or updated_at, order_direction asc or desc", key="validation_error"
+        )
+    return AccountFilter(
+        toolkits=schemas.csv(request, "toolkit_slugs"),
+        statuses=statuses,
+        user_ids=schemas.csv(request, "user_ids"),
+        auth_config_ids=schemas.csv(request, "auth_config_ids"),
+        ids=schemas.csv(request, "connected_account_ids"),
+        order_by=order_by,
+        descending=direction == "desc",
+    )
+
+
+@endpoint
+async def list_accounts(request: Request, services: Services, principal: Principal) -> Response:
+    where = _filter(request)
+    offset, limit = schemas.paging(request)
+    if request.query_params.get("account_type") == "SHARED":  # Keyhole accounts are all private
+        return JSONResponse(schemas.page([], 0, offset, limit))
+    found = await services.accounts.page(principal, where, offset=offset, limit=limit)
+    items = [schemas.account(view, detail=False) for view in found.items]
+    return JSONResponse(schemas.page(items, found.total, offset, limit))
+
+
+@endpoint
+async def get(request: Request, services: Services, principal: Principal) -> Response:
+    view = await services.accounts.get(principal, request.path_params["account_id"])
+    return JSONResponse(schemas.account(view, detail=True))
+
+
+@endpoint
+async def patch(request: Request, services: Services, principal: Principal) -> Response:
+    body = parse(schemas.AccountPatchBody, await _body(request, services))
+    change = AccountChange()
+    if "alias" in body.model_fields_set:
+        change.alias = body.alias
+        change.fields.add("alias")
+    if body.connection is not None and body.connection.state is not None:
+        change.auth_scheme = body.connection.state.auth_scheme
+        change.val = body.connection.state.val
+        change.fields.add("val")
+    view = await services.accounts.update(principal, request.path_params["account_id"], change)
+    return JSONResponse({"id": view.id, "status": view.status, "success": True})
+
+
+@endpoint
+async def update_status(request: Request, services: Services, principal: Principal) -> Response:
+    body = parse(schemas.StatusBody, await _body(request, services))
+    await services.accounts.set_enabled(principal, request.path_params["account_id"], body.enabled)
+    return JSONResponse({"success": True})
+
+
+@endpoint
+async def delete(request: Request, services: Services, principal: Principal) -> Response:
+    schemas.flag(request, "revoke_on_delete", False)  # validated; nothing to revoke upstream
+    await services.accounts.delete(principal, request.path_params["account_id"])
+    return JSONResponse({"success": True})
+
+
+@endpoint
+async def refresh(request: Request, services: Services, principal: Principal) -> Response:
+    parse(schemas.RefreshBody, await _body(request, services))
+    view = await services.accounts.get(principal, request.path_params["account_id"])
+    return JSONResponse({"id": view.id, "status": view.status, "redirect_url": None})
+
+
+@endpoint
+async def link(request: Request, services: Services, principal: Principal) -> Response:
+    body = parse(schemas.LinkBody, await _body(request, services))
+    await services.auth_configs.get(principal, body.auth_config_id)  # 404 first, like hosted
+    if await services.oauth.starts_flow(principal, body.auth_config_id):
+        started = await services.oauth.initiate_account(
+            principal,
+            auth_config_id=body.auth_config_id,
+            user_id=body.user_id,
+            alias=body.alias,
+            val=body.connection_data or {},
+            redirect_url=body.callback_url or _done_url(request, services),
+            callback_url=public_base_url(request, services.settings) + CALLBACK_PATH,
+        )
+        return JSONResponse(
+            {
+                "connected_account_id": started.connection_id,
+                "link_token": started.token,
+                "redirect_url": started.redirect_url,
+                "expires_at": started.expires_at.isoformat().replace("+00:00", "Z"),
+            },
+            status_code=201,
+        )
+    raise InvalidRequest(
+        "Keyhole has no hosted connect page: create the account with POST /connected_accounts and "
+        "an ACTIVE state carrying the credential",
+        key="ConnectedAccount_LinkUnavailable",
+    )

@@ -1,0 +1,88 @@
+"""The Composio error envelope and the one mapping of domain errors onto it.
+
+``{"error": {"message", "code", "slug", "status", "request_id", "suggested_fix", "errors"}}`` with an
+integer ``code`` and a string ``slug`` always (the 2.0 client only recognises the envelope then).
+Statuses are limited to the ones Composio documents: 413 becomes 400, 405 and 410 become 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keyhole.api.responses import JSONResponse
+from keyhole.errors import KeyholeError
+
+_STATUS = {405: 404, 410: 404, 413: 400}
+
+# Identifiers seen on hosted Composio keep their code; the rest use 10000 + HTTP status.
+_CODES = {
+    "ActionExecute_ConnectedAccountEntityIdMismatch": 1812,
+    "ConnectedAccount_NotFound": 1803,
+    "ConnectedAccount_NotFoundForUser": 1803,
+    "ConnectedAccount_BadRequest": 600,
+}
+_VALIDATION_KEYS = frozenset({"validation_error", "malformed_json", "invalid_body"})
+_FIXES = {
+    400: "Fix the request as the message says, then send it again.",
+    401: "Send a Keyhole API key in the x-api-key header (keyhole keys create).",
+    403: "Use a key of the organization that owns the resource, or enable what the message names.",
+    404: "Check the id: resources of another organization are not visible.",
+    409: "Choose another value for the conflicting field.",
+    422: "Fix the configuration fields listed in errors.",
+    429: "Wait for the Retry-After seconds, then retry.",
+    502: "The upstream API could not be reached; check its base URL and availability.",
+    504: "The upstream API did not answer in time; retry later or raise the connection's timeout_ms.",
+}
+_KEY_FIXES = {
+    "OriginMismatch": "Send a path relative to the connected account's base URL, or an absolute URL "
+    "on the same scheme and registrable domain.",
+    "MissingAuthContext": "Send connected_account_id (or custom_connection_data).",
+    "ActionExecute_ConnectedAccountEntityIdMismatch": "Send the user_id that owns the connected "
+    "account, or leave user_id out.",
+    "locked_header": "Remove the credential header from parameters: Keyhole injects the account's own.",
+}
+
+
+def slug_for(key: str) -> str:
+    if key in _VALIDATION_KEYS:
+        return "HTTP_BadRequest"
+    if key[:1].isupper():
+        return key
+    return "".join(part.capitalize() for part in key.split("_")) or "InternalError"
+
+
+def _errors(error: KeyholeError) -> list[str]:
+    details = error.metadata.get("errors")
+    if isinstance(details, list):
+        shown = []
+        for item in details[:20]:
+            if isinstance(item, dict):
+                field = str(item.get("field", "")).lstrip("/").replace("/", ".") or "body"
+                shown.append(f"Error in payload.{field}: {item.get('message', 'Invalid input')}")
+            else:
+                shown.append(str(item))
+        return shown
+    return []
+
+
+def envelope(error: KeyholeError, request_id: str | None) -> tuple[int, dict[str, Any]]:
+    status = _STATUS.get(error.status, error.status)
+    code = _CODES.get(error.key, 10000 + status)
+    body: dict[str, Any] = {
+        "message": error.message,
+        "code": code,
+        "slug": slug_for(error.key),
+        "status": status,
+        "request_id": request_id or "",
+        "suggested_fix": _KEY_FIXES.get(error.key, _FIXES.get(status, "Retry later; quote request_id.")),
+        "errors": _errors(error),
+    }
+    return status, {"error": body}
+
+
+def error_response(error: KeyholeError, request_id: str | None = None) -> JSONResponse:
+    status, body = envelope(error, request_id)
+    headers = dict(error.headers)
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    return JSONResponse(body, status_code=status, headers=headers)

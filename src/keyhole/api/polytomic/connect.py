@@ -1,0 +1,82 @@
+"""Polytomic connect flow (spec section 2.8): start an OAuth2 authorization, read the session.
+
+Only wire translation lives here; the flow is ``keyhole.oauth``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import Response
+
+from keyhole.api.links import public_base_url
+from keyhole.api.polytomic import schemas
+from keyhole.api.polytomic.endpoint import endpoint
+from keyhole.api.requests import parse, read_json
+from keyhole.api.responses import JSONResponse
+from keyhole.errors import Forbidden, InvalidRequest
+from keyhole.oauth.flows import CALLBACK_PATH
+from keyhole.oauth.service import ConnectRequest
+from keyhole.services import Services
+from keyhole.tenancy.principal import Principal
+
+
+class ConnectBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    redirect_url: str = Field(min_length=1, max_length=2048)
+    connection: str | None = Field(default=None, max_length=64)
+    dark: bool | None = None
+    organization_id: str | None = None
+    ttl: int | None = None
+    type: str | None = Field(default=None, max_length=64)
+    use_organization_name: bool | None = None
+    whitelist: list[str] | None = None
+    configuration: dict[str, Any] | None = None  # Keyhole extension: create the connection too
+
+
+@endpoint
+async def start(request: Request, services: Services, principal: Principal) -> Response:
+    body = parse(ConnectBody, await read_json(request, services.settings.max_api_body_bytes))
+    if body.organization_id is not None and body.organization_id != principal.organization_id:
+        raise Forbidden("organization_id names another organization", key="organization_mismatch")
+    started = await services.oauth.connect(
+        principal,
+        ConnectRequest(
+            name=body.name,
+            redirect_url=body.redirect_url,
+            callback_url=public_base_url(request, services.settings) + CALLBACK_PATH,
+            connection_id=body.connection,
+            type_id=body.type,
+            configuration=body.configuration,
+            ttl_seconds=body.ttl,
+            dark=bool(body.dark),
+        ),
+    )
+    return JSONResponse({"data": {"redirect_url": started.redirect_url, "token": started.token}})
+
+
+@endpoint
+async def session(request: Request, services: Services, principal: Principal) -> Response:
+    token = request.query_params.get("token")
+    if not token:
+        raise InvalidRequest("the token query parameter is required", key="validation_error")
+    found = await services.oauth.flows.session(principal, token)
+    return JSONResponse(
+        {
+            "data": {
+                "id": found.id,
+                "name": found.name,
+                "type": found.type_id,
+                "whitelist": [found.type_id],
+                "connection_id": found.connection_id,
+                "redirect_url": found.redirect_url,
+                "logo": "",
+                "organization_name": "",
+                "dark": found.dark,
+                "expires_at": schemas.timestamp(found.expires_at),
+            }
+        }
+    )

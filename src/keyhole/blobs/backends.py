@@ -1,0 +1,39 @@
+"""Which object store holds the blobs: a directory under the home, or S3-compatible storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from obstore.store import LocalStore, ObjectStore, S3Store
+
+from keyhole.errors import InvalidRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    store: ObjectStore
+    local: bool  # True: Keyhole serves downloads itself; False: the store presigns them
+    description: str
+
+
+def open_backend(blob_url: str | None, home: Path) -> Backend:
+    """``None`` → ``<home>/blobs``; ``s3://bucket/prefix`` → S3 with the standard ``AWS_*``
+    environment (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_REGION``, ``AWS_ALLOW_HTTP``…);
+    ``file:///absolute/dir`` → that directory."""
+    if blob_url is None:
+        return _local((home / "blobs").resolve())
+    if blob_url.startswith(("s3://", "s3a://")):
+        store = S3Store.from_url(blob_url)
+        return Backend(store, local=False, description=blob_url)
+    if blob_url.startswith("file://"):
+        return _local(Path(blob_url.removeprefix("file://")).resolve())
+    raise InvalidRequest(
+        "KEYHOLE_BLOB_URL must be s3://bucket/prefix or file:///absolute/directory",
+        key="invalid_configuration",
+    )
+
+
+def _local(root: Path) -> Backend:
+    root.mkdir(parents=True, exist_ok=True)
+    return Backend(LocalStore(prefix=root, mkdir=True), local=True, description=str(root))

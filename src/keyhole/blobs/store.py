@@ -1,0 +1,217 @@
+"""The blob store: streamed writes and reads, expiry, and short-lived download URLs.
+
+Bytes never sit whole in memory: writes are multipart uploads fed by an async iterator,
+reads are streams. Every object has a ``blobs`` row (written first) that carries its
+organization, size, content type and expiry.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import ClassVar
+
+import obstore
+from obstore.exceptions import BaseError as ObjectStoreError
+from obstore.exceptions import NotFoundError
+from obstore.store import S3Store
+from sqlalchemy import delete, select, update
+
+from keyhole.blobs.backends import Backend
+from keyhole.blobs.models import Blob
+from keyhole.blobs.tokens import DownloadSigner
+from keyhole.errors import Gone, InvalidRequest, KeyholeError
+from keyhole.store.base import utcnow
+from keyhole.store.database import Database
+
+logger = logging.getLogger(__name__)
+
+_KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.=-]*(/[A-Za-z0-9_-][A-Za-z0-9_.=-]*)*$")
+PART_SIZE = 5 * 1024 * 1024  # S3's minimum multipart part; at most PARTS_IN_FLIGHT are buffered
+PARTS_IN_FLIGHT = 2
+READ_CHUNK = 256 * 1024
+
+
+class BlobStoreUnavailable(KeyholeError):
+    status: ClassVar[int] = 503
+    default_key: ClassVar[str] = "blob_store_unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class BlobRef:
+    id: str
+    key: str
+    organization_id: str
+    size: int
+    content_type: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    blob: BlobRef
+    chunks: AsyncIterator[bytes]
+
+
+def _gone(what: str = "the blob behind this download URL") -> Gone:
+    return Gone(f"{what} has expired or was deleted", key="blob_gone")
+
+
+def _ref(row: Blob) -> BlobRef:
+    return BlobRef(row.id, row.key, row.organization_id, row.size or 0, row.content_type, row.expires_at)
+
+
+class BlobStore:
+    def __init__(
+        self, database: Database, backend: Backend, signer: DownloadSigner, *, url_ttl_seconds: int
+    ) -> None:
+        self._db = database
+        self._backend = backend
+        self._store = backend.store
+        self._signer = signer
+        self._url_ttl = timedelta(seconds=url_ttl_seconds)
+
+    @property
+    def serves_downloads(self) -> bool:
+        """True when download URLs point at Keyhole itself (``GET /api/blobs/{token}``)."""
+        return self._backend.local
+
+    # -- writing ------------------------------------------------------------------------------
+
+    async def put_stream(
+        self,
+        key: str,
+        chunks: AsyncIterator[bytes],
+        *,
+        organization_id: str,
+        content_type: str,
+        expires_at: datetime,
+    ) -> BlobRef:
+        """Stream ``chunks`` into the object at ``key`` (replacing any blob already there); memory
+        stays bounded by the part size."""
+        if len(key) > 512 or not _KEY.match(key) or ".." in key:
+            raise InvalidRequest(f"blob key {key[:64]!r} is not a safe relative path", key="invalid_blob_key")
+        async with self._db.transaction() as session:
+            await session.execute(delete(Blob).where(Blob.key == key))
+            row = Blob(
+                key=key,
+                organization_id=organization_id,
+                content_type=content_type[:255] or "application/octet-stream",
+                expires_at=expires_at,
+            )
+            session.add(row)
+        size = 0
+
+        async def counted() -> AsyncIterator[bytes]:
+            nonlocal size
+            async for chunk in chunks:
+                if chunk:
+                    size += len(chunk)
+                    yield chunk
+            if size == 0:
+                yield b""  # an empty body is still an object
+
+        try:
+            attributes = None if self._backend.local else {"Content-Type": row.content_type}
+            await obstore.put_async(
+                self._store,
+                key,
+                counted(),
+                attributes=attributes,
+                chunk_size=PART_SIZE,
+                max_concurrency=PARTS_IN_FLIGHT,
+            )
+        except BaseException as error:
+            await self._forget(row.id, key)
+            if isinstance(error, ObjectStoreError):
+                logger.warning("blob write failed: %s", type(error).__name__)
+                raise BlobStoreUnavailable(
+                    "the blob store refused the write; check KEYHOLE_BLOB_URL and its credentials"
+                ) from None
+            raise
+        async with self._db.transaction() as session:
+            await session.execute(update(Blob).where(Blob.id == row.id).values(size=size))
+        return BlobRef(row.id, key, organization_id, size, row.content_type, expires_at)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def get(self, blob_id: str) -> BlobRef | None:
+        """The blob, if it exists, is complete and has not expired."""
+        async with self._db.session() as session:
+            row = await session.get(Blob, blob_id)
+        if row is None or row.size is None or row.expires_at <= utcnow():
+            return None
+        return _ref(row)
+
+    async def open_stream(self, key: str) -> AsyncIterator[bytes]:
+        """An iterator over the object's bytes; raises ``Gone`` at once when it no longer exists."""
+        try:
+            result = await obstore.get_async(self._store, key)
+        except NotFoundError:
+            raise _gone() from None
+        except ObjectStoreError:
+            raise BlobStoreUnavailable("the blob store could not be read; try again") from None
+
+        async def chunks() -> AsyncIterator[bytes]:
+            async for chunk in result.stream(min_chunk_size=READ_CHUNK):
+                yield bytes(chunk)
+
+        return chunks()
+
+    async def download_url(self, ref: BlobRef, base_url: str) -> tuple[str, datetime]:
+        """A URL that fetches ``ref`` without any other credential, and when it stops working."""
+        now = utcnow()
+        expires_at = min(now + self._url_ttl, ref.expires_at)
+        if self._backend.local:
+            token = self._signer.sign(ref.id, expires_at)
+            return f"{base_url.rstrip('/')}/api/blobs/{token}", expires_at
+        assert isinstance(self._store, S3Store)
+        lifetime = max(expires_at - now, timedelta(seconds=1))
+        url = await obstore.sign_async(self._store, "GET", ref.key, lifetime)
+        return url, expires_at
+
+    async def open_download(self, token: str) -> Download:
+        """Resolve a download token: 403 when forged, 410 when expired or the blob is gone."""
+        grant = self._signer.verify(token)
+        ref = await self.get(grant.blob_id)
+        if ref is None:
+            raise _gone()
+        return Download(ref, await self.open_stream(ref.key))
+
+    # -- deleting -----------------------------------------------------------------------------
+
+    async def delete(self, key: str) -> None:
+        async with self._db.session() as session:
+            blob_id = (await session.execute(select(Blob.id).where(Blob.key == key))).scalar_one_or_none()
+        await self._forget(blob_id, key)
+
+    async def purge_expired(self, *, batch: int = 500) -> int:
+        """Delete every expired blob (object first, then row); returns how many went."""
+        purged = 0
+        while True:
+            async with self._db.session() as session:
+                rows = (
+                    await session.execute(
+                        select(Blob.id, Blob.key).where(Blob.expires_at <= utcnow()).limit(batch)
+                    )
+                ).all()
+            for blob_id, key in rows:
+                await self._forget(blob_id, key)
+            purged += len(rows)
+            if len(rows) < batch:
+                return purged
+
+    async def _forget(self, blob_id: str | None, key: str) -> None:
+        try:
+            await obstore.delete_async(self._store, key)
+        except NotFoundError:
+            pass
+        except ObjectStoreError:
+            logger.warning("could not delete blob object %s; its row is kept for the next purge", blob_id)
+            return
+        if blob_id is not None:
+            async with self._db.transaction() as session:
+                await session.execute(delete(Blob).where(Blob.id == blob_id))

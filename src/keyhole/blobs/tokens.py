@@ -1,0 +1,100 @@
+"""Signed, expiring download capabilities for blobs in the local store.
+
+Token: ``base64url("1:<kid>:<blob id>:<expiry unix seconds>") "." base64url(HMAC-SHA256)``.
+The MAC key is derived with HKDF-SHA256 from a vault master key (never the master key
+itself), so a token reveals nothing and opens nothing but its one blob until it expires.
+Tokens are signed with the primary master key and verified with whichever key they name,
+so a master-key rotation does not break URLs already handed out.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from keyhole.errors import Forbidden, Gone
+from keyhole.vault.keyring import KeyRing
+
+_VERSION = "1"
+_INFO = b"keyhole/blob-download-url/v1"
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,512}\.[A-Za-z0-9_-]{43}$")
+_BLOB_ID = re.compile(r"^[0-9a-f-]{36}$")
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadGrant:
+    blob_id: str
+    expires_at: datetime
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _tampered() -> Forbidden:
+    return Forbidden(
+        "this download URL is not valid (altered, truncated or not issued by this server); "
+        "ask the job again for a fresh bodyDownloadUrl",
+        key="invalid_download_url",
+    )
+
+
+class DownloadSigner:
+    def __init__(self, keyring: KeyRing) -> None:
+        self._keyring = keyring
+        self._derived: dict[tuple[str, bytes], bytes] = {}
+
+    def _mac_key(self, kid: str) -> bytes | None:
+        master = self._keyring.find(kid)
+        if master is None:
+            return None
+        cache_key = (kid, hashlib.sha256(master.key).digest())
+        derived = self._derived.get(cache_key)
+        if derived is None:
+            derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(master.key)
+            self._derived[cache_key] = derived
+        return derived
+
+    def sign(self, blob_id: str, expires_at: datetime) -> str:
+        kid = self._keyring.primary.kid
+        key = self._mac_key(kid)
+        assert key is not None
+        payload = f"{_VERSION}:{kid}:{blob_id}:{int(expires_at.timestamp())}".encode()
+        return f"{_b64(payload)}.{_b64(hmac.new(key, payload, hashlib.sha256).digest())}"
+
+    def verify(self, token: str, now: datetime | None = None) -> DownloadGrant:
+        """The grant a token carries; 403 when it was not issued here, 410 once it expired."""
+        if not _TOKEN.match(token):
+            raise _tampered()
+        encoded_payload, encoded_mac = token.split(".")
+        try:
+            payload = _unb64(encoded_payload)
+            mac = _unb64(encoded_mac)
+            version, kid, blob_id, expiry = payload.decode("ascii").split(":")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise _tampered() from None
+        key = self._mac_key(kid) if version == _VERSION else None
+        if key is None or not hmac.compare_digest(mac, hmac.new(key, payload, hashlib.sha256).digest()):
+            raise _tampered()
+        if not _BLOB_ID.match(blob_id) or not expiry.isdigit():
+            raise _tampered()
+        expires_at = datetime.fromtimestamp(int(expiry), UTC)
+        if expires_at <= (now or datetime.now(UTC)):
+            raise Gone(
+                "this download URL has expired; fetch the job again for a fresh bodyDownloadUrl",
+                key="download_url_expired",
+                metadata={"expiredAt": expires_at.isoformat().replace("+00:00", "Z")},
+            )
+        return DownloadGrant(blob_id, expires_at)

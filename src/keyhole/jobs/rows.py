@@ -1,0 +1,332 @@
+"""Every state change of a job row, each one a compare-and-swap so that two processes can
+never both own, finish or retry the same attempt.
+
+    created ──claim──► running ──finish──► done | failed
+       ▲                  │
+       └──── release / sweep (lease expired, attempts left) ───┘
+                          └──── sweep (no attempts left) ──► failed
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keyhole.jobs.dispatch import Dispatcher, NoDispatch
+from keyhole.jobs.models import Job
+from keyhole.jobs.records import JobFailure, JobStatus, JobView, RunningJob
+from keyhole.store.base import new_id, utcnow
+from keyhole.store.database import Database
+from keyhole.vault import Vault, VaultError
+from keyhole.vault.rotation import row_aad
+
+MAX_ERROR_LENGTH = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Abandoned:
+    """A job the sweep failed because its worker stopped responding on the last attempt."""
+
+    job: RunningJob
+    view: JobView
+    failure: JobFailure
+
+
+def _payload_aad(job_id: str) -> str:
+    return row_aad(Job.__tablename__, job_id, "payload")
+
+
+def view_of(row: Job) -> JobView:
+    return JobView(
+        id=row.id,
+        organization_id=row.organization_id,
+        owner_id=row.owner_id,
+        type=row.type,
+        status=JobStatus(row.status),
+        attempts=row.attempts,
+        max_attempts=row.max_attempts,
+        error=row.error,
+        result=row.result,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        expires_at=row.expires_at,
+    )
+
+
+def _changed(result: Any) -> bool:
+    assert isinstance(result, CursorResult)
+    return result.rowcount == 1
+
+
+class JobRows:
+    def __init__(
+        self,
+        database: Database,
+        vault: Vault,
+        *,
+        lease_seconds: float,
+        max_attempts: int,
+        ttl_seconds: int,
+    ) -> None:
+        self.database = database
+        self._vault = vault
+        self._lease = timedelta(seconds=lease_seconds)
+        self._max_attempts = max_attempts
+        self._ttl = timedelta(seconds=ttl_seconds)
+        self.dispatcher: Dispatcher = NoDispatch()
+
+    # -- submitting and reading ----------------------------------------------------------------
+
+    async def insert(
+        self, *, organization_id: str, owner_id: str, job_type: str, payload: dict[str, Any]
+    ) -> JobView:
+        """Create a job and hand it to the engine in the same transaction."""
+        job_id = new_id()
+        now = utcnow()
+        row = Job(
+            id=job_id,
+            organization_id=organization_id,
+            owner_id=owner_id,
+            type=job_type,
+            status=JobStatus.CREATED.value,
+            attempts=0,
+            max_attempts=self._max_attempts,
+            payload=self._vault.encrypt_json(payload, _payload_aad(job_id)),
+            created_at=now,
+            updated_at=now,
+            expires_at=now + self._ttl,
+        )
+        async with self.database.transaction() as session:
+            session.add(row)
+            await session.flush()
+            await self.dispatcher.enqueue(session, [job_id])
+        self.dispatcher.notify()
+        return view_of(row)
+
+    async def get(self, organization_id: str, job_id: str) -> JobView | None:
+        async with self.database.session() as session:
+            row = await session.get(Job, job_id)
+        if row is None or row.organization_id != organization_id or row.expires_at <= utcnow():
+            return None
+        return view_of(row)
+
+    async def waiting(self, limit: int) -> list[str]:
+        """Ids of ``created`` jobs, oldest first (the embedded engine's queue)."""
+        async with self.database.session() as session:
+            return list(
+                (
+                    await session.execute(
+                        select(Job.id)
+                        .where(Job.status == JobStatus.CREATED.value, Job.expires_at > utcnow())
+                        .order_by(Job.created_at)
+                        .limit(limit)
+                    )
+                ).scalars()
+            )
+
+    # -- one attempt ---------------------------------------------------------------------------
+
+    async def claim(self, job_id: str, worker_id: str) -> RunningJob | None:
+        """Take a ``created`` job for one attempt; None when another worker has it or it is over."""
+        now = utcnow()
+        async with self.database.transaction() as session:
+            claimed = await session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == JobStatus.CREATED.value, Job.expires_at > now)
+                .values(
+                    status=JobStatus.RUNNING.value,
+                    attempts=Job.attempts + 1,
+                    worker_id=worker_id,
+                    lease_until=now + self._lease,
+                    started_at=now,
+                    updated_at=now,
+                )
+            )
+            if not _changed(claimed):
+                return None
+            row = (await session.execute(select(Job).where(Job.id == job_id))).scalar_one()
+        try:
+            payload = self._vault.decrypt_json(row.payload, _payload_aad(job_id))
+        except VaultError as error:
+            job = self._running(row, {})
+            await self.finish(
+                job, worker_id, failure=JobFailure(f"the job's input cannot be read: {error}", "vault_error")
+            )
+            return None
+        return self._running(row, payload)
+
+    @staticmethod
+    def _running(row: Job, payload: dict[str, Any]) -> RunningJob:
+        return RunningJob(
+            id=row.id,
+            organization_id=row.organization_id,
+            owner_id=row.owner_id,
+            type=row.type,
+            attempt=row.attempts,
+            max_attempts=row.max_attempts,
+            payload=payload,
+            expires_at=row.expires_at,
+        )
+
+    def _owned(self, job: RunningJob, worker_id: str) -> Any:
+        return (
+            (Job.id == job.id)
+            & (Job.status == JobStatus.RUNNING.value)
+            & (Job.worker_id == worker_id)
+            & (Job.attempts == job.attempt)
+        )
+
+    async def renew(self, job: RunningJob, worker_id: str) -> bool:
+        """Extend the lease; False means the attempt was taken away (swept) and must stop."""
+        now = utcnow()
+        async with self.database.transaction() as session:
+            renewed = await session.execute(
+                update(Job)
+                .where(self._owned(job, worker_id))
+                .values(lease_until=now + self._lease, updated_at=now)
+            )
+        return _changed(renewed)
+
+    async def finish(
+        self,
+        job: RunningJob,
+        worker_id: str,
+        *,
+        result: dict[str, Any] | None = None,
+        failure: JobFailure | None = None,
+    ) -> JobView | None:
+        """End the attempt as done (``result``) or failed (``failure``); None if it was not ours."""
+        now = utcnow()
+        status = JobStatus.FAILED if failure is not None else JobStatus.DONE
+        async with self.database.transaction() as session:
+            finished = await session.execute(
+                update(Job)
+                .where(self._owned(job, worker_id))
+                .values(
+                    status=status.value,
+                    result=result if failure is None else None,
+                    error=failure.message[:MAX_ERROR_LENGTH] if failure is not None else None,
+                    lease_until=None,
+                    finished_at=now,
+                    updated_at=now,
+                )
+            )
+            if not _changed(finished):
+                return None
+            row = (await session.execute(select(Job).where(Job.id == job.id))).scalar_one()
+        return view_of(row)
+
+    async def release(self, job: RunningJob, worker_id: str) -> bool:
+        """Give an attempt back without counting it (graceful shutdown); it is dispatched again."""
+        async with self.database.transaction() as session:
+            released = await session.execute(
+                update(Job)
+                .where(self._owned(job, worker_id))
+                .values(
+                    status=JobStatus.CREATED.value,
+                    attempts=Job.attempts - 1,
+                    worker_id=None,
+                    lease_until=None,
+                    updated_at=utcnow(),
+                )
+            )
+            if not _changed(released):
+                return False
+            await self.dispatcher.enqueue(session, [job.id])
+        self.dispatcher.notify()
+        return True
+
+    # -- the sweep -----------------------------------------------------------------------------
+
+    async def sweep(self) -> list[Abandoned]:
+        """Retry or fail every ``running`` job whose lease expired (its worker stopped responding)."""
+        now = utcnow()
+        async with self.database.session() as session:
+            rows = (
+                await session.execute(
+                    select(Job.id, Job.attempts, Job.max_attempts).where(
+                        Job.status == JobStatus.RUNNING.value, Job.lease_until < now
+                    )
+                )
+            ).all()
+        abandoned: list[Abandoned] = []
+        retried = False
+        for job_id, attempts, max_attempts in rows:
+            expired = (
+                (Job.id == job_id)
+                & (Job.status == JobStatus.RUNNING.value)
+                & (Job.attempts == attempts)
+                & (Job.lease_until < now)
+            )
+            async with self.database.transaction() as session:
+                if attempts < max_attempts:
+                    retried |= await self._retry(session, expired, job_id)
+                    continue
+                lost = await self._abandon(session, expired, job_id, attempts, max_attempts)
+            if lost is not None:
+                abandoned.append(lost)
+        if retried:
+            self.dispatcher.notify()
+        return abandoned
+
+    async def _retry(self, session: AsyncSession, expired: Any, job_id: str) -> bool:
+        retried = await session.execute(
+            update(Job)
+            .where(expired)
+            .values(status=JobStatus.CREATED.value, worker_id=None, lease_until=None, updated_at=utcnow())
+        )
+        if not _changed(retried):
+            return False
+        await self.dispatcher.enqueue(session, [job_id])
+        return True
+
+    async def _abandon(
+        self, session: AsyncSession, expired: Any, job_id: str, attempts: int, max_attempts: int
+    ) -> Abandoned | None:
+        message = f"worker stopped responding during attempt {attempts} of {max_attempts}"
+        now = utcnow()
+        failed = await session.execute(
+            update(Job)
+            .where(expired)
+            .values(
+                status=JobStatus.FAILED.value,
+                error=message,
+                lease_until=None,
+                finished_at=now,
+                updated_at=now,
+            )
+        )
+        if not _changed(failed):
+            return None
+        row = (await session.execute(select(Job).where(Job.id == job_id))).scalar_one()
+        try:
+            payload = self._vault.decrypt_json(row.payload, _payload_aad(job_id))
+        except VaultError:
+            payload = {}
+        return Abandoned(self._running(row, payload), view_of(row), JobFailure(message, "worker_lost"))
+
+    # -- expiry --------------------------------------------------------------------------------
+
+    async def purge_expired(self, *, batch: int = 500) -> int:
+        """Delete expired jobs that are not running (a running one goes once it has finished)."""
+        purged = 0
+        while True:
+            async with self.database.transaction() as session:
+                ids = list(
+                    (
+                        await session.execute(
+                            select(Job.id)
+                            .where(Job.expires_at <= utcnow(), Job.status != JobStatus.RUNNING.value)
+                            .limit(batch)
+                        )
+                    ).scalars()
+                )
+                if ids:
+                    await session.execute(delete(Job).where(Job.id.in_(ids)))
+            purged += len(ids)
+            if len(ids) < batch:
+                return purged

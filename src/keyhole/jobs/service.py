@@ -1,0 +1,124 @@
+"""The job system's front door: submit and read jobs, and wire the configured engine."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from keyhole.errors import InvalidRequest, NotFound
+from keyhole.jobs.engines import JobEngine
+from keyhole.jobs.engines.embedded import EmbeddedEngine
+from keyhole.jobs.engines.procrastinate import ProcrastinateEngine, psycopg_url
+from keyhole.jobs.maintenance import Maintenance
+from keyhole.jobs.records import JOB_TYPES, JobRegistry, JobView
+from keyhole.jobs.rows import JobRows
+from keyhole.jobs.runner import JobRunner, new_worker_id
+from keyhole.settings import Settings
+from keyhole.store.database import Database
+from keyhole.tenancy.principal import Principal
+from keyhole.vault import Vault
+
+_JOB_ID = re.compile(r"^[0-9a-fA-F-]{1,64}$")
+
+
+class JobService:
+    def __init__(
+        self,
+        rows: JobRows,
+        registry: JobRegistry,
+        maintenance: Maintenance,
+        engine: JobEngine,
+        *,
+        own_database: Database | None = None,
+    ) -> None:
+        self.rows = rows
+        self.registry = registry
+        self.maintenance = maintenance
+        self.engine = engine
+        self._own_database = own_database
+
+    @classmethod
+    def build(cls, settings: Settings, database: Database, vault: Vault) -> JobService:
+        registry = JobRegistry()
+        own_database = None
+        if settings.job_engine == "procrastinate":
+            # Job rows go through psycopg so that procrastinate enqueues in their transaction.
+            own_database = Database(psycopg_url(settings.resolved_database_url))
+        rows = JobRows(
+            own_database or database,
+            vault,
+            lease_seconds=settings.job_lease_seconds,
+            max_attempts=settings.job_max_attempts,
+            ttl_seconds=settings.job_ttl_seconds,
+        )
+        runner = JobRunner(
+            rows, registry, lease_seconds=settings.job_lease_seconds, worker_id=new_worker_id()
+        )
+        maintenance = Maintenance(rows, registry)
+        engine: EmbeddedEngine | ProcrastinateEngine
+        if own_database is not None:
+            engine = ProcrastinateEngine(
+                rows,
+                runner,
+                maintenance,
+                database_url=settings.resolved_database_url,
+                concurrency=settings.worker_concurrency,
+                sweep_seconds=settings.job_sweep_seconds,
+                purge_seconds=settings.purge_interval_seconds,
+            )
+        else:
+            engine = EmbeddedEngine(
+                rows,
+                runner,
+                maintenance,
+                concurrency=settings.worker_concurrency,
+                sweep_seconds=settings.job_sweep_seconds,
+                purge_seconds=settings.purge_interval_seconds,
+            )
+        rows.dispatcher = engine
+        return cls(rows, registry, maintenance, engine, own_database=own_database)
+
+    # -- for domains and dialects --------------------------------------------------------------
+
+    async def submit(self, principal: Principal, job_type: str, payload: dict[str, Any]) -> JobView:
+        """Create a job owned by ``principal``; it runs on the configured engine."""
+        if self.registry.get(job_type) is None:
+            raise InvalidRequest(f"this server does not run {job_type} jobs", key="unsupported_job_type")
+        return await self.rows.insert(
+            organization_id=principal.organization_id,
+            owner_id=principal.id,
+            job_type=job_type,
+            payload=payload,
+        )
+
+    async def get(
+        self, principal: Principal, job_type: str, job_id: str, *, owner_only: bool = False
+    ) -> JobView:
+        """A job of ``principal``'s organization (or only its own); unknown, foreign, expired → 404."""
+        check_job_type(job_type)
+        view = await self.rows.get(principal.organization_id, job_id) if _JOB_ID.match(job_id) else None
+        if view is None or view.type != job_type or (owner_only and view.owner_id != principal.id):
+            raise NotFound(f"no {job_type} job {job_id[:64]!r} (it may have expired)", key="job_not_found")
+        return view
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        await self.engine.prepare()
+
+    def start(self) -> None:
+        self.engine.start()
+
+    async def close(self) -> None:
+        await self.engine.stop()
+        if self._own_database is not None:
+            await self._own_database.dispose()
+
+
+def check_job_type(job_type: str) -> None:
+    if job_type not in JOB_TYPES:
+        raise InvalidRequest(
+            f"unknown job type {job_type[:64]!r}; use one of {', '.join(JOB_TYPES)}",
+            key="invalid_job_type",
+            metadata={"field": "type", "allowed": list(JOB_TYPES)},
+        )

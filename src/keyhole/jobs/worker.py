@@ -1,0 +1,31 @@
+"""``keyhole worker``: a process that runs jobs from the PostgreSQL queue (procrastinate)."""
+
+from __future__ import annotations
+
+import logging
+
+from keyhole.errors import InvalidRequest
+from keyhole.jobs.engines.procrastinate import ProcrastinateEngine
+from keyhole.settings import Settings
+
+
+async def run_worker(settings: Settings) -> None:
+    if settings.job_engine != "procrastinate":
+        raise InvalidRequest(
+            "keyhole worker runs the distributed engine: set KEYHOLE_JOB_ENGINE=procrastinate and a "
+            "PostgreSQL KEYHOLE_DATABASE_URL (the embedded engine runs inside keyhole serve)",
+            key="invalid_configuration",
+        )
+    from keyhole.services import Services
+
+    if settings.log_level.upper() != "DEBUG":  # one line per job and per sweep otherwise
+        logging.getLogger("procrastinate").setLevel(logging.WARNING)
+    services = Services.build(settings)
+    try:
+        await services.prepare()
+        services.start()
+        engine = services.jobs.engine
+        assert isinstance(engine, ProcrastinateEngine)
+        await engine.run_worker()
+    finally:
+        await services.close()

@@ -1,0 +1,234 @@
+"""Access tokens for the proxy: cached in process, refreshed a margin before expiry, once.
+
+Single flight at two levels: concurrent calls of one process share one refresh task per
+connection; processes serialise on a :mod:`keyhole.oauth.locks` lock and re-read the tokens
+after taking it, so a refresh another process just made is used rather than repeated. A refresh
+answered ``invalid_grant`` marks the connection for reauthorization; calls then fail with
+:class:`ReauthorizationRequired` without reaching the upstream.
+
+The hot path (a fresh cached token) is a dict lookup and a float comparison: no database."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import dataclasses
+import functools
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from keyhole.connections.service import ConnectionService
+from keyhole.connections.target import HttpTarget
+from keyhole.errors import InvalidRequest, KeyholeError, UpstreamUnreachable
+from keyhole.oauth.errors import ReauthorizationRequired
+from keyhole.oauth.locks import RefreshLock
+from keyhole.oauth.models import TOKENS_REAUTHORIZE
+from keyhole.oauth.store import TokenStore
+from keyhole.oauth.tokens import OAuthClient, TokenEndpoint, TokenEndpointError, TokenSet
+
+logger = logging.getLogger("keyhole.oauth")
+
+OAUTH2 = "oauth2"
+_MAX_CACHED = 10_000
+CLIENT_REFUSED_COOLDOWN_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    access_token: str
+    expires_at: float | None  # epoch seconds
+    base: HttpTarget  # the connection target the token was applied to
+    target: HttpTarget  # the same with the token injected
+
+
+def with_token(target: HttpTarget, access_token: str) -> HttpTarget:
+    """The target with ``Authorization: Bearer <token>`` locked and the token scrubbed from echoes."""
+    forms = {access_token, json.dumps(access_token)[1:-1]}
+    secrets = tuple(sorted({*target.secrets, *forms}, key=lambda form: (-len(form), form)))
+    return dataclasses.replace(
+        target, credential_headers={"Authorization": f"Bearer {access_token}"}, secrets=secrets
+    )
+
+
+def _reauthorize(reason: str) -> ReauthorizationRequired:
+    return ReauthorizationRequired(
+        f"the connection's OAuth authorization is no longer valid ({reason}); reconnect it "
+        "(POST /api/connections/connect/ or POST /connected_accounts/link) before calling it again",
+        metadata={"reason": reason},
+    )
+
+
+def _client_refused(error: str) -> ReauthorizationRequired:
+    return ReauthorizationRequired(
+        f"the OAuth client of this connection was refused ({error}); fix its client_id, client_secret "
+        "or token_url (PUT /api/connections/{id})",
+        key="oauth_client_rejected",
+    )
+
+
+class TokenBroker:
+    def __init__(
+        self,
+        connections: ConnectionService,
+        store: TokenStore,
+        endpoint: TokenEndpoint,
+        lock: RefreshLock,
+        *,
+        margin_seconds: float,
+        cache_ttl_seconds: float,
+    ) -> None:
+        self._connections = connections
+        self._store = store
+        self._endpoint = endpoint
+        self._lock = lock
+        self._margin = margin_seconds
+        self._dead_ttl = cache_ttl_seconds
+        self._entries: dict[str, _Entry] = {}
+        # Recent failures, replayed without I/O (a fresh error each time: callers annotate them).
+        self._dead: dict[str, tuple[Callable[[], KeyholeError], float]] = {}
+        self._inflight: dict[str, asyncio.Task[TokenSet]] = {}
+        connections.on_change(self._forget)
+
+    # -- the proxy's two hooks ----------------------------------------------------------------
+
+    async def authorize(self, target: HttpTarget) -> HttpTarget:
+        """``target`` with a fresh access token; refreshes (once, across processes) when needed."""
+        entry = self._entries.get(target.connection_id)
+        if entry is not None and self._fresh(entry.expires_at):
+            return (
+                entry.target
+                if entry.base is target
+                else self._remember(target, entry.access_token, entry.expires_at)
+            )
+        dead = self._dead.get(target.connection_id)
+        if dead is not None and dead[1] > time.monotonic():
+            raise dead[0]()
+        stored = await self._store.read(target.connection_id)
+        if stored is not None and stored.state == TOKENS_REAUTHORIZE:
+            raise self._died(target.connection_id, stored.error or "authorization revoked")
+        if stored is not None and stored.tokens is not None:
+            expires = _epoch(stored.tokens)
+            if self._fresh(expires):
+                return self._remember(target, stored.tokens.access_token, expires)
+        used = stored.tokens.access_token if stored is not None and stored.tokens is not None else None
+        tokens = await self._refresh(target, used)
+        return self._remember(target, tokens.access_token, _epoch(tokens))
+
+    async def after_unauthorized(self, target: HttpTarget) -> HttpTarget:
+        """The upstream answered 401 to ``target``'s token: refresh once (unless another call or
+        process already replaced that token) and return the target to retry with."""
+        used = target.credential_headers.get("Authorization", "").removeprefix("Bearer ")
+        self._entries.pop(target.connection_id, None)
+        tokens = await self._refresh(target, used or None)
+        return self._remember(target, tokens.access_token, _epoch(tokens))
+
+    # -- refresh ------------------------------------------------------------------------------
+
+    async def _refresh(self, target: HttpTarget, used: str | None) -> TokenSet:
+        connection_id = target.connection_id
+        task = self._inflight.get(connection_id)
+        if task is None:
+            task = asyncio.ensure_future(self._refresh_locked(target, used))
+            self._inflight[connection_id] = task
+            task.add_done_callback(lambda _: self._inflight.pop(connection_id, None))
+        try:
+            return await asyncio.shield(task)
+        except KeyholeError as exc:  # shared by every waiter: give each its own copy to annotate
+            fresh = copy.copy(exc)
+            fresh.metadata = dict(exc.metadata)
+            raise fresh from None
+
+    async def _refresh_locked(self, target: HttpTarget, used: str | None) -> TokenSet:
+        connection_id, organization_id = target.connection_id, target.organization_id
+        await self._store.ensure(organization_id, connection_id)
+        holder = await self._lock.acquire(connection_id)
+        try:
+            stored = await self._store.read(connection_id)  # another process may have refreshed
+            if stored is not None and stored.state == TOKENS_REAUTHORIZE:
+                raise self._died(connection_id, stored.error or "authorization revoked")
+            current = stored.tokens if stored is not None else None
+            if current is not None and current.access_token != used and self._fresh(_epoch(current)):
+                return current
+            client = await self._client(target)
+            tokens = await self._fetch(client, current, organization_id, connection_id)
+            await self._store.save(organization_id, connection_id, tokens)
+            logger.info(
+                "oauth tokens refreshed", extra={"connection_id": connection_id, "grant": client.grant}
+            )
+            return tokens
+        finally:
+            await self._lock.release(connection_id, holder)
+
+    async def _fetch(
+        self, client: OAuthClient, current: TokenSet | None, organization_id: str, connection_id: str
+    ) -> TokenSet:
+        try:
+            if client.grant == "client_credentials":
+                return await self._endpoint.client_credentials(client)
+            if current is None or not current.refresh_token:
+                reason = "no refresh token: the connection was never authorized or the provider sent none"
+                await self._store.mark_reauthorization(organization_id, connection_id, reason)
+                raise self._died(connection_id, reason)
+            return await self._endpoint.refresh(client, current.refresh_token)
+        except TokenEndpointError as exc:
+            if not exc.permanent:
+                raise UpstreamUnreachable(
+                    f"the OAuth token endpoint refused the refresh ({exc.error}); try again later",
+                    key="oauth_refresh_failed",
+                ) from None
+            if client.grant == "client_credentials":
+                # Nothing to reconnect: the client itself is refused. Not stored (a fixed
+                # configuration heals it at once); this process waits a cool-down before retrying.
+                refused = functools.partial(_client_refused, exc.error)
+                self._dead[connection_id] = (refused, time.monotonic() + CLIENT_REFUSED_COOLDOWN_SECONDS)
+                raise refused() from None
+            reason = f"the token endpoint answered {exc.error} to the refresh"
+            await self._store.mark_reauthorization(organization_id, connection_id, reason)
+            logger.warning(
+                "oauth refresh failed permanently", extra={"connection_id": connection_id, "error": exc.error}
+            )
+            raise self._died(connection_id, reason) from None
+
+    async def _client(self, target: HttpTarget) -> OAuthClient:
+        _, configuration = await self._connections.full_configuration(
+            target.organization_id, target.connection_id
+        )
+        auth = configuration.get("auth")
+        if not isinstance(auth, dict) or auth.get("type") != OAUTH2:
+            raise InvalidRequest("the connection does not use OAuth2", key="oauth_not_configured")
+        return OAuthClient.from_auth(auth)
+
+    # -- cache --------------------------------------------------------------------------------
+
+    def _fresh(self, expires_at: float | None) -> bool:
+        return expires_at is None or expires_at - self._margin > time.time()
+
+    def _remember(self, base: HttpTarget, access_token: str, expires_at: float | None) -> HttpTarget:
+        target = with_token(base, access_token)
+        if len(self._entries) > _MAX_CACHED:
+            self._entries.clear()
+        self._entries[base.connection_id] = _Entry(access_token, expires_at, base, target)
+        self._dead.pop(base.connection_id, None)
+        return target
+
+    def _died(self, connection_id: str, reason: str) -> ReauthorizationRequired:
+        self._entries.pop(connection_id, None)
+        if self._dead_ttl > 0:
+            self._dead[connection_id] = (
+                functools.partial(_reauthorize, reason),
+                time.monotonic() + self._dead_ttl,
+            )
+        return _reauthorize(reason)
+
+    def _forget(self, organization_id: str, connection_id: str) -> None:
+        self._entries.pop(connection_id, None)
+        self._dead.pop(connection_id, None)
+
+    forget = _forget
+
+
+def _epoch(tokens: TokenSet) -> float | None:
+    return tokens.expires_at.timestamp() if tokens.expires_at is not None else None

@@ -1,0 +1,286 @@
+"""Async proxy calls: a GET accepted now, run as a ``connectionproxy`` job, its body streamed
+into the blob store and fetched later through a short-lived download URL.
+
+Submission passes exactly the checks of a synchronous call (proxy enabled, request contract,
+organization and connection rate limits). The job rebuilds the upstream request from the
+caller's call and the connection's *current* credential (the payload never holds one), calls
+the upstream through egress, and streams the body, scrubbed of echoed secrets across chunk
+boundaries (binary bodies too, as in a synchronous call), into a blob under
+``max_async_body_bytes``. One audit record per call, written by whichever
+process ends the job.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+import yarl
+
+from keyhole.audit.records import redacted_path
+from keyhole.blobs import BlobStore
+from keyhole.connections.service import ConnectionService
+from keyhole.connections.target import HttpTarget
+from keyhole.egress import EgressClient
+from keyhole.egress.streaming import CappedBody
+from keyhole.errors import InvalidRequest, KeyholeError, UpstreamUnreachable
+from keyhole.jobs import JobFailure, JobStatus, JobView, RunningJob
+from keyhole.jobs.service import JobService
+from keyhole.proxy.request import ProxyCall, UpstreamRequest, build_upstream
+from keyhole.proxy.response import filter_headers, header_text, opaque_coding, scrub_text
+from keyhole.proxy.scrub_stream import scrubbed
+from keyhole.proxy.service import ProxyService
+from keyhole.tenancy.keys import KeyKind
+from keyhole.tenancy.principal import Principal
+
+CONNECTION_PROXY = "connectionproxy"
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncSubmission:
+    call_id: str
+    job: JobView
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncCallResult:
+    """A finished async call, as the caller sees it (the body behind a fresh download URL)."""
+
+    status: int
+    headers: dict[str, str]
+    content_type: str
+    content_length: int
+    latency_ms: int
+    truncated: bool
+    call_id: str
+    body_download_url: str | None
+    body_url_expires_at: datetime | None
+
+
+def _payload(
+    principal: Principal, target: HttpTarget, call: ProxyCall, call_id: str, dialect: str
+) -> dict[str, Any]:
+    return {
+        "connection_id": target.connection_id,
+        "call_id": call_id,
+        "dialect": dialect,
+        "principal": {"key_id": principal.key_id, "kind": principal.kind, "user_id": principal.user_id},
+        "method": call.method,
+        "path": call.path,
+        "headers": dict(call.headers),
+        "query": None if call.query is None else [list(pair) for pair in call.query],
+        "raw_query": call.raw_query,
+        "origin": None if call.origin is None else str(call.origin),
+    }
+
+
+def _call(payload: dict[str, Any]) -> ProxyCall:
+    query = payload.get("query")
+    origin = payload.get("origin")
+    return ProxyCall(
+        method=str(payload["method"]),
+        path=str(payload["path"]),
+        headers=dict(payload.get("headers") or {}),
+        query=None if query is None else [(str(name), str(value)) for name, value in query],
+        raw_query=payload.get("raw_query"),
+        origin=None if origin is None else yarl.URL(origin),
+    )
+
+
+def _principal(job: RunningJob) -> Principal:
+    who = job.payload.get("principal") or {}
+    return Principal(
+        organization_id=job.organization_id,
+        key_id=str(who.get("key_id", "")),
+        kind=cast(KeyKind, who.get("kind", "user")),
+        user_id=who.get("user_id"),
+    )
+
+
+class AsyncProxy:
+    def __init__(
+        self,
+        proxy: ProxyService,
+        connections: ConnectionService,
+        egress: EgressClient,
+        blobs: BlobStore,
+        jobs: JobService,
+        *,
+        deadline_seconds: int,
+    ) -> None:
+        self._proxy = proxy
+        self._connections = connections
+        self._egress = egress
+        self._blobs = blobs
+        self._jobs = jobs
+        self._deadline_ms = deadline_seconds * 1000
+
+    # -- the API side --------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        principal: Principal,
+        target: HttpTarget,
+        call: Callable[[], ProxyCall] | ProxyCall,
+        *,
+        dialect: str,
+    ) -> AsyncSubmission:
+        """Accept a GET as a job, after the same checks and rate limits as a synchronous call."""
+        started = time.perf_counter()
+        call_id = str(uuid.uuid4())
+        request: ProxyCall | None = None
+        upstream: UpstreamRequest | None = None
+        try:
+            self._proxy.check_enabled(target)
+            request = call() if callable(call) else call
+            if request.method != "GET":
+                raise InvalidRequest(
+                    f"async calls must use GET (got {request.method}); send other methods without async",
+                    key="async_requires_get",
+                    metadata={"field": "async"},
+                )
+            if request.body is not None:
+                raise InvalidRequest(
+                    "async GET calls cannot carry a body; leave request.body out",
+                    key="async_requires_get",
+                    metadata={"field": "request.body"},
+                )
+            upstream = build_upstream(target, request)
+            await self._proxy.check_limits(principal, target)
+            job = await self._jobs.submit(
+                principal, CONNECTION_PROXY, _payload(principal, target, request, call_id, dialect)
+            )
+        except KeyholeError as error:
+            error.metadata.setdefault("proxyCallId", call_id)
+            self._proxy.record(
+                principal, target, dialect, call_id, upstream, None, started, 0, False, error, request
+            )
+            raise
+        return AsyncSubmission(call_id, job)
+
+    async def result(self, job: JobView, base_url: str) -> AsyncCallResult | None:
+        """The finished call of a ``done`` job, with a freshly signed body URL; None otherwise."""
+        stored = job.result
+        if job.status != JobStatus.DONE or stored is None:
+            return None
+        blob = await self._blobs.get(str(stored.get("blobId", "")))
+        url, expires_at = await self._blobs.download_url(blob, base_url) if blob is not None else (None, None)
+        return AsyncCallResult(
+            status=int(stored["status"]),
+            headers=dict(stored.get("headers") or {}),
+            content_type=str(stored.get("contentType", "")),
+            content_length=int(stored.get("contentLength", 0)),
+            latency_ms=int(stored.get("latencyMs", 0)),
+            truncated=bool(stored.get("truncated", False)),
+            call_id=str(stored.get("proxyCallId", "")),
+            body_download_url=url,
+            body_url_expires_at=expires_at,
+        )
+
+    # -- the job (JobHandler) ------------------------------------------------------------------
+
+    async def run(self, job: RunningJob) -> dict[str, Any]:
+        started = time.perf_counter()
+        target = await self._connections.http_target(job.organization_id, str(job.payload["connection_id"]))
+        self._proxy.check_enabled(target)
+        target = await self._proxy.authorized(target)  # OAuth2: the current access token
+        upstream = build_upstream(target, _call(job.payload))
+        limits = target.limits
+        scrub = limits.scrub_echoed_secrets and bool(target.secrets)
+        url = target.url_for(upstream.url_path, upstream.encoded_query, upstream.origin)
+        upstream_failure: list[KeyholeError] = []
+        async with self._egress.stream(
+            "GET", url, headers=upstream.headers, timeout_ms=limits.timeout_ms, deadline_ms=self._deadline_ms
+        ) as response:
+            coding = opaque_coding(response.headers) if scrub else None
+            if coding is not None:
+                raise UpstreamUnreachable(
+                    f"the upstream answered with Content-Encoding {coding[:64]!r}, which the proxy "
+                    "cannot decode to scrub echoed credentials; ask for gzip, deflate or identity",
+                    key="upstream_encoding_unsupported",
+                )
+            content_type = header_text(response.headers.get("Content-Type", ""))
+            headers = filter_headers(response.headers, target.secrets, scrub)
+            body = CappedBody(response, limits.max_async_body_bytes)
+            chunks = _remember_failure(body.chunks(), upstream_failure)
+            if scrub:  # every body, as in a synchronous call (binary ones too)
+                chunks = scrubbed(chunks, target.secrets, lambda: body.truncated)
+                content_type = scrub_text(content_type, target.secrets)
+            try:
+                blob = await self._blobs.put_stream(
+                    f"{job.organization_id}/jobs/{job.id}/body-{job.attempt}",
+                    chunks,
+                    organization_id=job.organization_id,
+                    content_type=content_type or "application/octet-stream",
+                    expires_at=job.expires_at,
+                )
+            except KeyholeError:
+                if upstream_failure:  # the upstream broke off: report that, not the aborted write
+                    raise upstream_failure[0] from None
+                raise
+            status = response.status
+        return {
+            "status": status,
+            "headers": headers,
+            "contentType": content_type,
+            "contentLength": blob.size,
+            "latencyMs": int((time.perf_counter() - started) * 1000),
+            "truncated": body.truncated,
+            "proxyCallId": job.payload["call_id"],
+            "blobId": blob.id,
+            "upstreamBytes": body.read,
+            # For the audit record; credential query values already redacted.
+            "auditPath": redacted_path(upstream.url_path, upstream.encoded_query, target.credential_query),
+        }
+
+    async def finished(self, job: RunningJob, view: JobView, failure: JobFailure | None) -> None:
+        """The call's one audit record, written when its job ends (whatever ended it)."""
+        if not job.payload:
+            return
+        stored = view.result or {}
+        try:
+            target = await self._connections.http_target(
+                job.organization_id, str(job.payload["connection_id"])
+            )
+        except KeyholeError:
+            return  # the connection is gone; its audit trail goes with it
+        upstream = None
+        if "auditPath" in stored:
+            upstream = UpstreamRequest("GET", str(stored["auditPath"]), "", {}, None)
+        error = None if failure is None else KeyholeError(failure.message, key=failure.key)
+        self._proxy.record(
+            _principal(job),
+            target,
+            str(job.payload.get("dialect", "polytomic")),
+            str(job.payload["call_id"]),
+            upstream,
+            stored.get("status"),
+            time.perf_counter() - stored.get("latencyMs", 0) / 1000,
+            int(stored.get("upstreamBytes", 0)),
+            bool(stored.get("truncated", False)),
+            error,
+            _call(job.payload),
+        )
+
+    async def discard(self, job: RunningJob, result: dict[str, Any]) -> None:
+        blob = await self._blobs.get(str(result.get("blobId", "")))
+        if blob is not None:
+            await self._blobs.delete(blob.key)
+
+
+async def _remember_failure(
+    chunks: AsyncIterator[bytes], failures: list[KeyholeError]
+) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except KeyholeError as error:
+        failures.append(error)
+        raise
+
+
+__all__ = ["CONNECTION_PROXY", "AsyncCallResult", "AsyncProxy", "AsyncSubmission"]

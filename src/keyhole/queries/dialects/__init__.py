@@ -1,0 +1,49 @@
+"""One module per database family: how to connect, stream, limit, cancel and report errors.
+
+Each exposes a pool class with ``session(limits)`` (an async context manager yielding a
+``DatabaseSession``), ``describe_error(exc)`` (the database's message, scrubbed) and
+``dispose()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+from keyhole.errors import KeyholeError
+from keyhole.queries.execution import DatabaseSession, QueryLimits, scrub
+
+
+class DatabasePool(Protocol):
+    async def dispose(self) -> None: ...
+
+    def session(self, limits: QueryLimits) -> AbstractAsyncContextManager[DatabaseSession]: ...
+
+    def describe_error(self, error: BaseException) -> str: ...
+
+
+def secrets_of(configuration: Mapping[str, Any]) -> list[str]:
+    password = configuration.get("password")
+    return [str(password)] if password else []
+
+
+def unwrap(error: BaseException) -> BaseException:
+    """The driver's own exception behind SQLAlchemy's wrappers."""
+    original = getattr(error, "orig", None)
+    if isinstance(original, BaseException):
+        return original
+    return error
+
+
+def describe_connect_error(error: BaseException, secrets: list[str], timeout: float) -> str | None:
+    """A clear message for failures to connect, or None when the error is something else."""
+    error = unwrap(error)
+    if isinstance(error, KeyholeError):  # egress refused the host
+        return scrub(f"the database host is not allowed: {error.message}", secrets)
+    if isinstance(error, TimeoutError):
+        return f"could not connect to the database: no answer within {timeout:g} s (connect timeout)"
+    if isinstance(error, OSError):
+        detail = error.strerror or str(error) or type(error).__name__
+        return scrub(f"could not connect to the database: {detail}", secrets)
+    return None

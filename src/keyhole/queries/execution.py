@@ -1,0 +1,265 @@
+"""The execution core: one statement, streamed from the database into pages, with its limits.
+
+A dialect (``queries/dialects/``) opens a ``DatabaseSession``: one connection inside one
+transaction whose read-only mode and statement timeout the *database* enforces. The core
+fetches rows in batches sized to about ``BATCH_TARGET_BYTES`` of JSON, feeds them to a
+``PageBuilder`` and, through a watcher, turns a cancel request or the deadline into a cancel
+at the database (``DatabaseSession.cancel``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+from urllib.parse import quote, quote_plus
+
+from keyhole.errors import KeyholeError
+from keyhole.queries.pages import PageBuilder, PageLimits, PageSink, ResultSummary
+from keyhole.queries.values import unique_names
+
+BATCH_TARGET_BYTES = 1 << 20
+FIRST_BATCH_ROWS = 100
+MAX_BATCH_ROWS = 5000
+MAX_ERROR_LENGTH = 2000
+CANCELLED = "cancelled"
+
+
+# -- limits -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QueryLimits:
+    """A connection's ``configuration.query`` object (defaults as in the type catalog)."""
+
+    statement_timeout_ms: int = 300_000
+    max_rows: int = 1_000_000
+    max_bytes: int = 268_435_456
+    read_only: bool = True
+
+    @classmethod
+    def from_configuration(cls, configuration: Mapping[str, Any]) -> QueryLimits:
+        raw = configuration.get("query") or {}
+        defaults = cls()
+        return cls(
+            statement_timeout_ms=int(raw.get("statement_timeout_ms", defaults.statement_timeout_ms)),
+            max_rows=int(raw.get("max_rows", defaults.max_rows)),
+            max_bytes=int(raw.get("max_bytes", defaults.max_bytes)),
+            read_only=bool(raw.get("read_only", defaults.read_only)),
+        )
+
+    @property
+    def timeout_seconds(self) -> float:
+        return self.statement_timeout_ms / 1000
+
+
+# -- what a dialect provides ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    type_name: str
+
+
+class Statement(Protocol):
+    @property
+    def columns(self) -> Sequence[Column]: ...
+
+    async def fetch(self, size: int) -> Sequence[Sequence[Any]]:
+        """Up to ``size`` JSON-ready rows; empty once the result is exhausted."""
+
+
+class DatabaseSession(Protocol):
+    @property
+    def timeout_grace(self) -> float:
+        """Seconds Keyhole waits past the statement timeout before cancelling itself: the
+        database's own timeout should fire first, with its own message. Zero where Keyhole is
+        the enforcer."""
+
+    async def execute(self, sql: str) -> Statement:
+        """Run ``sql``; rows are then read with ``Statement.fetch``."""
+
+    async def cancel(self) -> None:
+        """Stop the running statement at the database (safe to call at any time, from the loop)."""
+
+    def succeed(self) -> None:
+        """Mark the run successful: a read-write session commits instead of rolling back."""
+
+    def abandon(self) -> None:
+        """The result was not read to its end: do not hand this connection back as it is."""
+
+
+SessionOpener = Callable[[], AbstractAsyncContextManager[DatabaseSession]]
+
+
+# -- failures ---------------------------------------------------------------------------------
+
+
+class QueryFailed(KeyholeError):
+    """The query ended ``failed``; ``message`` is what the caller sees in ``error``."""
+
+    status: ClassVar[int] = 422
+    default_key: ClassVar[str] = "query_failed"
+
+
+def scrub(message: str, secrets: Sequence[str]) -> str:
+    """Remove every secret (raw and URL-encoded) and any ``user:password@`` of a DSN."""
+    for secret in secrets:
+        if secret:
+            for form in {secret, quote(secret, safe=""), quote(secret), quote_plus(secret)}:
+                message = message.replace(form, "[REDACTED]")
+    message = _DSN_CREDENTIALS.sub(r"\1[REDACTED]@", message)
+    return message[:MAX_ERROR_LENGTH]
+
+
+_DSN_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^\s/@]+@")
+
+
+# -- control of one run -----------------------------------------------------------------------
+
+
+class Control:
+    """Lets other coroutines of this process cancel a run (DELETE, expiry, shutdown)."""
+
+    def __init__(self) -> None:
+        self.requested = asyncio.Event()
+        self.reason: str | None = None
+
+    def cancel(self, reason: str = CANCELLED) -> None:
+        if self.reason is None:
+            self.reason = reason
+        self.requested.set()
+
+
+CancelCheck = Callable[[], Awaitable[bool]]
+
+
+async def _watch(
+    session: DatabaseSession,
+    control: Control,
+    limits: QueryLimits,
+    *,
+    poll_seconds: float,
+    check: CancelCheck | None,
+) -> None:
+    """Turn a cancel request, a cancel seen in the store, or the deadline into a database cancel."""
+    deadline = time.monotonic() + limits.timeout_seconds + session.timeout_grace
+    while not control.requested.is_set():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            control.cancel("timeout")
+            break
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(control.requested.wait(), min(poll_seconds, remaining))
+        if not control.requested.is_set() and check is not None and await check():
+            control.cancel(CANCELLED)
+    await session.cancel()
+
+
+def _batch_size(builder: PageBuilder) -> int:
+    if builder.count == 0:
+        wanted = FIRST_BATCH_ROWS
+    else:
+        average = max(1, builder.bytes // builder.count)
+        wanted = max(1, min(MAX_BATCH_ROWS, BATCH_TARGET_BYTES // average))
+    return min(wanted, builder.room())
+
+
+async def run_statement(
+    open_session: SessionOpener,
+    sql: str,
+    sink: PageSink,
+    *,
+    limits: QueryLimits,
+    page_rows: int,
+    page_bytes: int,
+    control: Control,
+    describe_error: Callable[[BaseException], str],
+    cancel_poll_seconds: float = 1.0,
+    cancel_check: CancelCheck | None = None,
+) -> ResultSummary:
+    """Execute ``sql`` and stream its rows into ``sink``; raise ``QueryFailed`` on any failure."""
+    builder: PageBuilder | None = None
+    try:
+        async with open_session() as session:
+            watcher = asyncio.create_task(
+                _watch(session, control, limits, poll_seconds=cancel_poll_seconds, check=cancel_check),
+                name="query-watch",
+            )
+            try:
+                if control.reason is not None:
+                    raise QueryFailed(CANCELLED, key=CANCELLED)
+                statement = await session.execute(sql)
+                names = unique_names(column.name for column in statement.columns)
+                builder = PageBuilder(
+                    sink,
+                    names,
+                    PageLimits(page_rows, page_bytes, limits.max_rows, limits.max_bytes),
+                )
+                if names:
+                    await _stream(statement, builder, control)
+                if control.reason is not None:
+                    raise QueryFailed(CANCELLED, key=CANCELLED)
+                summary = await builder.finish()
+                if summary.truncated:
+                    session.abandon()
+                else:
+                    session.succeed()
+                return summary
+            except BaseException:
+                session.abandon()
+                raise
+            finally:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
+    except QueryFailed:
+        await _abort(builder)
+        if control.reason is not None:
+            raise _stopped(control.reason, limits) from None
+        raise
+    except asyncio.CancelledError:
+        await _abort(builder)
+        raise
+    except Exception as error:
+        await _abort(builder)
+        if control.reason is not None:
+            raise _stopped(control.reason, limits) from None
+        raise QueryFailed(describe_error(error), key="query_failed") from None
+
+
+async def _stream(statement: Statement, builder: PageBuilder, control: Control) -> None:
+    while control.reason is None:
+        if builder.full:
+            # One row past max_rows decides whether the result was cut.
+            if await statement.fetch(1):
+                builder.truncated = True
+            return
+        rows = await statement.fetch(_batch_size(builder))
+        if not rows or not await builder.add(rows):
+            return
+
+
+async def _abort(builder: PageBuilder | None) -> None:
+    if builder is not None:
+        with contextlib.suppress(Exception):
+            await builder.abort()
+
+
+def _stopped(reason: str, limits: QueryLimits) -> QueryFailed:
+    if reason == "timeout":
+        return QueryFailed(
+            f"statement timeout: the query ran longer than {limits.statement_timeout_ms} ms "
+            "(the connection's query.statement_timeout_ms) and was cancelled at the database",
+            key="statement_timeout",
+        )
+    if reason == "expired":
+        return QueryFailed("cancelled: the query's results expired before it finished", key=CANCELLED)
+    if reason == "shutdown":
+        return QueryFailed("cancelled: the server shut down while the query ran", key=CANCELLED)
+    return QueryFailed(CANCELLED, key=CANCELLED)

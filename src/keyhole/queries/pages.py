@@ -1,0 +1,205 @@
+"""Result pages: rows are cut into pages as they stream from the cursor, and each page is stored
+as the ready-made JSON array of its ``results`` so that serving it is a byte copy.
+
+A page holds at most ``page_rows`` rows and at most ``page_bytes`` bytes (a single row larger
+than that gets a page of its own). The whole result stops at ``max_rows`` rows or ``max_bytes``
+bytes of row JSON, and is then flagged ``truncated``. The builder keeps one page being filled
+and at most one being written, so memory is bounded by the page size, not the result size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from keyhole.queries.values import encode_rows
+
+if TYPE_CHECKING:
+    from keyhole.blobs import BlobStore
+
+
+class PageSink(Protocol):
+    """Where the pages of one run go (the blob store in production, a list in unit tests)."""
+
+    async def write(self, number: int, elements: Sequence[bytes]) -> None:
+        """Store page ``number`` (from 0): the JSON array ``[e0,e1,…]`` of the row ``elements``.
+
+        Each element is one or more complete, comma-separated row objects without brackets.
+        """
+
+    async def discard(self, pages: int) -> None:
+        """Delete pages ``0 … pages-1`` of this run (the run failed or is being redone)."""
+
+
+class PageSource(Protocol):
+    async def open(self, number: int) -> AsyncIterator[bytes]:
+        """The bytes of page ``number``; raises ``Gone`` when it no longer exists."""
+
+
+def page_chunks(elements: Sequence[bytes]) -> AsyncIterator[bytes]:
+    """``[`` + elements joined by ``,`` + ``]`` as a stream of the existing buffers (no join copy)."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"["
+        for index, element in enumerate(elements):
+            if index:
+                yield b","
+            yield element
+        yield b"]"
+
+    return chunks()
+
+
+@dataclass(frozen=True, slots=True)
+class PageLimits:
+    page_rows: int
+    page_bytes: int
+    max_rows: int
+    max_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResultSummary:
+    fields: list[str]
+    count: int
+    bytes: int
+    pages: int
+    truncated: bool
+
+
+class PageBuilder:
+    """Collects encoded rows into pages and hands full pages to the sink (one write in flight)."""
+
+    def __init__(self, sink: PageSink, names: list[str], limits: PageLimits) -> None:
+        self._sink = sink
+        self._names = names
+        self._limits = limits
+        self.count = 0
+        self.bytes = 0
+        self.pages = 0
+        self.truncated = False
+        self._elements: list[bytes] = []
+        self._page_count = 0
+        self._page_size = 2  # the brackets
+        self._writing: asyncio.Task[None] | None = None
+
+    @property
+    def full(self) -> bool:
+        """The result reached ``max_rows``; one more fetched row means it is truncated."""
+        return self.count >= self._limits.max_rows
+
+    def room(self) -> int:
+        """How many rows to fetch next so that neither a page nor the result overshoots its row limit."""
+        return max(
+            1,
+            min(self._limits.page_rows - self._page_count, self._limits.max_rows - self.count),
+        )
+
+    async def add(self, rows: Sequence[Sequence[Any]]) -> bool:
+        """Add rows; False once a limit stopped the result (it is then ``truncated``)."""
+        if not rows:
+            return True
+        if self.full:
+            self.truncated = True
+            return False
+        rows = rows[: self._limits.max_rows - self.count]
+        encoded = encode_rows(self._names, rows)
+        body = encoded[1:-1]
+        size = len(body) + (1 if self._elements else 0)
+        limits = self._limits
+        if (
+            self._page_count + len(rows) <= limits.page_rows
+            and self._page_size + size <= limits.page_bytes
+            and self.bytes + len(body) + len(rows) <= limits.max_bytes
+        ):
+            self._append(body, len(rows), size, len(body) + len(rows))
+            await self._close_page_if_full()
+            return True
+        # Near a boundary: place the rows one at a time.
+        for row in rows:
+            element = encode_rows(self._names, [row])[1:-1]
+            if self.bytes + len(element) + 1 > limits.max_bytes:
+                self.truncated = True
+                return False
+            if self._elements and self._page_size + 1 + len(element) > limits.page_bytes:
+                await self._flush()
+            self._append(element, 1, len(element) + (1 if self._elements else 0), len(element) + 1)
+            await self._close_page_if_full()
+        return True
+
+    async def finish(self) -> ResultSummary:
+        if self._elements:
+            await self._flush()
+        await self._wait_for_write()
+        return ResultSummary(list(self._names), self.count, self.bytes, self.pages, self.truncated)
+
+    async def abort(self) -> None:
+        """Stop: wait for (or cancel) the write in flight and delete what was written."""
+        if self._writing is not None:
+            self._writing.cancel()
+            await asyncio.gather(self._writing, return_exceptions=True)
+            self._writing = None
+        self._elements = []
+        await self._sink.discard(self.pages)
+
+    def _append(self, element: bytes, rows: int, page_growth: int, result_growth: int) -> None:
+        self._elements.append(element)
+        self._page_count += rows
+        self._page_size += page_growth
+        self.count += rows
+        self.bytes += result_growth
+
+    async def _close_page_if_full(self) -> None:
+        if self._page_count >= self._limits.page_rows or self._page_size >= self._limits.page_bytes:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        await self._wait_for_write()
+        elements, self._elements = self._elements, []
+        number = self.pages
+        self.pages += 1
+        self._page_count = 0
+        self._page_size = 2
+        self._writing = asyncio.create_task(self._sink.write(number, elements), name=f"query-page-{number}")
+
+    async def _wait_for_write(self) -> None:
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            await writing
+
+
+def page_key(query_id: str, attempt: int, number: int) -> str:
+    """Blob key of a page: one folder per query, one sub-folder per run attempt."""
+    return f"queries/{query_id}/{attempt}/{number:06d}.json"
+
+
+class BlobPages:
+    """The pages of one run of one query in the blob store; they expire with the query."""
+
+    def __init__(
+        self, blobs: BlobStore, query_id: str, attempt: int, *, organization_id: str, expires_at: datetime
+    ) -> None:
+        self._blobs = blobs
+        self._query_id = query_id
+        self._attempt = attempt
+        self._organization_id = organization_id
+        self._expires_at = expires_at
+
+    async def write(self, number: int, elements: Sequence[bytes]) -> None:
+        await self._blobs.put_stream(
+            page_key(self._query_id, self._attempt, number),
+            page_chunks(elements),
+            organization_id=self._organization_id,
+            content_type="application/json",
+            expires_at=self._expires_at,
+        )
+
+    async def discard(self, pages: int) -> None:
+        for number in range(pages):
+            await self._blobs.delete(page_key(self._query_id, self._attempt, number))
+
+    async def open(self, number: int) -> AsyncIterator[bytes]:
+        return await self._blobs.open_stream(page_key(self._query_id, self._attempt, number))

@@ -1,0 +1,528 @@
+"""The query runner: submit, run (as a job), read pages, cancel, expire.
+
+States: ``created`` → ``running`` → ``done`` | ``failed``. The query row is the truth; the job
+system only decides which worker runs it. Results belong to the principal who submitted the
+query (``Principal.id``: the user, or ``org:<id>`` for an organization key): anyone else,
+inside the organization or not, gets the same 404 as for a query that never existed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+
+from keyhole.blobs import BlobStore
+from keyhole.connections.service import ConnectionService
+from keyhole.egress import EgressClient
+from keyhole.errors import Conflict, Gone, InvalidRequest, NotFound
+from keyhole.jobs.service import JobService
+from keyhole.queries.engines import QueryEngines
+from keyhole.queries.execution import CANCELLED, Control, QueryFailed, QueryLimits, run_statement
+from keyhole.queries.models import Query
+from keyhole.queries.pages import BlobPages
+from keyhole.queries.tasks import QUERY_JOB, QueryJob
+from keyhole.queries.tokens import PageTokens, invalid_token
+from keyhole.settings import Settings
+from keyhole.store.base import new_id, utcnow
+from keyhole.store.database import Database
+from keyhole.tenancy.principal import Principal
+from keyhole.vault import Vault
+
+logger = logging.getLogger(__name__)
+
+MAX_SQL_CHARACTERS = 1_000_000
+CANCEL_WAIT_SECONDS = 10.0
+TERMINAL = ("done", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class QuerySettings:
+    result_ttl_seconds: int
+    expired_notice_seconds: int
+    page_rows: int
+    page_bytes: int
+    cancel_poll_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class QueryView:
+    id: str
+    status: str
+    fields: list[str] | None
+    count: int | None
+    expires_at: datetime
+    error: str | None
+    error_key: str | None
+    truncated: bool
+    pages: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueryPage:
+    """One page of a finished query (``results`` is None until the query is done)."""
+
+    view: QueryView
+    number: int
+    results: AsyncIterator[bytes] | None
+    next_token: str | None
+    previous_token: str | None
+
+
+def _view(row: Query) -> QueryView:
+    done = row.status == "done"
+    return QueryView(
+        id=row.id,
+        status=row.status,
+        fields=list(row.fields or []) if done else None,
+        count=row.row_count if done else None,
+        expires_at=row.expires_at,
+        error=row.error,
+        error_key=row.error_key,
+        truncated=row.truncated,
+        pages=row.page_count,
+    )
+
+
+def _not_found(query_id: str) -> NotFound:
+    return NotFound("query not found", key="query_not_found", metadata={"id": query_id[:64]})
+
+
+def _expired(row: Query) -> Gone:
+    return Gone(
+        f"the results of query {row.id} expired at {_iso(row.expires_at)} and were deleted; "
+        "run the query again to get fresh results",
+        key="query_expired",
+        metadata={"id": row.id, "expires": _iso(row.expires_at)},
+    )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+async def _empty_page() -> AsyncIterator[bytes]:
+    yield b"[]"
+
+
+class QueryService:
+    def __init__(
+        self,
+        database: Database,
+        connections: ConnectionService,
+        engines: QueryEngines,
+        tokens: PageTokens,
+        settings: QuerySettings,
+        *,
+        jobs: JobService,
+        blobs: BlobStore,
+    ) -> None:
+        self._db = database
+        self._connections = connections
+        self.engines = engines
+        self._tokens = tokens
+        self._settings = settings
+        self._jobs = jobs
+        self._blobs = blobs
+        self._controls: dict[str, Control] = {}
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        database: Database,
+        connections: ConnectionService,
+        egress: EgressClient,
+        vault: Vault,
+        *,
+        jobs: JobService,
+        blobs: BlobStore,
+    ) -> QueryService:
+        """The service wired to the job system (``query`` jobs, expiry purger) and to connection
+        changes (a changed or deleted connection's pool is disposed)."""
+        engines = QueryEngines(
+            egress.resolver,
+            settings.resolved_sql_file_root,
+            pool_size=settings.query_pool_size,
+            connect_timeout=settings.query_connect_timeout_seconds,
+        )
+        service = cls(
+            database,
+            connections,
+            engines,
+            PageTokens(vault.keyring),
+            QuerySettings(
+                result_ttl_seconds=settings.query_result_ttl_seconds,
+                expired_notice_seconds=settings.query_expired_notice_seconds,
+                page_rows=settings.query_page_rows,
+                page_bytes=settings.query_page_bytes,
+                cancel_poll_seconds=settings.query_cancel_poll_seconds,
+            ),
+            jobs=jobs,
+            blobs=blobs,
+        )
+        connections.on_change(engines.forget)
+        jobs.registry.register(QUERY_JOB, QueryJob(service))
+        jobs.maintenance.add_purger("queries", service.purge_expired)
+        return service
+
+    # -- submitting ----------------------------------------------------------------------------
+
+    async def submit(self, principal: Principal, connection_id: str, sql: str | None) -> QueryView:
+        if sql is None or not sql.strip():
+            raise InvalidRequest(
+                'the query is empty: pass the SQL as ?query=… (or {"query": "…"} in the body)',
+                key="query_missing",
+                metadata={"field": "query"},
+            )
+        if len(sql) > MAX_SQL_CHARACTERS:
+            raise InvalidRequest(
+                f"the query is longer than {MAX_SQL_CHARACTERS} characters", key="query_too_long"
+            )
+        if "\x00" in sql:
+            raise InvalidRequest("the query contains a NUL character", key="invalid_query")
+        _, configuration = await self._sql_connection(principal.organization_id, connection_id)
+        limits = QueryLimits.from_configuration(configuration)
+        now = utcnow()
+        row = Query(
+            id=new_id(),
+            organization_id=principal.organization_id,
+            connection_id=connection_id,
+            owner_id=principal.id,
+            status="created",
+            row_count=0,
+            byte_count=0,
+            page_count=0,
+            truncated=False,
+            attempt=0,
+            read_only=limits.read_only,
+            cancel_requested=False,
+            created_at=now,
+            expires_at=now + timedelta(seconds=self._settings.result_ttl_seconds),
+        )
+        async with self._db.transaction() as session:
+            session.add(row)
+        try:
+            job = await self._jobs.submit(principal, QUERY_JOB, {"query_id": row.id, "sql": sql})
+        except BaseException:
+            async with self._db.transaction() as session:
+                await session.execute(delete(Query).where(Query.id == row.id))
+            raise
+        async with self._db.transaction() as session:
+            await session.execute(update(Query).where(Query.id == row.id).values(job_id=job.id))
+        return _view(row)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    async def get(self, principal: Principal, query_id: str) -> QueryView:
+        row = await self._owned(principal, query_id)
+        if self._is_expired(row):
+            raise _expired(row)
+        return _view(row)
+
+    async def read(self, principal: Principal, query_id: str, page_token: str | None) -> QueryPage:
+        row = await self._owned(principal, query_id)
+        if self._is_expired(row):
+            raise _expired(row)
+        number = self._tokens.verify(row.id, page_token) if page_token else 0
+        view = _view(row)
+        if row.status != "done":
+            if number:
+                raise invalid_token()
+            return QueryPage(view, 0, None, None, None)
+        if number >= max(row.page_count, 1):
+            raise invalid_token()
+        if row.page_count == 0:
+            results = _empty_page()
+        else:
+            results = await self._pages(row, row.attempt).open(number)
+        return QueryPage(
+            view,
+            number,
+            results,
+            self._tokens.sign(row.id, number + 1) if number + 1 < row.page_count else None,
+            self._tokens.sign(row.id, number - 1) if number > 0 else None,
+        )
+
+    # -- cancelling ----------------------------------------------------------------------------
+
+    async def cancel(self, principal: Principal, query_id: str) -> QueryView:
+        """Cancel at the database; the query ends ``failed`` with error ``cancelled``."""
+        row = await self._owned(principal, query_id)
+        if self._is_expired(row):
+            raise _expired(row)
+        if row.status in TERMINAL:
+            if row.error_key == CANCELLED:
+                return _view(row)
+            raise Conflict(
+                f"query {row.id} already finished ({row.status}); there is nothing to cancel",
+                key="query_finished",
+                metadata={"status": row.status},
+            )
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(Query)
+                .where(Query.id == row.id, Query.status.in_(("created", "running")))
+                .values(cancel_requested=True)
+            )
+        # Not started yet: it ends here and the worker will skip it.
+        await self._finish_failed(row.id, CANCELLED, CANCELLED, only_status="created")
+        control = self._controls.get(row.id)
+        if control is not None:
+            control.cancel(CANCELLED)
+        deadline = time.monotonic() + CANCEL_WAIT_SECONDS
+        while True:
+            current = await self._load(row.id)
+            if current is None:
+                raise _not_found(query_id)
+            if current.status in TERMINAL or time.monotonic() > deadline:
+                return _view(current)
+            await asyncio.sleep(0.05)
+
+    # -- running (called by the job handler) ---------------------------------------------------
+
+    async def run(self, query_id: str, sql: str) -> dict[str, Any]:
+        row = await self._load(query_id)
+        if row is None or row.status in TERMINAL:
+            return {"query_id": query_id, "skipped": True}
+        if row.status == "running" and not row.read_only:
+            # An earlier attempt died mid-run. A read-only query is simply run again; one that may
+            # write is not, since nobody can tell what it did.
+            await self._finish_failed(
+                row.id,
+                "the worker running this query stopped before it finished; it was not run again "
+                "because the connection is not read-only. Check the database, then submit it again",
+                "worker_lost",
+            )
+            return {"query_id": query_id, "skipped": True}
+        attempt = row.attempt + 1
+        async with self._db.transaction() as session:
+            claimed = await session.execute(
+                update(Query)
+                .where(
+                    Query.id == row.id,
+                    Query.attempt == row.attempt,
+                    Query.status.in_(("created", "running")),
+                    Query.cancel_requested.is_(False),
+                )
+                .values(
+                    status="running",
+                    attempt=attempt,
+                    started_at=utcnow(),
+                    row_count=0,
+                    byte_count=0,
+                    page_count=0,
+                    truncated=False,
+                )
+            )
+        if getattr(claimed, "rowcount", 0) != 1:
+            current = await self._load(query_id)
+            if current is not None and current.status not in TERMINAL and current.cancel_requested:
+                await self._finish_failed(query_id, CANCELLED, CANCELLED)
+            return {"query_id": query_id, "skipped": True}
+        control = Control()
+        self._controls[query_id] = control
+        try:
+            return await self._execute(row, attempt, sql, control)
+        finally:
+            self._controls.pop(query_id, None)
+
+    async def _execute(self, row: Query, attempt: int, sql: str, control: Control) -> dict[str, Any]:
+        try:
+            dialect, configuration = await self._sql_connection(row.organization_id, row.connection_id)
+        except NotFound:
+            failure = QueryFailed(
+                "the query's connection was deleted before the query ran", key="connection_gone"
+            )
+            await self._finish_failed(row.id, failure.message, failure.key, attempt=attempt)
+            raise failure from None
+        limits = QueryLimits.from_configuration(configuration)
+        pool = self.engines.pool(row.connection_id, dialect, configuration)
+        sink = self._pages(row, attempt)
+
+        async def cancel_requested() -> bool:
+            current = await self._load(row.id)
+            return current is None or current.cancel_requested or current.status in TERMINAL
+
+        try:
+            summary = await run_statement(
+                lambda: pool.session(limits),
+                sql,
+                sink,
+                limits=limits,
+                page_rows=self._settings.page_rows,
+                page_bytes=self._settings.page_bytes,
+                control=control,
+                describe_error=pool.describe_error,
+                cancel_poll_seconds=self._settings.cancel_poll_seconds,
+                cancel_check=cancel_requested,
+            )
+        except QueryFailed as failure:
+            await self._finish_failed(row.id, failure.message, failure.key, attempt=attempt)
+            raise
+        async with self._db.transaction() as session:
+            finished = await session.execute(
+                update(Query)
+                .where(Query.id == row.id, Query.status == "running", Query.attempt == attempt)
+                .values(
+                    status="done",
+                    fields=summary.fields,
+                    row_count=summary.count,
+                    byte_count=summary.bytes,
+                    page_count=summary.pages,
+                    truncated=summary.truncated,
+                    read_only=limits.read_only,
+                    finished_at=utcnow(),
+                )
+            )
+        if getattr(finished, "rowcount", 0) != 1:  # cancelled or expired meanwhile: drop the pages
+            with contextlib.suppress(Exception):
+                await sink.discard(summary.pages)
+            return {"query_id": row.id, "skipped": True}
+        return {
+            "query_id": row.id,
+            "count": summary.count,
+            "pages": summary.pages,
+            "truncated": summary.truncated,
+        }
+
+    async def job_failed(self, query_id: str, message: str, key: str) -> None:
+        """The job ended failed outside ``run`` (worker lost, crash): the query fails too."""
+        await self._finish_failed(query_id, message, key)
+
+    # -- expiry --------------------------------------------------------------------------------
+
+    async def purge_expired(self, *, batch: int = 200) -> int:
+        """Delete the pages of expired queries (their rows stay to answer 410 for a while), cancel
+        expired queries still running, and delete rows past the 410 notice period."""
+        now = utcnow()
+        purged = 0
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(Query)
+                .where(Query.expires_at <= now, Query.status.in_(("created", "running")))
+                .values(cancel_requested=True)
+            )
+            stale = list(
+                (
+                    await session.execute(
+                        select(Query.id).where(Query.expires_at <= now, Query.status == "created")
+                    )
+                ).scalars()
+            )
+        for query_id in stale:
+            await self._finish_failed(
+                query_id, "cancelled: the query's results expired before it ran", CANCELLED
+            )
+        for query_id, control in list(self._controls.items()):
+            current = await self._load(query_id)
+            if current is not None and current.expires_at <= now:
+                control.cancel("expired")
+        while True:
+            async with self._db.session() as session:
+                rows = list(
+                    (
+                        await session.execute(
+                            select(Query)
+                            .where(
+                                Query.expires_at <= now,
+                                Query.purged_at.is_(None),
+                                Query.status.in_(TERMINAL),
+                            )
+                            .limit(batch)
+                        )
+                    ).scalars()
+                )
+            for row in rows:
+                if row.page_count:
+                    await self._pages(row, row.attempt).discard(row.page_count)
+                async with self._db.transaction() as session:
+                    await session.execute(update(Query).where(Query.id == row.id).values(purged_at=utcnow()))
+            purged += len(rows)
+            if len(rows) < batch:
+                break
+        forget_before = now - timedelta(seconds=self._settings.expired_notice_seconds)
+        async with self._db.transaction() as session:
+            await session.execute(
+                delete(Query).where(
+                    Query.expires_at <= forget_before,
+                    Query.status.in_(TERMINAL),
+                    Query.purged_at.is_not(None),
+                )
+            )
+        self.engines.retire_idle()
+        return purged
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        for control in list(self._controls.values()):
+            control.cancel("shutdown")
+        await self.engines.close()
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _pages(self, row: Query, attempt: int) -> BlobPages:
+        return BlobPages(
+            self._blobs, row.id, attempt, organization_id=row.organization_id, expires_at=row.expires_at
+        )
+
+    async def _sql_connection(
+        self, organization_id: str, connection_id: str
+    ) -> tuple[str, Mapping[str, Any]]:
+        principal = Principal(
+            organization_id=organization_id, key_id="query-runner", kind="org", user_id=None
+        )
+        connection_type, configuration = await self._connections.configuration(principal, connection_id)
+        if connection_type.sql is None:
+            raise InvalidRequest(
+                f"connection {connection_id} is a {connection_type.id} connection; the query runner "
+                "runs SQL on postgresql, mysql, sqlite and duckdb connections",
+                key="query_not_supported",
+            )
+        return connection_type.sql.dialect, configuration
+
+    async def _load(self, query_id: str) -> Query | None:
+        async with self._db.session() as session:
+            return await session.get(Query, query_id)
+
+    async def _owned(self, principal: Principal, query_id: str) -> Query:
+        try:
+            uuid.UUID(query_id)
+        except ValueError:
+            raise _not_found(query_id) from None
+        row = await self._load(query_id)
+        if row is None or row.organization_id != principal.organization_id or row.owner_id != principal.id:
+            raise _not_found(query_id)
+        return row
+
+    @staticmethod
+    def _is_expired(row: Query) -> bool:
+        return row.purged_at is not None or row.expires_at <= utcnow()
+
+    async def _finish_failed(
+        self,
+        query_id: str,
+        message: str,
+        key: str,
+        *,
+        attempt: int | None = None,
+        only_status: str | None = None,
+    ) -> bool:
+        condition = Query.status.in_((only_status,) if only_status else ("created", "running"))
+        async with self._db.transaction() as session:
+            statement = update(Query).where(Query.id == query_id, condition)
+            if attempt is not None:
+                statement = statement.where(Query.attempt == attempt)
+            failed = await session.execute(
+                statement.values(status="failed", error=message, error_key=key, finished_at=utcnow())
+            )
+        return getattr(failed, "rowcount", 0) == 1
