@@ -38,7 +38,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
@@ -151,7 +150,9 @@ class Keyhole:
 def keyhole_run(http: httpx.Client, connection_id: str, rows: int) -> tuple[float, int]:
     """Seconds from submit to the last page read, and the rows read."""
     started = time.perf_counter()
-    submitted = http.post(f"/api/connections/{connection_id}/query", params={"query": QUERY.format(rows=rows)}, json={})
+    submitted = http.post(
+        f"/api/connections/{connection_id}/query", params={"query": QUERY.format(rows=rows)}, json={}
+    )
     submitted.raise_for_status()
     query_id = submitted.json()["data"]["id"]
     while True:
@@ -191,7 +192,9 @@ async def floor_run(dsn: str, rows: int) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--big-rows", type=int, default=3_000_000)
     parser.add_argument("--page-rows", type=int, default=10_000)
@@ -246,11 +249,14 @@ def main() -> int:
     floor_rate = args.rows / floor
     keyhole_rate = args.rows / best
     ratio = keyhole_rate / floor_rate
-    print(f"query: 8 columns (int8, float8, numeric, text, timestamptz, bool, date, uuid), {args.rows:,} rows")
+    print(
+        f"query: 8 columns (int8, float8, numeric, text, timestamptz, bool, date, uuid), {args.rows:,} rows"
+    )
     print(f"{'variant':<38}{'seconds':>10}{'rows/s':>14}")
     print(f"{'asyncpg fetch (floor)':<38}{floor:>10.2f}{floor_rate:>14,.0f}")
     print(f"{'keyhole submit→done→all pages (HTTP)':<38}{best:>10.2f}{keyhole_rate:>14,.0f}")
-    print(f"{'keyhole ' + format(args.big_rows, ',') + ' rows':<38}{big_elapsed:>10.2f}{args.big_rows / big_elapsed:>14,.0f}")
+    big_label = f"keyhole {args.big_rows:,} rows"
+    print(f"{big_label:<38}{big_elapsed:>10.2f}{args.big_rows / big_elapsed:>14,.0f}")
     print(f"ratio keyhole / floor: {ratio:.2f} (target >= 0.5) {'PASS' if ratio >= 0.5 else 'FAIL'}")
     print(f"keyhole RSS idle after warm-up: {idle / 1024:.0f} MiB")
     print(f"keyhole peak RSS, {args.rows:,} rows: {small.peak / 1024:.0f} MiB")

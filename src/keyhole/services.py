@@ -97,6 +97,7 @@ class Services:
         jobs.registry.register(CONNECTION_PROXY, async_proxy)
         jobs.maintenance.add_purger("blobs", blobs.purge_expired)
         jobs.maintenance.add_purger("idempotency", idempotency.purge_expired)
+        jobs.maintenance.add_purger("oauth_flows", oauth.flows.purge_expired)
         queries = QueryService.build(settings, database, connections, egress, vault, jobs=jobs, blobs=blobs)
         return cls(
             settings=settings,

@@ -137,7 +137,7 @@ def test_preset_details(catalog: Catalog) -> None:
     api = catalog.get("api")
     assert api.http is not None
     assert api.http.base_url_field == "/url" and api.http.auth_field == "/auth"
-    assert set(api.secret_fields) == {"/auth/token", "/auth/password", "/auth/value"}
+    assert set(api.secret_fields) == {"/auth/token", "/auth/password", "/auth/value", "/auth/client_secret"}
 
 
 def test_unknown_type_is_not_found(catalog: Catalog) -> None:

@@ -32,6 +32,9 @@ def test_polytomic_connect_flow(server: KeyholeServer, org_a, authserver: AuthSe
     assert session.json()["data"]["redirect_url"] == REDIRECT
     before = httpx.get(f"{server.url}/api/connections/{connection_id}", headers=org_a.bearer).json()["data"]
     assert before["status"] == "unhealthy"  # awaiting authorization
+    pending = proxy(server.url, org_a, connection_id)
+    assert pending.status_code == 409 and pending.json()["key"] == "authorization_required"
+    assert authserver.count("resource") == 0 and authserver.count("token:refresh_token") == 0
 
     done = follow_connect(started["redirect_url"])
     assert done.status_code == 302, done.text
@@ -162,3 +165,25 @@ def test_composio_initiate_and_link(server: KeyholeServer, org_a, authserver: Au
     )
     assert shown.json()["status"] == "ACTIVE" and shown.json()["user_id"] == "bob"
     assert authserver.count("token:authorization_code") == 2
+
+
+def test_official_polytomic_sdk_connect(server: KeyholeServer, org_a, authserver: AuthServer) -> None:  # type: ignore[no-untyped-def]
+    from polytomic import Polytomic
+
+    client = Polytomic(base_url=server.url, token=org_a.user_api_key)
+    created = client.connections.create(
+        name="SDK OAuth", type="api", configuration={"url": authserver.url, "auth": authserver.auth()}
+    )
+    assert created.data is not None and created.data.status == "unhealthy"
+    card = client.connections.connect(
+        name="SDK OAuth", redirect_url=REDIRECT, connection=created.data.id, ttl=120
+    )
+    assert card.data is not None and card.data.redirect_url and card.data.token
+    session = client.connections.get_connect_session(
+        request_options={"additional_query_parameters": {"token": card.data.token}}
+    )
+    assert session.data is not None and session.data.connection_id == created.data.id
+    done = follow_connect(card.data.redirect_url)
+    assert done.status_code == 302 and "status=success" in done.headers["location"]
+    fetched = client.connections.get(id=created.data.id)
+    assert fetched.data is not None and fetched.data.status == "healthy"

@@ -45,7 +45,9 @@ def client(qserver: KeyholeServer, alice: Keys) -> Polytomic:
     return sdk(qserver, alice.user_api_key)
 
 
-def _connection(client: Polytomic, name: str, type_id: str, configuration: dict[str, object]) -> Iterator[str]:
+def _connection(
+    client: Polytomic, name: str, type_id: str, configuration: dict[str, object]
+) -> Iterator[str]:
     created = client.connections.create(name=name, type=type_id, configuration=configuration)
     yield created.data.id
     with contextlib.suppress(NotFoundError):
@@ -106,7 +108,11 @@ def make_connection(client: Polytomic) -> Iterator[object]:
     made: list[tuple[Polytomic, str]] = []
 
     def factory(
-        type_id: str, configuration: dict[str, object], *, owner: Polytomic | None = None, validate: bool = True
+        type_id: str,
+        configuration: dict[str, object],
+        *,
+        owner: Polytomic | None = None,
+        validate: bool = True,
     ) -> str:
         who = owner or client
         created = who.connections.create(

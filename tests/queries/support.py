@@ -13,8 +13,20 @@ from polytomic import Polytomic
 from conftest import KeyholeServer
 
 TERMINAL = ("done", "failed", "unknown")
-POSTGRES = {"hostname": "127.0.0.1", "port": 5432, "database": "test", "username": "postgres", "ssl_mode": "disable"}
-MARIADB = {"hostname": "127.0.0.1", "port": 3306, "database": "test", "username": "root", "ssl_mode": "disable"}
+POSTGRES = {
+    "hostname": "127.0.0.1",
+    "port": 5432,
+    "database": "test",
+    "username": "postgres",
+    "ssl_mode": "disable",
+}
+MARIADB = {
+    "hostname": "127.0.0.1",
+    "port": 3306,
+    "database": "test",
+    "username": "root",
+    "ssl_mode": "disable",
+}
 
 
 def sdk(server: KeyholeServer, token: str | None = None, headers: dict[str, str] | None = None) -> Polytomic:

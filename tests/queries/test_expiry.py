@@ -25,7 +25,9 @@ def test_expired_results_answer_410_and_their_pages_are_deleted(make_server: Cal
         connection.execute("CREATE TABLE t (n INTEGER)")
         connection.executemany("INSERT INTO t VALUES (?)", [(n,) for n in range(25)])
     client = sdk(server, keys.user_api_key)
-    connection_id = client.connections.create(name="ttl", type="sqlite", configuration={"path": "ttl.sqlite"}).data.id
+    connection_id = client.connections.create(
+        name="ttl", type="sqlite", configuration={"path": "ttl.sqlite"}
+    ).data.id
     result = run(client, connection_id, "SELECT n FROM t ORDER BY n")
     assert walk(client, result.data.id).count == 25
     pages = server.home / "blobs" / "queries" / result.data.id

@@ -99,5 +99,7 @@ def test_two_million_rows_in_bounded_memory(make_server: Callable[..., Any]) -> 
         if peak_known:
             high_water = (status_kib(pid, "VmHWM") - before) * 1024
             assert high_water < BOUND, f"peak RSS grew by {high_water // MIB} MiB"
-        stored = sum(path.stat().st_size for path in (server.home / "blobs" / "queries" / big.data.id).rglob("*"))
+        stored = sum(
+            path.stat().st_size for path in (server.home / "blobs" / "queries" / big.data.id).rglob("*")
+        )
         assert stored > 3 * BOUND, f"the result is only {stored // MIB} MiB: the test proves nothing"

@@ -74,4 +74,6 @@ def test_an_organization_key_reads_only_its_own_queries(
 
 def test_a_foreign_connection_is_not_found(stranger: Keys, qserver: KeyholeServer, sqlite_conn: str) -> None:
     with pytest.raises(NotFoundError):
-        sdk(qserver, stranger.user_api_key).query_runner.run_query(connection_id=sqlite_conn, query="SELECT 1")
+        sdk(qserver, stranger.user_api_key).query_runner.run_query(
+            connection_id=sqlite_conn, query="SELECT 1"
+        )

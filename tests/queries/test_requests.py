@@ -30,7 +30,9 @@ def _envelope(response: httpx.Response, status: int, key: str) -> None:
 
 
 def test_sql_in_the_body_is_accepted(http: httpx.Client, client: Polytomic, sqlite_conn: str) -> None:
-    response = http.post(f"/api/connections/{sqlite_conn}/query", json={"query": "SELECT count(*) AS n FROM items"})
+    response = http.post(
+        f"/api/connections/{sqlite_conn}/query", json={"query": "SELECT count(*) AS n FROM items"}
+    )
     assert response.status_code == 200
     assert response.json()["data"]["status"] == "created"
     assert wait(client, response.json()["data"]["id"]).data.results == [{"n": 3}]
@@ -42,7 +44,9 @@ def test_bad_submissions(http: httpx.Client, sqlite_conn: str, qserver: KeyholeS
     path = f"/api/connections/{sqlite_conn}/query"
     _envelope(http.post(path, json={}), 400, "query_missing")
     _envelope(http.post(path + "?query=%20%20", json={}), 400, "query_missing")
-    _envelope(http.post(path, content=b"{nope", headers={"content-type": "application/json"}), 400, "malformed_json")
+    _envelope(
+        http.post(path, content=b"{nope", headers={"content-type": "application/json"}), 400, "malformed_json"
+    )
     _envelope(http.post(path, json=[1]), 400, "invalid_body")
     _envelope(http.post(path, json={"query": 5}), 400, "validation_error")
     _envelope(http.post(path + "?query=SELECT+1", json={"query": "SELECT 2"}), 400, "validation_error")
@@ -54,17 +58,36 @@ def test_bad_submissions(http: httpx.Client, sqlite_conn: str, qserver: KeyholeS
     )
     api = http.post(
         "/api/connections",
-        json={"name": "http", "type": "api", "configuration": {"url": "https://example.com"}, "validate": False},
+        json={
+            "name": "http",
+            "type": "api",
+            "configuration": {"url": "https://example.com"},
+            "validate": False,
+        },
     )
-    _envelope(http.post(f"/api/connections/{api.json()['data']['id']}/query?query=SELECT+1", json={}), 400, "query_not_supported")
+    _envelope(
+        http.post(f"/api/connections/{api.json()['data']['id']}/query?query=SELECT+1", json={}),
+        400,
+        "query_not_supported",
+    )
     _envelope(http.get("/api/queries/not-a-uuid"), 404, "query_not_found")
     with httpx.Client(base_url=qserver.url) as anonymous:
         assert anonymous.post(path + "?query=SELECT+1", json={}).status_code == 401
 
 
-def test_garbage_and_forged_page_tokens_are_400(client: Polytomic, sqlite_conn: str, http: httpx.Client) -> None:
-    result = run(client, sqlite_conn, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 2500) SELECT x FROM c")
-    other = run(client, sqlite_conn, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 2500) SELECT x FROM c")
+def test_garbage_and_forged_page_tokens_are_400(
+    client: Polytomic, sqlite_conn: str, http: httpx.Client
+) -> None:
+    result = run(
+        client,
+        sqlite_conn,
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 2500) SELECT x FROM c",
+    )
+    other = run(
+        client,
+        sqlite_conn,
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 2500) SELECT x FROM c",
+    )
     token = page_token(result.links.next)
     payload, mac = token.split(".")
     raw = bytearray(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))

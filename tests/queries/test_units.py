@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import decimal
 import uuid
@@ -14,7 +15,7 @@ import orjson
 import pytest
 
 from keyhole.errors import InvalidRequest
-from keyhole.queries.execution import QueryLimits, scrub
+from keyhole.queries.execution import Column, Control, QueryFailed, QueryLimits, run_statement, scrub
 from keyhole.queries.pages import PageBuilder, PageLimits
 from keyhole.queries.tokens import PageTokens
 from keyhole.queries.values import encode_rows, iso_duration, mysql_time, unique_names
@@ -44,7 +45,10 @@ def test_duplicate_names_get_suffixes_in_order() -> None:
 
 
 def test_iso_durations() -> None:
-    assert iso_duration(dt.timedelta(days=3, hours=4, minutes=5, seconds=6, microseconds=500_000)) == "P3DT4H5M6.5S"
+    assert (
+        iso_duration(dt.timedelta(days=3, hours=4, minutes=5, seconds=6, microseconds=500_000))
+        == "P3DT4H5M6.5S"
+    )
     assert iso_duration(dt.timedelta(0)) == "PT0S"
     assert iso_duration(-dt.timedelta(hours=1)) == "-PT1H"
     assert mysql_time(dt.timedelta(hours=838, minutes=59, seconds=59)) == "838:59:59"
@@ -91,7 +95,14 @@ def test_page_tokens_are_bound_to_the_query_and_tamper_proof() -> None:
     raw = bytearray(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     raw[4] ^= 1  # page 7 → 6, MAC kept
     forged = base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=") + "." + mac
-    for bad in (forged, "garbage", token + "x", "", tokens.sign(str(uuid.uuid4()), 7), "a" * 10 + "." + "b" * 22):
+    for bad in (
+        forged,
+        "garbage",
+        token + "x",
+        "",
+        tokens.sign(str(uuid.uuid4()), 7),
+        "a" * 10 + "." + "b" * 22,
+    ):
         with pytest.raises(InvalidRequest) as caught:
             tokens.verify(query, bad)
         assert caught.value.status == 400
@@ -126,7 +137,8 @@ def test_pages_cut_by_rows_and_bytes_in_order() -> None:
         assert len(page) <= 600
     # a single row larger than a page gets a page of its own
     sink, summary = _build(
-        PageLimits(page_rows=50, page_bytes=1024, max_rows=10**6, max_bytes=10**9), [(1, "y" * 5000), (2, "z")]
+        PageLimits(page_rows=50, page_bytes=1024, max_rows=10**6, max_bytes=10**9),
+        [(1, "y" * 5000), (2, "z")],
     )
     assert summary.pages == 2 and orjson.loads(sink.pages[1]) == [{"n": 2, "s": "z"}]
 
@@ -148,3 +160,87 @@ def test_limits_from_configuration_defaults() -> None:
     assert QueryLimits.from_configuration({}) == QueryLimits(300_000, 1_000_000, 268_435_456, True)
     limits = QueryLimits.from_configuration({"query": {"max_rows": 5, "read_only": False}})
     assert (limits.max_rows, limits.read_only) == (5, False)
+
+
+class FakeStatement:
+    def __init__(self, total: int, delay: float = 0.0) -> None:
+        self.columns = [Column("n", "int")]
+        self._next = 0
+        self._total = total
+        self._delay = delay
+        self.fetched = 0
+
+    async def fetch(self, size: int) -> list[tuple[int]]:
+        if self._delay:
+            await asyncio.sleep(self._delay)
+        rows = [(n,) for n in range(self._next, min(self._total, self._next + size))]
+        self._next += len(rows)
+        self.fetched += len(rows)
+        return rows
+
+
+class FakeSession:
+    timeout_grace = 0.0
+
+    def __init__(self, statement: FakeStatement) -> None:
+        self.statement = statement
+        self.cancelled = False
+        self.succeeded = False
+
+    async def execute(self, sql: str) -> FakeStatement:
+        if sql == "boom":
+            raise RuntimeError("syntax error near password hunter2")
+        return self.statement
+
+    async def cancel(self) -> None:
+        self.cancelled = True
+
+    def succeed(self) -> None:
+        self.succeeded = True
+
+    def abandon(self) -> None:
+        return None
+
+
+def _run(statement: FakeStatement, sql: str = "SELECT", **limits: Any) -> tuple[Any, FakeSession, MemorySink]:
+    session = FakeSession(statement)
+    sink = MemorySink()
+
+    @contextlib.asynccontextmanager
+    async def opener() -> Any:
+        yield session
+
+    async def go() -> Any:
+        return await run_statement(
+            opener,
+            sql,
+            sink,
+            limits=QueryLimits(**limits),
+            page_rows=100,
+            page_bytes=10**6,
+            control=Control(),
+            describe_error=lambda error: scrub(str(error), ["hunter2"]),
+        )
+
+    return asyncio.run(go()), session, sink
+
+
+def test_run_statement_counts_truncates_and_fetches_little_past_the_limit() -> None:
+    summary, session, sink = _run(FakeStatement(250))
+    assert (summary.count, summary.pages, summary.truncated, session.succeeded) == (250, 3, False, True)
+    assert [row["n"] for page in range(3) for row in orjson.loads(sink.pages[page])] == list(range(250))
+    exact, _, _ = _run(FakeStatement(100), max_rows=100)
+    assert (exact.count, exact.truncated) == (100, False)
+    statement = FakeStatement(10**6)
+    cut, _, _ = _run(statement, max_rows=150)
+    assert (cut.count, cut.truncated) == (150, True)
+    assert statement.fetched <= 151 + 100  # never streams the whole result past the limit
+
+
+def test_run_statement_failures_are_scrubbed_and_pages_discarded() -> None:
+    with pytest.raises(QueryFailed) as caught:
+        _run(FakeStatement(10), sql="boom")
+    assert "hunter2" not in caught.value.message and "[REDACTED]" in caught.value.message
+    with pytest.raises(QueryFailed) as timed_out:
+        _run(FakeStatement(10**9, delay=0.01), statement_timeout_ms=300)
+    assert timed_out.value.key == "statement_timeout"

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from keyhole.connections.models import Connection
 from keyhole.connections.service import ConnectionService
@@ -254,6 +254,15 @@ class OAuthFlows:
                 {"status": "success", "connection_id": connection_id, "connected_account_id": connection_id},
             ),
         )
+
+    async def purge_expired(self, *, grace_seconds: int = 86_400) -> int:
+        """Delete flows a day past their expiry (kept that long so a late callback still gets
+        ``oauth_link_expired`` rather than ``oauth_state_invalid``)."""
+        async with self._db.transaction() as session:
+            result = await session.execute(
+                delete(OAuthFlow).where(OAuthFlow.expires_at < utcnow() - timedelta(seconds=grace_seconds))
+            )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     @staticmethod
     def _client(configuration: dict[str, Any]) -> OAuthClient:

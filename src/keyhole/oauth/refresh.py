@@ -168,8 +168,14 @@ class TokenBroker:
         try:
             if client.grant == "client_credentials":
                 return await self._endpoint.client_credentials(client)
-            if current is None or not current.refresh_token:
-                reason = "no refresh token: the connection was never authorized or the provider sent none"
+            if current is None:  # never authorized: nothing to mark, the flow is simply pending
+                raise ReauthorizationRequired(
+                    "the connection is not authorized yet; complete the connect flow "
+                    "(POST /api/connections/connect/ or POST /connected_accounts/link) first",
+                    key="authorization_required",
+                )
+            if not current.refresh_token:
+                reason = "the provider sent no refresh token and the access token expired"
                 await self._store.mark_reauthorization(organization_id, connection_id, reason)
                 raise self._died(connection_id, reason)
             return await self._endpoint.refresh(client, current.refresh_token)

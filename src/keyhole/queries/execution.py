@@ -163,12 +163,11 @@ async def _watch(
 
 
 def _batch_size(builder: PageBuilder) -> int:
+    """About ``BATCH_TARGET_BYTES`` of JSON, judged by the rows so far."""
     if builder.count == 0:
-        wanted = FIRST_BATCH_ROWS
-    else:
-        average = max(1, builder.bytes // builder.count)
-        wanted = max(1, min(MAX_BATCH_ROWS, BATCH_TARGET_BYTES // average))
-    return min(wanted, builder.room())
+        return FIRST_BATCH_ROWS
+    average = max(1, builder.bytes // builder.count)
+    return max(1, min(MAX_BATCH_ROWS, BATCH_TARGET_BYTES // average))
 
 
 async def run_statement(
@@ -208,9 +207,8 @@ async def run_statement(
                     raise QueryFailed(CANCELLED, key=CANCELLED)
                 summary = await builder.finish()
                 if summary.truncated:
-                    session.abandon()
-                else:
-                    session.succeed()
+                    session.abandon()  # rows are left unread
+                session.succeed()
                 return summary
             except BaseException:
                 session.abandon()
@@ -234,15 +232,29 @@ async def run_statement(
 
 
 async def _stream(statement: Statement, builder: PageBuilder, control: Control) -> None:
-    while control.reason is None:
-        if builder.full:
-            # One row past max_rows decides whether the result was cut.
-            if await statement.fetch(1):
-                builder.truncated = True
-            return
-        rows = await statement.fetch(_batch_size(builder))
-        if not rows or not await builder.add(rows):
-            return
+    """Fetch batch k+1 while batch k is encoded, so that the database (or the driver's thread)
+    works while this loop does."""
+    fetching: asyncio.Task[Sequence[Sequence[Any]]] | None = asyncio.ensure_future(
+        statement.fetch(FIRST_BATCH_ROWS)
+    )
+    try:
+        while fetching is not None and control.reason is None:
+            rows = await fetching
+            fetching = None
+            if not rows:
+                return
+            remaining = builder.max_rows - builder.count - len(rows)
+            if remaining >= 0:
+                # Past max_rows, one more row is enough to tell whether the result was cut.
+                size = min(_batch_size(builder), remaining + 1)
+                fetching = asyncio.ensure_future(statement.fetch(size))
+                await asyncio.sleep(0)  # let the fetch send its request before encoding starts
+            if not await builder.add(rows):
+                return
+    finally:
+        if fetching is not None:
+            # Never leave a fetch running on a connection that is about to be closed or reused.
+            await asyncio.gather(fetching, return_exceptions=True)
 
 
 async def _abort(builder: PageBuilder | None) -> None:

@@ -87,38 +87,45 @@ class PageBuilder:
         self._writing: asyncio.Task[None] | None = None
 
     @property
+    def max_rows(self) -> int:
+        return self._limits.max_rows
+
+    @property
     def full(self) -> bool:
         """The result reached ``max_rows``; one more fetched row means it is truncated."""
         return self.count >= self._limits.max_rows
 
-    def room(self) -> int:
-        """How many rows to fetch next so that neither a page nor the result overshoots its row limit."""
-        return max(
-            1,
-            min(self._limits.page_rows - self._page_count, self._limits.max_rows - self.count),
-        )
-
     async def add(self, rows: Sequence[Sequence[Any]]) -> bool:
-        """Add rows; False once a limit stopped the result (it is then ``truncated``)."""
-        if not rows:
-            return True
-        if self.full:
-            self.truncated = True
-            return False
-        rows = rows[: self._limits.max_rows - self.count]
-        encoded = encode_rows(self._names, rows)
-        body = encoded[1:-1]
-        size = len(body) + (1 if self._elements else 0)
+        """Add rows (any number); False once a limit stopped the result (it is then ``truncated``)."""
+        start = 0
+        while start < len(rows):
+            if self.full:
+                self.truncated = True
+                return False
+            take = min(
+                len(rows) - start,
+                self._limits.page_rows - self._page_count,
+                self._limits.max_rows - self.count,
+            )
+            if not await self._add_chunk(rows[start : start + take]):
+                return False
+            start += take
+        return True
+
+    async def _add_chunk(self, rows: Sequence[Sequence[Any]]) -> bool:
+        """Rows that fit the current page's row limit: one encode call unless a byte limit
+        falls inside them."""
         limits = self._limits
+        body = encode_rows(self._names, rows)[1:-1]
+        size = len(body) + (1 if self._elements else 0)
         if (
-            self._page_count + len(rows) <= limits.page_rows
-            and self._page_size + size <= limits.page_bytes
+            self._page_size + size <= limits.page_bytes
             and self.bytes + len(body) + len(rows) <= limits.max_bytes
         ):
             self._append(body, len(rows), size, len(body) + len(rows))
             await self._close_page_if_full()
             return True
-        # Near a boundary: place the rows one at a time.
+        # A byte limit falls inside these rows: place them one at a time.
         for row in rows:
             element = encode_rows(self._names, [row])[1:-1]
             if self.bytes + len(element) + 1 > limits.max_bytes:
