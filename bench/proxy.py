@@ -57,9 +57,11 @@ wrk is a Debian package: ``apt-get install -y wrk``. When it is missing, the ben
 and exits 2.
 
 ``--profile DIR``: after the table, the bench runs c=32 load once more against the baseline
-and then against Keyhole. During each run it records ``py-spy record --format raw
---nolineno``, which needs ``pip install py-spy``. It then prints the top self-time functions
-of each. These extra runs do not affect the table.
+and then against Keyhole. During each run it records ``py-spy record --nonblocking --format raw
+--nolineno``, which needs ``pip install py-spy``. It then prints each one's CPU split by thread,
+its top self-time functions, and the app's own frames by inclusive time. ``--nonblocking``
+matters: pausing Keyhole's many threads at every sample cut its throughput by 3x or more.
+These extra runs do not affect the table.
 """
 
 from __future__ import annotations
@@ -82,7 +84,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
 PYTHON = sys.executable
 sys.path.insert(0, str(BENCH))
 
