@@ -26,7 +26,7 @@ One run does all of the following:
    Each proxy gets a warm-up at c=32 first.
    - Any non-200 response, socket error or timeout aborts the bench loudly (exit 2).
    - So does a mismatch between the requests wrk completed and those the upstream served.
-   - Noise guard, as in the calibration: before each run the bench waits (at most 30 s)
+   - Noise guard, as in the calibration: before each run the bench waits (at most 10 s)
      for the machine to go idle. During the run it counts the CPU used by every other
      process: the machine's busy time (user + system, /proc/stat) minus that of wrk, the
      upstream, the proxy under test and the bench. A run where others used more than 2 %
@@ -262,7 +262,7 @@ def own_cpu_seconds(pids: set[int]) -> float:
     return sum(cpu_seconds(pid) for pid in pids) + me.user + me.system + me.children_user + me.children_system
 
 
-def wait_idle(limit: float = 0.05, timeout: float = 30.0) -> float | None:
+def wait_idle(limit: float = 0.05, timeout: float = 10.0) -> float | None:
     """Wait (bounded) until the machine is nearly idle; return the last busy fraction seen."""
     deadline = time.monotonic() + timeout
     busy = machine_busy(0.5)

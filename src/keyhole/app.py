@@ -67,19 +67,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await services.close()
 
     routes = [
+        *polytomic_routes,
+        *composio_routes,
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", health.metrics, methods=["GET"]),
         Route("/api/blobs/{token}", blobs.download, methods=["GET"]),
         Route("/api/oauth/callback", oauth.callback, methods=["GET"]),
         Route(oauth.DONE_PATH, oauth.done, methods=["GET"]),
-        *polytomic_routes,
-        *composio_routes,
     ]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
     )
-    app.add_middleware(RequestContext)
+    app.add_middleware(RequestContext, access_log=settings.access_log)
     return app

@@ -72,6 +72,7 @@ class Settings(BaseSettings):
         default=20.0, gt=0, le=600, description="How long a call waits for another process's refresh."
     )
     log_level: str = "INFO"
+    access_log: bool = Field(default=False, description="One JSON log line per HTTP request.")
 
     @field_validator("egress_allow", mode="before")
     @classmethod

@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from keyhole.ids import correlation_id
 
 logger = logging.getLogger("keyhole.access")
 
@@ -22,8 +23,11 @@ _BLOB_PATH = "/api/blobs/"  # the rest of such a path is a bearer capability
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, access_log: bool = False) -> None:
         self.app = app
+        # Off by default: every proxied call is already in the audit log and the metrics, and a
+        # formatted line per request costs the proxy ~15 µs of its per-request budget.
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -37,7 +41,7 @@ class RequestContext:
             elif name == b"x-polytomic-version" and _VERSION.match(value):
                 version = value
         if request_id is None:
-            request_id = uuid.uuid4().hex.encode()
+            request_id = correlation_id().hex.encode()
         scope.setdefault("state", {})["request_id"] = request_id.decode()
         path: str = scope["path"]
         polytomic = path.startswith("/api/") and not path.startswith("/api/v3")
@@ -58,7 +62,7 @@ class RequestContext:
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
-            if logger.isEnabledFor(logging.INFO):
+            if self.access_log and logger.isEnabledFor(logging.INFO):
                 logger.info(
                     "request",
                     extra={

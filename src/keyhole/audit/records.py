@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
@@ -30,7 +30,9 @@ class CallRecord:
     created_at: datetime
 
     def row(self) -> dict[str, Any]:
-        return asdict(self)
+        # Explicit rather than dataclasses.asdict, which deep-copies every field: this runs for
+        # every proxied call.
+        return {field: getattr(self, field) for field in _FIELDS}
 
 
 def redacted_path(path: str, encoded_query: str, credential_names: Collection[str]) -> str:
@@ -48,3 +50,6 @@ def redacted_path(path: str, encoded_query: str, credential_names: Collection[st
         name = pair.partition("=")[0]
         pairs.append(f"{name}={REDACTED}" if unquote_plus(name).lower() in locked else pair)
     return f"{path}?{'&'.join(pairs)}"
+
+
+_FIELDS = tuple(field.name for field in fields(CallRecord))

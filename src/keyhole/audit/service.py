@@ -23,6 +23,7 @@ from keyhole.store.database import Database
 logger = logging.getLogger(__name__)
 
 MAX_BUFFER = 50_000
+FLUSH_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +71,20 @@ class AuditLog:
             if not self._pending:
                 return
             batch, self._pending = self._pending, []
-            try:
-                async with self._db.transaction() as session:
-                    await session.execute(insert(ProxyCall), [record.row() for record in batch])
-            except Exception:
-                logger.exception("audit flush failed; %d records kept for the next attempt", len(batch))
-                self._pending[:0] = batch[: MAX_BUFFER - len(self._pending)]
+            statement = insert(ProxyCall)
+            for start in range(0, len(batch), FLUSH_CHUNK):
+                chunk = batch[start : start + FLUSH_CHUNK]
+                try:
+                    # Core insert in bounded chunks: the ORM bulk path costs several times more
+                    # per row, and one huge statement would hold the event loop for tens of ms.
+                    async with self._db.engine.begin() as connection:
+                        await connection.execute(statement, [record.row() for record in chunk])
+                except Exception:
+                    rest = batch[start:]
+                    logger.exception("audit flush failed; %d records kept for the next attempt", len(rest))
+                    self._pending[:0] = rest[: MAX_BUFFER - len(self._pending)]
+                    return
+                await asyncio.sleep(0)
 
     async def _run(self) -> None:
         while True:

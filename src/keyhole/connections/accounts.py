@@ -7,7 +7,6 @@ with no auth config. Disabling an account disables the connection's proxy, in bo
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from keyhole.authconfigs.service import AuthConfigService
+from keyhole.cache import TtlCache
 from keyhole.connections.catalog import Catalog
 from keyhole.connections.composio_mapping import (
     account_val,
@@ -129,8 +129,7 @@ class AccountService:
         self._connections = connections
         self._catalog = catalog
         self._auth_configs = auth_configs
-        self._ttl = cache_ttl_seconds
-        self._gates: dict[tuple[str, str], tuple[_Gate, float]] = {}
+        self._gates: TtlCache[tuple[str, str], _Gate] = TtlCache(cache_ttl_seconds, max_entries=10_000)
         self._toolkits = [t.id for t in catalog.all() if is_toolkit(t)]
 
     # -- reads -------------------------------------------------------------------------------
@@ -277,7 +276,7 @@ class AccountService:
     async def delete(self, principal: Principal, account_id: str) -> None:
         await self._row(principal.organization_id, account_id)
         await self._connections.delete(principal, account_id)
-        self._gates.pop((principal.organization_id, account_id), None)
+        self._gates.evict((principal.organization_id, account_id))
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -313,7 +312,7 @@ class AccountService:
             for name, value in columns.items():
                 setattr(row, name, value)
             row.updated_at = utcnow()
-        self._gates.pop((principal.organization_id, account_id), None)
+        self._gates.evict((principal.organization_id, account_id))
 
     async def _row(self, organization_id: str, account_id: str) -> Connection:
         if not _uuid(account_id):
@@ -325,18 +324,13 @@ class AccountService:
         return row
 
     async def _gate(self, organization_id: str, account_id: str) -> _Gate:
-        key = (organization_id, account_id)
-        cached = self._gates.get(key)
-        now = time.monotonic()
-        if cached is not None and cached[1] > now:
-            return cached[0]
+        return await self._gates.get(
+            (organization_id, account_id), lambda: self._load_gate(organization_id, account_id)
+        )
+
+    async def _load_gate(self, organization_id: str, account_id: str) -> _Gate:
         row = await self._row(organization_id, account_id)
-        gate = _Gate(row.account_user_id or DEFAULT_USER_ID, row.account_status or ACTIVE)
-        if self._ttl > 0:
-            if len(self._gates) > 10_000:
-                self._gates.clear()
-            self._gates[key] = (gate, now + self._ttl)
-        return gate
+        return _Gate(row.account_user_id or DEFAULT_USER_ID, row.account_status or ACTIVE)
 
     def _view(self, row: Connection) -> AccountView:
         connection: ConnectionView = self._connections.view(row)

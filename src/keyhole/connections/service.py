@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from keyhole.cache import TtlCache
 from keyhole.connections.catalog import Catalog, ConnectionType
 from keyhole.connections.models import Connection
 from keyhole.connections.probe import Health, probe
@@ -64,8 +64,7 @@ class ConnectionService:
         self.catalog = catalog
         self._egress = egress
         self._file_root = file_root
-        self._ttl = cache_ttl_seconds
-        self._targets: dict[tuple[str, str], tuple[HttpTarget, float]] = {}
+        self._targets: TtlCache[tuple[str, str], HttpTarget] = TtlCache(cache_ttl_seconds)
         self._listeners: list[Callable[[str, str], None]] = []
 
     # -- reads -------------------------------------------------------------------------------
@@ -103,11 +102,11 @@ class ConnectionService:
         return self.catalog.get(row.type_id), self._full_configuration(row)
 
     async def http_target(self, organization_id: str, connection_id: str) -> HttpTarget:
-        key = (organization_id, connection_id)
-        cached = self._targets.get(key)
-        now = time.monotonic()
-        if cached is not None and cached[1] > now:
-            return cached[0]
+        return await self._targets.get(
+            (organization_id, connection_id), lambda: self._load_target(organization_id, connection_id)
+        )
+
+    async def _load_target(self, organization_id: str, connection_id: str) -> HttpTarget:
         row = await self._row(organization_id, connection_id)
         connection_type = self.catalog.get(row.type_id)
         if connection_type.http is None:
@@ -116,16 +115,13 @@ class ConnectionService:
                 "connections only (use the query runner)",
                 key="proxy_not_supported",
             )
-        target = build_http_target(
+        return build_http_target(
             connection_id=row.id,
             organization_id=row.organization_id,
             proxy_enabled=row.proxy_enabled,
             connection_type=connection_type,
             configuration=self._full_configuration(row),
         )
-        if self._ttl > 0:
-            self._targets[key] = (target, now + self._ttl)
-        return target
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -387,7 +383,7 @@ class ConnectionService:
         )
 
     def _forget(self, organization_id: str, connection_id: str) -> None:
-        self._targets.pop((organization_id, connection_id), None)
+        self._targets.evict((organization_id, connection_id))
         for listener in self._listeners:
             listener(organization_id, connection_id)
 

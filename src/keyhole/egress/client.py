@@ -19,6 +19,7 @@ from keyhole.errors import InvalidRequest, UpstreamUnreachable
 _SCHEMES = frozenset(("http", "https"))
 _CHUNK = 65536
 _MAX_CACHED_TIMEOUTS = 64
+_MAX_ALLOWED_LITERALS = 4096
 _SKIP_AUTO_HEADERS = frozenset({"Content-Type"})
 _DEFAULT_HEADERS = {"User-Agent": f"Keyhole/{__version__}"}
 _CAUGHT = (aiohttp.ClientError, OSError)  # OSError covers TimeoutError
@@ -33,6 +34,7 @@ class EgressClient:
         self._pool_limit = pool_limit
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[int, aiohttp.ClientTimeout] = {}
+        self._allowed_literals: set[str] = set()
 
     @property
     def resolver(self) -> CheckingResolver:
@@ -45,13 +47,18 @@ class EgressClient:
         host = url.raw_host
         if not host:
             raise InvalidRequest("the upstream URL has no host")
+        if host in self._allowed_literals:
+            return
         try:
             literal = ip_address(url.host or host)
         except ValueError:
             pass
         else:
-            # aiohttp connects to IP literals without consulting the resolver.
+            # aiohttp connects to IP literals without consulting the resolver. The policy is
+            # fixed for the process, so an allowed literal is remembered (refusals are not).
             self.policy.check(host, literal)
+            if len(self._allowed_literals) < _MAX_ALLOWED_LITERALS:
+                self._allowed_literals.add(host)
             return
         if host.endswith(".."):  # aiohttp normalises this before resolving; share its cache key
             host = host.rstrip(".") + "."
@@ -126,6 +133,9 @@ class EgressClient:
                 trust_env=False,  # never route through HTTP(S)_PROXY from the environment
                 raise_for_status=False,
                 headers=_DEFAULT_HEADERS,  # a caller's own User-Agent still wins
+                # aiohttp would otherwise invent "application/octet-stream" for a bodyless POST;
+                # set once here, as a per-request argument costs a set build on every call.
+                skip_auto_headers=_SKIP_AUTO_HEADERS,
             )
         return session
 
@@ -162,8 +172,6 @@ class _EgressRequest:
                 data=self._data,
                 allow_redirects=False,
                 timeout=self._timeout,
-                # aiohttp would otherwise invent "application/octet-stream" for a bodyless POST.
-                skip_auto_headers=_SKIP_AUTO_HEADERS,
             )
         except _CAUGHT as exc:
             # "from None": aiohttp's messages may contain the URL and its query string.

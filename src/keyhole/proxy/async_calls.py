@@ -13,7 +13,6 @@ process ends the job.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +27,7 @@ from keyhole.connections.target import HttpTarget
 from keyhole.egress import EgressClient
 from keyhole.egress.streaming import CappedBody
 from keyhole.errors import InvalidRequest, KeyholeError, UpstreamUnreachable
+from keyhole.ids import correlation_id
 from keyhole.jobs import JobFailure, JobStatus, JobView, RunningJob
 from keyhole.jobs.service import JobService
 from keyhole.proxy.request import ProxyCall, UpstreamRequest, build_upstream
@@ -131,7 +131,7 @@ class AsyncProxy:
     ) -> AsyncSubmission:
         """Accept a GET as a job, after the same checks and rate limits as a synchronous call."""
         started = time.perf_counter()
-        call_id = str(uuid.uuid4())
+        call_id = str(correlation_id())
         request: ProxyCall | None = None
         upstream: UpstreamRequest | None = None
         try:

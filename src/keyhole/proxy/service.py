@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -13,6 +12,7 @@ from keyhole.connections.service import ConnectionService
 from keyhole.connections.target import HttpTarget
 from keyhole.egress import EgressClient, read_capped
 from keyhole.errors import Forbidden, KeyholeError, RateLimited, UpstreamUnreachable
+from keyhole.ids import correlation_id
 from keyhole.oauth.refresh import OAUTH2, TokenBroker
 from keyhole.proxy.binary import BinaryBody, BinarySink, is_binary, store_binary
 from keyhole.proxy.metrics import PROXY_CALLS, PROXY_LATENCY, PROXY_RESPONSE_BYTES
@@ -85,7 +85,7 @@ class ProxyService:
 
         With ``binary_sink``, a binary answer streams into the sink (see ``proxy.binary``)."""
         started = time.perf_counter()
-        call_id = str(uuid.uuid4())
+        call_id = str(correlation_id())
         request: ProxyCall | None = None
         upstream: UpstreamRequest | None = None
         status: int | None = None

@@ -23,9 +23,9 @@ from keyhole.errors import KeyholeError
 from keyhole.queries.pages import PageBuilder, PageLimits, PageSink, ResultSummary
 from keyhole.queries.values import unique_names
 
-BATCH_TARGET_BYTES = 1 << 20
+BATCH_TARGET_BYTES = 512 * 1024  # measured: smaller batches pipeline worse, larger ones lose cache locality
 FIRST_BATCH_ROWS = 100
-MAX_BATCH_ROWS = 5000
+MAX_BATCH_ROWS = 2500
 MAX_ERROR_LENGTH = 2000
 CANCELLED = "cancelled"
 

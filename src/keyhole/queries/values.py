@@ -21,6 +21,7 @@ import ipaddress
 import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import repeat
 from typing import Any
 
 import orjson
@@ -184,7 +185,7 @@ def encode_rows(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
     if paused:
         gc.disable()
     try:
-        objects = [dict(zip(names, row, strict=False)) for row in rows]  # same length by construction
+        objects = list(map(dict, map(zip, repeat(names), rows)))  # [dict(zip(names, row)) …], faster
         try:
             return orjson.dumps(objects, default=json_default, option=JSON_OPTIONS)
         except orjson.JSONEncodeError:

@@ -25,9 +25,9 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        options: dict[str, Any] = {"pool_pre_ping": not self.is_sqlite}
-        if not self.is_sqlite:
-            options.update(pool_size=10, max_overflow=10)
+        # A pool that is too small churns connections under load (each new aiosqlite connection
+        # is a thread plus its PRAGMAs); lookups are cached, so 10 + 10 covers bursts.
+        options: dict[str, Any] = {"pool_pre_ping": not self.is_sqlite, "pool_size": 10, "max_overflow": 10}
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _tune_sqlite)

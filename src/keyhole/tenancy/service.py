@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 
+from keyhole.cache import TtlCache
 from keyhole.errors import NotFound, Unauthenticated
 from keyhole.store.base import utcnow
 from keyhole.store.database import Database
@@ -49,10 +49,9 @@ class MintedKey:
 class TenancyService:
     def __init__(self, database: Database, *, cache_ttl_seconds: float = 1.0) -> None:
         self._db = database
-        self._ttl = cache_ttl_seconds
-        # key hash -> (principal, expiry). Only successes are cached, so junk keys cannot grow it
-        # beyond the number of live keys; a revocation in this process evicts at once.
-        self._cache: dict[str, tuple[Principal, float]] = {}
+        # Keyed by key hash. Only successes are cached, so junk keys cannot grow it beyond the
+        # number of live keys; a revocation in this process evicts at once.
+        self._principals: TtlCache[str, Principal] = TtlCache(cache_ttl_seconds)
 
     async def bootstrap(self, organization_name: str, email: str) -> BootstrapResult:
         async with self._db.transaction() as session:
@@ -112,20 +111,13 @@ class TenancyService:
                 raise NotFound(f"API key {key_id} not found")
             if row.revoked_at is None:
                 row.revoked_at = utcnow()
-            self._cache.pop(row.key_hash, None)
+            self._principals.evict(row.key_hash)
             return _view(row)
 
     async def authenticate(self, headers: Mapping[str, str]) -> Principal:
         presented = presented_key(headers)
         key_hash = keys.digest(presented.key)
-        cached = self._cache.get(key_hash)
-        now = time.monotonic()
-        if cached is not None and cached[1] > now:
-            principal = cached[0]
-        else:
-            principal = await self._lookup(key_hash)
-            if self._ttl > 0:
-                self._cache[key_hash] = (principal, now + self._ttl)
+        principal = await self._principals.get(key_hash, lambda: self._lookup(key_hash))
         if presented.scheme == "basic" and (
             principal.kind != "org" or principal.organization_id != presented.organization_id
         ):

@@ -7,6 +7,8 @@ from starlette.routing import BaseRoute, Route
 from keyhole.api.polytomic import connect, connections, jobs, proxy, queries
 
 routes: list[BaseRoute] = [
+    # The hot path first: Starlette tries routes in order, one regex each.
+    Route("/api/connections/{connection_id}/proxy", proxy.execute, methods=["POST"]),
     Route("/api/connection_types", connections.list_types, methods=["GET"]),
     Route("/api/connection_types/{type_id}", connections.get_type, methods=["GET"]),
     Route(
@@ -28,7 +30,6 @@ routes: list[BaseRoute] = [
         connections.connection_parameter_values,
         methods=["GET"],
     ),
-    Route("/api/connections/{connection_id}/proxy", proxy.execute, methods=["POST"]),
     Route("/api/connections/{connection_id}/proxy/info", proxy.info, methods=["GET"]),
     Route("/api/connections/{connection_id}/proxy/settings", proxy.get_settings, methods=["GET"]),
     Route("/api/connections/{connection_id}/proxy/settings", proxy.put_settings, methods=["PUT"]),
