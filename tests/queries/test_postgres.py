@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,7 +16,7 @@ from polytomic import Polytomic
 from conftest import POSTGRES_URL, KeyholeServer, Keys
 
 from .conftest import PAGE_ROWS
-from .support import POSTGRES, page_token, rows_of, run, wait, walk
+from .support import POSTGRES, page_token, rows_of, run, sdk, wait, walk
 
 PG_TYPES = """
 SELECT
@@ -288,3 +289,28 @@ def test_changing_or_deleting_a_connection_disposes_its_pool(
     while admin("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", application)[0][0]:
         assert time.monotonic() < deadline, "the pool of a deleted connection kept its connections"
         time.sleep(0.1)
+
+
+def test_a_database_that_never_answers_fails_after_the_connect_timeout(
+    make_server: Callable[..., Any],
+) -> None:
+    """A listener that accepts and then says nothing (a hung server, a black hole behind NAT)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        server = make_server(KEYHOLE_QUERY_CONNECT_TIMEOUT_SECONDS="1")
+        keys = server.bootstrap("silent-org", "silent@silent.test")
+        client = sdk(server, keys.user_api_key)
+        connection_id = client.connections.create(
+            name="silent",
+            type="postgresql",
+            configuration={**POSTGRES, "port": silent.getsockname()[1]},
+            validate=False,
+        ).data.id
+        started = time.monotonic()
+        result = run(client, connection_id, "SELECT 1", timeout=60)
+        assert result.data.status == "failed"
+        assert (
+            result.data.error == "could not connect to the database: no answer within 1 s (connect timeout)"
+        )
+        assert time.monotonic() - started < 15

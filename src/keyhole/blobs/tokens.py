@@ -9,7 +9,6 @@ so a master-key rotation does not break URLs already handed out.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
@@ -17,10 +16,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from keyhole.errors import Forbidden, Gone
+from keyhole.vault.derived import DerivedKeys, b64url, unb64url
 from keyhole.vault.keyring import KeyRing
 
 _VERSION = "1"
@@ -35,14 +32,6 @@ class DownloadGrant:
     expires_at: datetime
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def _tampered() -> Forbidden:
     return Forbidden(
         "this download URL is not valid (altered, truncated or not issued by this server); "
@@ -53,26 +42,14 @@ def _tampered() -> Forbidden:
 
 class DownloadSigner:
     def __init__(self, keyring: KeyRing) -> None:
-        self._keyring = keyring
-        self._derived: dict[tuple[str, bytes], bytes] = {}
-
-    def _mac_key(self, kid: str) -> bytes | None:
-        master = self._keyring.find(kid)
-        if master is None:
-            return None
-        cache_key = (kid, hashlib.sha256(master.key).digest())
-        derived = self._derived.get(cache_key)
-        if derived is None:
-            derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(master.key)
-            self._derived[cache_key] = derived
-        return derived
+        self._keys = DerivedKeys(keyring, _INFO)
 
     def sign(self, blob_id: str, expires_at: datetime) -> str:
-        kid = self._keyring.primary.kid
-        key = self._mac_key(kid)
+        kid = self._keys.primary_kid
+        key = self._keys.key(kid)
         assert key is not None
         payload = f"{_VERSION}:{kid}:{blob_id}:{int(expires_at.timestamp())}".encode()
-        return f"{_b64(payload)}.{_b64(hmac.new(key, payload, hashlib.sha256).digest())}"
+        return f"{b64url(payload)}.{b64url(hmac.new(key, payload, hashlib.sha256).digest())}"
 
     def verify(self, token: str, now: datetime | None = None) -> DownloadGrant:
         """The grant a token carries; 403 when it was not issued here, 410 once it expired."""
@@ -80,12 +57,12 @@ class DownloadSigner:
             raise _tampered()
         encoded_payload, encoded_mac = token.split(".")
         try:
-            payload = _unb64(encoded_payload)
-            mac = _unb64(encoded_mac)
+            payload = unb64url(encoded_payload)
+            mac = unb64url(encoded_mac)
             version, kid, blob_id, expiry = payload.decode("ascii").split(":")
         except (binascii.Error, UnicodeDecodeError, ValueError):
             raise _tampered() from None
-        key = self._mac_key(kid) if version == _VERSION else None
+        key = self._keys.key(kid) if version == _VERSION else None
         if key is None or not hmac.compare_digest(mac, hmac.new(key, payload, hashlib.sha256).digest()):
             raise _tampered()
         if not _BLOB_ID.match(blob_id) or not expiry.isdigit():

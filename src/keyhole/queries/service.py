@@ -222,12 +222,6 @@ class QueryService:
 
     # -- reading -------------------------------------------------------------------------------
 
-    async def get(self, principal: Principal, query_id: str) -> QueryView:
-        row = await self._owned(principal, query_id)
-        if self._is_expired(row):
-            raise _expired(row)
-        return _view(row)
-
     async def read(self, principal: Principal, query_id: str, page_token: str | None) -> QueryPage:
         row = await self._owned(principal, query_id)
         if self._is_expired(row):
@@ -243,7 +237,15 @@ class QueryService:
         if row.page_count == 0:
             results = _empty_page()
         else:
-            results = await self._pages(row, row.attempt).open(number)
+            try:
+                results = await self._pages(row, row.attempt).open(number)
+            except Gone:
+                raise Gone(
+                    f"the results of query {row.id} are no longer stored (deleted from the blob "
+                    "store); run the query again",
+                    key="query_results_missing",
+                    metadata={"id": row.id},
+                ) from None
         return QueryPage(
             view,
             number,
