@@ -141,9 +141,7 @@ def test_address_forms_are_denied_without_connecting(
 
 
 @pytest.mark.parametrize("form", REFUSED_AT_CREATION)
-def test_smuggling_base_urls_are_refused_on_save(
-    strict: Gateway, target: LocalUpstream, form: str
-) -> None:
+def test_smuggling_base_urls_are_refused_on_save(strict: Gateway, target: LocalUpstream, form: str) -> None:
     before = target.accepts
     status, body = _attempt(strict, form.format(port=target.port))
     assert (status, body.get("key")) == (422, "invalid_configuration"), body
