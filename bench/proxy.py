@@ -46,9 +46,9 @@ Exit codes:
 - 2: the bench itself failed. Causes: a wrong or non-200 response, a process that did not
   start, or wrk missing.
 
-Why wrk rather than an own load generator? The calibration in
-shared/spec/perf-calibration.md measured everything with ``wrk -t1``. The baseline numbers
-stay comparable only if the same tool is used.
+Why wrk rather than an own load generator? The reference calibration of this passthrough on
+this class of machine measured everything with ``wrk -t1``. The baseline numbers stay
+comparable only if the same tool is used.
 - wrk is C. At c=32 it needs a few µs of CPU per request.
 - An aiohttp client in Python needs about 100 µs per request on this machine. It shares
   CPU0 with the upstream, so it would become the bottleneck of the ``direct`` rows. It would
@@ -660,8 +660,8 @@ def main() -> int:
 
     if shutil.which("wrk") is None:
         print(
-            "error: `wrk` is not installed. This bench uses wrk, like the calibration in "
-            "shared/spec/perf-calibration.md.\n       Install it with: apt-get install -y wrk",
+            "error: `wrk` is not installed. This bench uses wrk, like the reference calibration.\n"
+            "       Install it with: apt-get install -y wrk",
             file=sys.stderr,
         )
         return 2
