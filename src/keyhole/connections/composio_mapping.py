@@ -20,7 +20,7 @@ different ``val.base_url`` is refused. Every other scheme is refused with a 400 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, get_args
 
 from keyhole.connections.catalog import ConnectionType
 from keyhole.connections.secrets import REDACTED
@@ -31,7 +31,7 @@ GENERIC_TYPE = "api"
 INLINE_CONNECTION_ID = "inline"
 DEFAULT_API_KEY_HEADER = "X-API-Key"
 
-AUTH_SCHEMES = (
+AuthScheme = Literal[
     "OAUTH2",
     "OAUTH1",
     "API_KEY",
@@ -46,7 +46,8 @@ AUTH_SCHEMES = (
     "SAML",
     "DCR_OAUTH",
     "S2S_OAUTH2",
-)
+]
+AUTH_SCHEMES: tuple[str, ...] = get_args(AuthScheme)
 OAUTH_LIKE = ("OAUTH2", "DCR_OAUTH", "S2S_OAUTH2")
 GENERIC_SCHEMES = ("API_KEY", "BEARER_TOKEN", "BASIC", "NO_AUTH", *OAUTH_LIKE)
 PRESET_SCHEMES = ("API_KEY", "BEARER_TOKEN", *OAUTH_LIKE)

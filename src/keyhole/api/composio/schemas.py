@@ -17,26 +17,9 @@ from starlette.requests import Request
 from keyhole.authconfigs.service import AuthConfigView
 from keyhole.connections.accounts import AccountView
 from keyhole.connections.catalog import ConnectionType
-from keyhole.connections.composio_mapping import AUTH_SCHEMES, fixed_base_url, supported_schemes
+from keyhole.connections.composio_mapping import AuthScheme, fixed_base_url, supported_schemes
 from keyhole.errors import InvalidRequest
 
-AuthScheme = Literal[
-    "OAUTH2",
-    "OAUTH1",
-    "API_KEY",
-    "BASIC",
-    "BILLCOM_AUTH",
-    "BEARER_TOKEN",
-    "GOOGLE_SERVICE_ACCOUNT",
-    "NO_AUTH",
-    "BASIC_WITH_JWT",
-    "CALCOM_AUTH",
-    "SERVICE_ACCOUNT",
-    "SAML",
-    "DCR_OAUTH",
-    "S2S_OAUTH2",
-]
-assert len(AUTH_SCHEMES) == len(AuthScheme.__args__)  # type: ignore[attr-defined]
 Method = Literal["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
 _Id = Field(min_length=1, max_length=64)
 _Slug = Field(min_length=1, max_length=64)
