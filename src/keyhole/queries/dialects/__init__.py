@@ -7,12 +7,32 @@ Each exposes a pool class with ``session(limits)`` (an async context manager yie
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from keyhole.errors import KeyholeError
 from keyhole.queries.execution import DatabaseSession, QueryLimits, scrub
+
+
+async def end_transaction(
+    connection: AsyncConnection,
+    *,
+    commit: Callable[[], Awaitable[Any]],
+    rollback: Callable[[], Awaitable[Any]],
+    keep: bool,
+) -> None:
+    """Commit when ``keep`` (a write that succeeded), else roll back. A connection whose
+    transaction could not be ended must not go back to the pool; a failed commit is an error
+    the caller must see, a failed rollback is not."""
+    try:
+        await (commit() if keep else rollback())
+    except Exception:
+        await connection.invalidate()
+        if keep:
+            raise
 
 
 class DatabasePool(Protocol):

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from keyhole.egress import CheckingResolver
-from keyhole.queries.dialects import describe_connect_error, secrets_of
+from keyhole.queries.dialects import describe_connect_error, end_transaction, secrets_of
 from keyhole.queries.execution import Column, QueryLimits, scrub
 from keyhole.queries.values import mysql_converters
 from keyhole.sql.probe import pinned_address
@@ -172,15 +172,12 @@ class MySQLPool:
                     # Rows are still on the wire: closing is cheaper than draining them.
                     await connection.invalidate()
                 else:
-                    try:
-                        if session is not None and session.succeeded and not limits.read_only:
-                            await driver.commit()
-                        else:
-                            await driver.rollback()
-                    except Exception:
-                        await connection.invalidate()
-                        if session is not None and session.succeeded and not limits.read_only:
-                            raise
+                    await end_transaction(
+                        connection,
+                        commit=driver.commit,
+                        rollback=driver.rollback,
+                        keep=session is not None and session.succeeded and not limits.read_only,
+                    )
 
     def describe_error(self, error: BaseException) -> str:
         connect = describe_connect_error(error, self._secrets, self._timeout)

@@ -27,7 +27,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from keyhole.egress import CheckingResolver
-from keyhole.queries.dialects import describe_connect_error, secrets_of
+from keyhole.queries.dialects import describe_connect_error, end_transaction, secrets_of
 from keyhole.queries.execution import Column, QueryFailed, QueryLimits, scrub
 from keyhole.queries.values import postgresql_codecs
 from keyhole.sql.probe import pinned_address
@@ -172,15 +172,12 @@ class PostgresPool:
                 session = PostgresSession(self, driver, pid, xact_start)
                 yield session
             finally:
-                try:
-                    if session is not None and session.succeeded and not limits.read_only:
-                        await transaction.commit()
-                    else:
-                        await transaction.rollback()
-                except Exception:
-                    await connection.invalidate()  # a broken connection must not go back to the pool
-                    if session is not None and session.succeeded and not limits.read_only:
-                        raise
+                await end_transaction(
+                    connection,
+                    commit=transaction.commit,
+                    rollback=transaction.rollback,
+                    keep=session is not None and session.succeeded and not limits.read_only,
+                )
 
     def describe_error(self, error: BaseException) -> str:
         connect = describe_connect_error(error, self._secrets, self._timeout)
