@@ -80,7 +80,7 @@ async def test_resolved_once_for_check_and_connect(
     assert lookups == ["0x7f000001"]
 
 
-async def test_non_canonical_literal_rejected_by_aiohttp_when_allowed(
+async def test_non_canonical_literal_rejected_when_allowed(
     upstream: Upstream, make_client: MakeClient
 ) -> None:
     with pytest.raises(InvalidRequest):

@@ -266,11 +266,13 @@ def test_opaque_coding() -> None:
     for decoded in (
         (),
         (("Content-Encoding", "gzip"),),
-        (("Content-Encoding", "BR"),),
+        (("Content-Encoding", "GZIP"),),
+        (("Content-Encoding", "deflate"),),
         (("content-encoding", "identity"),),
     ):
         assert opaque_coding(_headers(*decoded)) is None
     assert opaque_coding(_headers(("Content-Encoding", "x-gzip"))) == "x-gzip"
+    assert opaque_coding(_headers(("Content-Encoding", "br"))) == "br"
     assert opaque_coding(_headers(("Content-Encoding", "gzip, br"))) == "gzip, br"
     assert opaque_coding(_headers(("Content-Encoding", "gzip"), ("Content-Encoding", "gzip"))) == "gzip, gzip"
 

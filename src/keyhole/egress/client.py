@@ -2,39 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Mapping
 from ipaddress import ip_address
 from types import TracebackType
 
-import aiohttp
 import yarl
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from keyhole import __version__
+from keyhole.egress.decoding import ACCEPT_ENCODING, BodyDecoder, decoder_for
 from keyhole.egress.failures import os_reason, upstream_error
+from keyhole.egress.http1 import Connection, RawHeaders, UpstreamClosed
 from keyhole.egress.policy import EgressPolicy
-from keyhole.egress.resolver import CheckingResolver
+from keyhole.egress.pool import ConnectionPool, PoolKey
+from keyhole.egress.resolver import CheckingResolver, ResolvedAddress
 from keyhole.errors import InvalidRequest, UpstreamUnreachable
 
 _SCHEMES = frozenset(("http", "https"))
-_CHUNK = 65536
-_MAX_CACHED_TIMEOUTS = 64
 _MAX_ALLOWED_LITERALS = 4096
-_SKIP_AUTO_HEADERS = frozenset({"Content-Type"})
-_DEFAULT_HEADERS = {"User-Agent": f"Keyhole/{__version__}"}
-_CAUGHT = (aiohttp.ClientError, OSError)  # OSError covers TimeoutError
+_CONNECT_TIMEOUT_MS = 10_000
+_USER_AGENT = f"Keyhole/{__version__}"
+# Framing is the client's job: these never come from a caller's header map.
+_FRAMING = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+_DEFAULTED = frozenset({"user-agent", "accept", "accept-encoding"})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 
 class EgressClient:
-    """Checked, redirect-free, always-deadlined HTTP requests over one shared session."""
+    """Checked, redirect-free, always-deadlined HTTP/1.1 requests over pooled connections.
+
+    Upstream cookies are never stored and proxy environment variables are never read: there
+    is no cookie jar and no proxy support at all. Redirects come back as they are.
+    """
 
     def __init__(self, policy: EgressPolicy, *, pool_limit: int = 256) -> None:
         self.policy = policy
         self._resolver = CheckingResolver(policy)
+        self._pool = ConnectionPool(max_idle_per_key=pool_limit)
         self._pool_limit = pool_limit
-        self._session: aiohttp.ClientSession | None = None
-        self._timeouts: dict[int, aiohttp.ClientTimeout] = {}
-        self._allowed_literals: set[str] = set()
+        self._slots: asyncio.Semaphore | None = None
+        self._allowed_literals: dict[tuple[str, int], list[ResolvedAddress]] = {}
 
     @property
     def resolver(self) -> CheckingResolver:
@@ -42,30 +52,42 @@ class EgressClient:
         return self._resolver
 
     async def check_url(self, url: yarl.URL) -> None:
+        await self.addresses(url)
+
+    async def addresses(self, url: yarl.URL) -> list[ResolvedAddress]:
+        """The checked addresses to connect to for ``url``; raises if the policy refuses any."""
         if url.scheme not in _SCHEMES:
             raise InvalidRequest(f"scheme {url.scheme!r} is not allowed; upstream URLs use http or https")
         host = url.raw_host
         if not host:
             raise InvalidRequest("the upstream URL has no host")
-        if host in self._allowed_literals:
-            return
+        port = url.port or 0
+        known = self._allowed_literals.get((host, port))
+        if known is not None:
+            return known
         try:
-            literal = ip_address(url.host or host)
+            literal = ip_address(host)
         except ValueError:
             pass
         else:
-            # aiohttp connects to IP literals without consulting the resolver. The policy is
-            # fixed for the process, so an allowed literal is remembered (refusals are not).
+            # The policy is fixed for the process, so an allowed literal is remembered
+            # (refusals are not).
             self.policy.check(host, literal)
+            family = socket.AF_INET6 if literal.version == 6 else socket.AF_INET
+            answer = [ResolvedAddress(host, port, family)]
             if len(self._allowed_literals) < _MAX_ALLOWED_LITERALS:
-                self._allowed_literals.add(host)
-            return
-        if host.endswith(".."):  # aiohttp normalises this before resolving; share its cache key
-            host = host.rstrip(".") + "."
+                self._allowed_literals[(host, port)] = answer
+            return answer
         try:
-            await self._resolver.resolve(host, url.port or 0)
+            answer = await self._resolver.resolve(
+                host.rstrip(".") + "." if host.endswith("..") else host, port
+            )
         except OSError as exc:
             raise UpstreamUnreachable(f"could not resolve {host}: {os_reason(exc)}") from None
+        if host.isdigit():
+            # "2130706433" is an address to getaddrinfo, not a name: refused even where allowed.
+            raise InvalidRequest(f"{host[:64]!r} is not a valid host name; write IP addresses in dotted form")
+        return answer
 
     def request(
         self,
@@ -75,12 +97,13 @@ class EgressClient:
         headers: Mapping[str, str] | None,
         data: bytes | None,
         timeout_ms: int,
-    ) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
-        """Async context manager yielding the response; the connection is released on exit."""
-        timeout = self._timeouts.get(timeout_ms)
-        if timeout is None:
-            timeout = self._timeout(timeout_ms)
-        return _EgressRequest(self, method, url, headers, data, timeout)
+    ) -> Exchange:
+        """Async context manager yielding the response; the connection is released on exit.
+
+        ``timeout_ms`` bounds the whole exchange, connecting and reading the body included."""
+        if timeout_ms <= 0:
+            raise InvalidRequest(f"timeout_ms must be positive, got {timeout_ms}")
+        return Exchange(self, method, url, headers, data, timeout_ms / 1000, None)
 
     def stream(
         self,
@@ -90,58 +113,74 @@ class EgressClient:
         headers: Mapping[str, str] | None,
         timeout_ms: int,
         deadline_ms: int,
-    ) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
+    ) -> Exchange:
         """Like ``request``, for bodies read as a long stream: ``timeout_ms`` bounds connecting and
         every wait for data (headers included), ``deadline_ms`` the whole exchange."""
         if timeout_ms <= 0 or deadline_ms <= 0:
             raise InvalidRequest("timeouts must be positive")
-        connect = min(timeout_ms, 10_000) / 1000
-        timeout = aiohttp.ClientTimeout(
-            total=deadline_ms / 1000, connect=connect, sock_connect=connect, sock_read=timeout_ms / 1000
-        )
-        return _EgressRequest(self, method, url, headers, None, timeout)
+        return Exchange(self, method, url, headers, None, deadline_ms / 1000, timeout_ms / 1000)
 
     async def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        self._pool.close()
         await self._resolver.close()
 
-    def _timeout(self, timeout_ms: int) -> aiohttp.ClientTimeout:
-        if timeout_ms <= 0:
-            raise InvalidRequest(f"timeout_ms must be positive, got {timeout_ms}")
-        connect = min(timeout_ms, 10_000) / 1000
-        timeout = aiohttp.ClientTimeout(total=timeout_ms / 1000, connect=connect, sock_connect=connect)
-        if len(self._timeouts) >= _MAX_CACHED_TIMEOUTS:
-            self._timeouts.clear()
-        self._timeouts[timeout_ms] = timeout
-        return timeout
-
-    def _get_session(self) -> aiohttp.ClientSession:
-        session = self._session
-        if session is None:
-            connector = aiohttp.TCPConnector(
-                resolver=self._resolver,
-                use_dns_cache=False,
-                limit=self._pool_limit,
-                keepalive_timeout=30,
-            )
-            session = self._session = aiohttp.ClientSession(
-                connector=connector,
-                auto_decompress=True,
-                cookie_jar=aiohttp.DummyCookieJar(),  # upstream cookies must never be stored
-                trust_env=False,  # never route through HTTP(S)_PROXY from the environment
-                raise_for_status=False,
-                headers=_DEFAULT_HEADERS,  # a caller's own User-Agent still wins
-                # aiohttp would otherwise invent "application/octet-stream" for a bodyless POST;
-                # set once here, as a per-request argument costs a set build on every call.
-                skip_auto_headers=_SKIP_AUTO_HEADERS,
-            )
-        return session
+    def _slot_semaphore(self) -> asyncio.Semaphore:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self._pool_limit)
+        return self._slots
 
 
-class _EgressRequest:
-    __slots__ = ("_client", "_data", "_headers", "_method", "_response", "_timeout", "_url")
+class UpstreamResponse:
+    """Status, headers and the (decoded) body stream of an upstream answer."""
+
+    __slots__ = ("_connection", "_decoder", "headers", "status", "url")
+
+    def __init__(
+        self, connection: Connection, status: int, headers: CIMultiDictProxy[str], url: yarl.URL
+    ) -> None:
+        self._connection = connection
+        self.status = status
+        self.headers = headers
+        self.url = url
+        self._decoder: BodyDecoder | None = decoder_for(headers.getall("Content-Encoding", []))
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives, decoded; failures become domain errors (502/504)."""
+        connection = self._connection
+        decoder = self._decoder
+        try:
+            while chunk := await connection.read_chunk():
+                if decoder is None:
+                    yield chunk
+                else:
+                    for piece in decoder.decode(chunk):
+                        yield piece
+            if decoder is not None and (tail := decoder.flush()):
+                yield tail
+        except Exception as exc:
+            raise upstream_error(exc, self.url.raw_host, self.url.port) from None
+
+    def buffered_body(self) -> bytes | None:
+        """The whole body if it has already arrived and needs no decoding, without waiting."""
+        if self._decoder is not None:
+            return None
+        return self._connection.take_buffered_body()
+
+
+class Exchange:
+    """One request and its response, as an async context manager."""
+
+    __slots__ = (
+        "_client",
+        "_connection",
+        "_data",
+        "_deadline",
+        "_headers",
+        "_method",
+        "_read_timeout",
+        "_timer",
+        "_url",
+    )
 
     def __init__(
         self,
@@ -150,34 +189,56 @@ class _EgressRequest:
         url: yarl.URL,
         headers: Mapping[str, str] | None,
         data: bytes | None,
-        timeout: aiohttp.ClientTimeout,
+        deadline: float,
+        read_timeout: float | None,
     ) -> None:
         self._client = client
         self._method = method
         self._url = url
         self._headers = headers
         self._data = data
-        self._timeout = timeout
-        self._response: aiohttp.ClientResponse | None = None
+        self._deadline = deadline
+        self._read_timeout = read_timeout
+        self._connection: Connection | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
-    async def __aenter__(self) -> aiohttp.ClientResponse:
-        client = self._client
-        url = self._url
-        await client.check_url(url)  # refuse before aiohttp can open anything
+    async def __aenter__(self) -> UpstreamResponse:
+        client, url = self._client, self._url
+        addresses = await client.addresses(url)  # refuses before anything is opened
+        parts = self._serialize()
+        slots = client._slot_semaphore()
+        await slots.acquire()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._deadline
+        key: PoolKey = (url.scheme, url.raw_host or "", url.port or 0)
         try:
-            response = await client._get_session().request(
-                self._method,
-                url,
-                headers=self._headers,
-                data=self._data,
-                allow_redirects=False,
-                timeout=self._timeout,
+            connection = client._pool.take_idle(key)
+            reused = connection is not None
+            if connection is None:
+                connection = await self._open(key, addresses, deadline)
+            try:
+                status, raw_headers = await self._send(connection, parts, deadline)
+            except UpstreamClosed:
+                # A kept-alive connection the upstream closed while it sat idle never saw the
+                # request, so an idempotent one is sent again, once, on a new connection.
+                if not (reused and self._method in _IDEMPOTENT and not connection.received_anything):
+                    raise
+                self._release(reusable=False)
+                connection = await self._open(key, addresses, deadline)
+                status, raw_headers = await self._send(connection, parts, deadline)
+            headers = CIMultiDictProxy(
+                CIMultiDict(
+                    (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+                    for name, value in raw_headers
+                )
             )
-        except _CAUGHT as exc:
-            # "from None": aiohttp's messages may contain the URL and its query string.
-            raise upstream_error(exc, url.raw_host, url.port) from None
-        self._response = response
-        return response
+        except BaseException as exc:
+            self._release(reusable=False)
+            slots.release()
+            if isinstance(exc, Exception):
+                raise upstream_error(exc, url.raw_host, url.port) from None
+            raise
+        return UpstreamResponse(connection, status, headers, url)
 
     async def __aexit__(
         self,
@@ -185,30 +246,85 @@ class _EgressRequest:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        response, self._response = self._response, None
-        if response is None:
+        if self._connection is None:
             return
-        try:
-            response.release()
-            await response.wait_for_close()
-        except _CAUGHT as error:
-            if exc is None:
-                raise upstream_error(error, self._url.raw_host, self._url.port) from None
+        connection = self._connection
+        self._release(reusable=connection.finish())
+        self._client._slot_semaphore().release()
+
+    async def _open(self, key: PoolKey, addresses: list[ResolvedAddress], deadline: float) -> Connection:
+        loop = asyncio.get_running_loop()
+        connect_seconds = min(_CONNECT_TIMEOUT_MS / 1000, self._read_timeout or self._deadline)
+        return await self._client._pool.open(key, addresses, min(connect_seconds, deadline - loop.time()))
+
+    async def _send(
+        self, connection: Connection, parts: list[bytes], deadline: float
+    ) -> tuple[int, RawHeaders]:
+        self._connection = connection
+        connection.read_timeout = self._read_timeout
+        self._timer = asyncio.get_running_loop().call_at(deadline, connection.expire, TimeoutError())
+        connection.send(parts, head_only=self._method == "HEAD")
+        return await connection.response_head()
+
+    def _release(self, *, reusable: bool) -> None:
+        connection, self._connection = self._connection, None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if connection is None:
+            return
+        if reusable:
+            self._client._pool.put_back(connection)
+        else:
+            connection.finish()
+            connection.close()
+
+    def _serialize(self) -> list[bytes]:
+        url = self._url
+        method = self._method
+        lines = [f"{method} {url.raw_path_qs or '/'} HTTP/1.1\r\nHost: {url.host_port_subcomponent}\r\n"]
+        defaulted = set()
+        for name, value in (self._headers or {}).items():
+            lower = name.lower()
+            if lower in _FRAMING:
+                continue
+            if lower in _DEFAULTED:
+                defaulted.add(lower)
+            lines.append(f"{name}: {value}\r\n")
+        if "user-agent" not in defaulted:
+            lines.append(f"User-Agent: {_USER_AGENT}\r\n")
+        if "accept" not in defaulted:
+            lines.append("Accept: */*\r\n")
+        if "accept-encoding" not in defaulted:
+            lines.append(f"Accept-Encoding: {ACCEPT_ENCODING}\r\n")
+        data = self._data
+        if data:
+            lines.append(f"Content-Length: {len(data)}\r\n")
+        elif method in _BODY_METHODS:
+            lines.append("Content-Length: 0\r\n")
+        lines.append("\r\n")
+        head = "".join(lines)
+        breaks = len(lines) + 1  # one per line, and the request line shares the first with Host
+        if head.count("\n") != breaks or head.count("\r") != breaks or "\x00" in head:
+            # Callers validate headers; this keeps a bad value from ever splitting a request.
+            raise InvalidRequest("a header name or value contains CR, LF or NUL")
+        encoded = head.encode("utf-8", "surrogateescape")
+        return [encoded, data] if data else [encoded]
 
 
-async def read_capped(response: aiohttp.ClientResponse, cap: int) -> tuple[bytes, bool]:
+async def read_capped(response: UpstreamResponse, cap: int) -> tuple[bytes, bool]:
     """Read at most ``cap`` body bytes; True means the body was longer and reading stopped.
 
-    Holds at most ``cap`` plus one chunk. The session's total timeout also bounds reading.
+    Holds at most ``cap`` plus one chunk. The exchange's deadline also bounds reading.
     """
+    whole = response.buffered_body()
+    if whole is not None:
+        return (whole, False) if len(whole) <= cap else (whole[:cap], True)
     body = bytearray()
-    try:
-        async for chunk in response.content.iter_chunked(_CHUNK):
-            room = cap - len(body)
-            if len(chunk) > room:
-                body += chunk[:room]
-                return bytes(body), True
-            body += chunk
-    except _CAUGHT as exc:
-        raise upstream_error(exc, response.url.raw_host, response.url.port) from None
+    async for chunk in response.iter_chunks():
+        room = cap - len(body)
+        if len(chunk) > room:
+            body += chunk[:room]
+            return bytes(body), True
+        body += chunk
     return bytes(body), False

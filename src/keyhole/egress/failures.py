@@ -1,16 +1,22 @@
-"""Translate aiohttp and socket failures into domain errors.
+"""Translate connection, TLS and HTTP failures into domain errors.
 
-Messages are built from host and port only: aiohttp's own messages may carry the full URL,
-whose query string can hold an injected credential.
+Messages are built from host and port only: a URL may carry an injected credential in its
+query string, so it never appears in an error.
 """
 
 from __future__ import annotations
 
 import errno
+import ssl
 
-import aiohttp
-
-from keyhole.errors import InvalidRequest, KeyholeError, UpstreamTimeout, UpstreamUnreachable
+from keyhole.egress.http1 import (
+    ConnectFailed,
+    ConnectTimeout,
+    UpstreamBodyError,
+    UpstreamClosed,
+    UpstreamProtocolError,
+)
+from keyhole.errors import KeyholeError, UpstreamTimeout, UpstreamUnreachable
 
 _ERRNO_REASONS = {
     errno.ECONNREFUSED: "connection refused",
@@ -37,28 +43,22 @@ def upstream_error(exc: BaseException, host: str | None, port: int | None) -> Ba
     where = f"{host}:{port}"
     if isinstance(exc, KeyholeError):
         return exc
-    if isinstance(exc, aiohttp.InvalidURL):
-        return InvalidRequest(f"cannot send a request to {host}: the URL is not a valid upstream URL")
-    if isinstance(exc, TimeoutError):  # asyncio.TimeoutError and aiohttp's *TimeoutError included
-        if isinstance(exc, aiohttp.ConnectionTimeoutError):
-            return UpstreamTimeout(f"timed out connecting to {where}")
+    if isinstance(exc, ConnectTimeout):
+        return UpstreamTimeout(f"timed out connecting to {where}")
+    if isinstance(exc, TimeoutError):
         return UpstreamTimeout(f"timed out waiting for {where}")
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return UpstreamUnreachable(f"could not resolve {host}: {os_reason(exc.os_error)}")
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+    if isinstance(exc, ssl.SSLCertVerificationError):
         return UpstreamUnreachable(f"TLS certificate of {where} was rejected")
-    if isinstance(exc, aiohttp.ClientSSLError):
+    if isinstance(exc, ssl.SSLError):
         return UpstreamUnreachable(f"TLS handshake with {where} failed")
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, ConnectFailed):
         return UpstreamUnreachable(f"could not connect to {where}: {os_reason(exc.os_error)}")
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
+    if isinstance(exc, UpstreamClosed):
         return UpstreamUnreachable(f"{where} closed the connection before the response was complete")
-    if isinstance(exc, aiohttp.ClientPayloadError):
+    if isinstance(exc, UpstreamBodyError):
         return UpstreamUnreachable(f"the response body from {where} was cut off or malformed")
-    if isinstance(exc, aiohttp.ClientResponseError):
+    if isinstance(exc, UpstreamProtocolError):
         return UpstreamUnreachable(f"{where} sent an invalid HTTP response")
     if isinstance(exc, OSError):
         return UpstreamUnreachable(f"connection to {where} failed: {os_reason(exc)}")
-    if isinstance(exc, aiohttp.ClientError):
-        return UpstreamUnreachable(f"request to {where} failed ({type(exc).__name__})")
     return exc

@@ -1,4 +1,4 @@
-"""DNS resolution that only ever hands aiohttp addresses the policy has approved."""
+"""DNS resolution that only ever hands out addresses the policy has approved."""
 
 from __future__ import annotations
 
@@ -7,25 +7,30 @@ import socket
 import time
 from collections.abc import Sequence
 from ipaddress import ip_address
-
-from aiohttp.abc import AbstractResolver, ResolveResult
+from typing import NamedTuple
 
 from keyhole.egress.policy import EgressPolicy, IPAddress, denial
 
-# Tells aiohttp the results are numeric, so connecting performs no second lookup.
-_NUMERIC_FLAGS = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
+
+class ResolvedAddress(NamedTuple):
+    """One checked, numeric address: connecting to it performs no second lookup."""
+
+    host: str  # the numeric address (with ``%scope`` for a link-local IPv6 one)
+    port: int
+    family: int
+
 
 _CacheKey = tuple[str, int, int]
 # An approved answer, or the first refused address and why (raised again on every hit).
-_Answer = list[ResolveResult] | tuple[IPAddress, str]
+_Answer = list[ResolvedAddress] | tuple[IPAddress, str]
 _AddrInfo = tuple[int, int, int, str, tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes]]
 
 
-class CheckingResolver(AbstractResolver):
+class CheckingResolver:
     """Resolves once, refuses if any address is refused, and caches the checked answer.
 
-    The cache lets the pre-flight check and aiohttp's own lookup for the connection share
-    one resolution, so the addresses connected to are exactly the addresses checked.
+    Callers connect to the numeric addresses it returns, so the addresses connected to are
+    exactly the addresses checked (no second lookup that DNS rebinding could answer differently).
     """
 
     def __init__(self, policy: EgressPolicy, ttl_seconds: float = 30.0, max_entries: int = 1024) -> None:
@@ -34,7 +39,9 @@ class CheckingResolver(AbstractResolver):
         self._max_entries = max_entries
         self._cache: dict[_CacheKey, tuple[float, _Answer]] = {}
 
-    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_UNSPEC) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: int = socket.AF_UNSPEC
+    ) -> list[ResolvedAddress]:
         key = (host, port, family)
         now = time.monotonic()
         entry = self._cache.get(key)
@@ -56,8 +63,8 @@ class CheckingResolver(AbstractResolver):
         )
 
     async def _resolve_and_check(self, host: str, port: int, family: int) -> _Answer:
-        results: list[ResolveResult] = []
-        for fam, _, proto, _, sockaddr in await self._getaddrinfo(host, port, family):
+        results: list[ResolvedAddress] = []
+        for fam, _, _, _, sockaddr in await self._getaddrinfo(host, port, family):
             if fam not in (socket.AF_INET, socket.AF_INET6) or not isinstance(sockaddr[0], str):
                 continue
             text = sockaddr[0]
@@ -67,16 +74,7 @@ class CheckingResolver(AbstractResolver):
             reason = self._policy.refusal_reason(address)
             if reason is not None:
                 return address, reason
-            results.append(
-                ResolveResult(
-                    hostname=host,
-                    host=text,
-                    port=int(sockaddr[1]),
-                    family=fam,
-                    proto=proto,
-                    flags=_NUMERIC_FLAGS,
-                )
-            )
+            results.append(ResolvedAddress(text, int(sockaddr[1]), fam))
         if not results:
             raise socket.gaierror(socket.EAI_NONAME, "no IPv4 or IPv6 address")
         return results

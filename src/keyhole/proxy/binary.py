@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-import aiohttp
-
 from keyhole.blobs import BlobStore
+from keyhole.egress import UpstreamResponse
 from keyhole.egress.streaming import CappedBody
 from keyhole.proxy.response import is_text
 from keyhole.proxy.scrub_stream import scrubbed
@@ -50,7 +49,7 @@ def is_binary(content_type: str, method: str) -> bool:
 
 
 async def store_binary(
-    response: aiohttp.ClientResponse,
+    response: UpstreamResponse,
     sink: BinarySink,
     *,
     cap: int,

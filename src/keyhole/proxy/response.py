@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from multidict import CIMultiDictProxy
 
+from keyhole.egress.decoding import DECODED_CODINGS
 from keyhole.proxy import contract
 
 _REDACTED = contract.REDACTED.encode()
@@ -53,20 +54,17 @@ def header_text(value: str) -> str:
     return value
 
 
-_DECODED_CODINGS = frozenset({"identity", "gzip", "deflate", "br", "zstd"})  # as aiohttp decodes them
-
-
 def opaque_coding(headers: CIMultiDictProxy[str]) -> str | None:
     """The Content-Encoding the HTTP client left undecoded (so the body cannot be scrubbed), if any.
 
-    aiohttp decodes only a single, known coding; ``x-gzip``, ``compress``, stacked codings or a
-    repeated header reach the proxy still encoded, and the header itself is stripped from the
-    answer, so an echoed credential would pass unseen.
+    The egress client decodes only a single gzip or deflate coding; ``br``, ``x-gzip``,
+    ``compress``, stacked codings or a repeated header reach the proxy still encoded, and the
+    header itself is stripped from the answer, so an echoed credential would pass unseen.
     """
     codings = headers.getall("Content-Encoding", ())
     if not codings:
         return None
-    if len(codings) == 1 and codings[0].isascii() and codings[0].lower() in _DECODED_CODINGS:
+    if len(codings) == 1 and codings[0].isascii() and codings[0].lower() in DECODED_CODINGS:
         return None
     return ", ".join(codings)
 

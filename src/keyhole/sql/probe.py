@@ -22,7 +22,7 @@ PROBE_TIMEOUT_SECONDS = 10.0
 
 async def pinned_address(resolver: CheckingResolver, host: str, port: int) -> str:
     answers = await resolver.resolve(host, port, socket.AF_UNSPEC)
-    return str(answers[0]["host"])
+    return answers[0].host
 
 
 async def probe_sql(
