@@ -109,6 +109,16 @@ async def test_postgres_store(
         assert updated.json()["data"]["name"] == "renamed on postgres"
         assert proxy_call(api, connection_id, keys.bearer, "/bearer").json()["data"]["status"] == 200
 
+        # The audit rows reach PostgreSQL through the driver's executemany, timestamps intact.
+        calls = api.get(f"/api/connections/{connection_id}/proxy/calls", headers=keys.bearer)
+        assert calls.status_code == 200, calls.text
+        assert [(call["status"], call["path"]) for call in calls.json()["data"]] == [(200, "/bearer")] * 2
+        assert all(call["createdAt"].endswith("Z") for call in calls.json()["data"])
+        stats = api.get(f"/api/connections/{connection_id}/proxy/info", headers=keys.bearer).json()["data"][
+            "stats"
+        ]
+        assert (stats["proxyCallsLast24h"], stats["proxy2xxLast24h"]) == (2, 2)
+
         # Strings PostgreSQL text cannot hold are refused up front, not turned into a 500.
         for body in (
             {"name": "nul\x00name", "type": "api", "configuration": {"url": httpbin_url}},

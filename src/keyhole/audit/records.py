@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -29,10 +29,33 @@ class CallRecord:
     error_message: str | None
     created_at: datetime
 
-    def row(self) -> dict[str, Any]:
-        # Explicit rather than dataclasses.asdict, which deep-copies every field: this runs for
-        # every proxied call.
-        return {field: getattr(self, field) for field in _FIELDS}
+    def values(self, *, naive_timestamps: bool) -> tuple[Any, ...]:
+        """The row in ``COLUMNS`` order, as the database driver takes it.
+
+        ``naive_timestamps`` writes ``created_at`` as SQLite stores timestamps (UTC text, the
+        format SQLAlchemy's own SQLite DateTime type reads back), for drivers without a
+        timestamp type."""
+        created = self.created_at.astimezone(UTC)
+        stamp: Any = created
+        if naive_timestamps:
+            stamp = f"{created:%Y-%m-%d %H:%M:%S}.{created.microsecond:06d}"
+        return (
+            self.id,
+            self.organization_id,
+            self.connection_id,
+            self.principal_id,
+            self.dialect,
+            self.method,
+            self.path,
+            self.upstream_status,
+            self.latency_ms,
+            self.bytes_in,
+            self.bytes_out,
+            self.truncated,
+            self.outcome,
+            self.error_message,
+            stamp,
+        )
 
 
 def redacted_path(path: str, encoded_query: str, credential_names: Collection[str]) -> str:
@@ -52,4 +75,4 @@ def redacted_path(path: str, encoded_query: str, credential_names: Collection[st
     return f"{path}?{'&'.join(pairs)}"
 
 
-_FIELDS = tuple(field.name for field in fields(CallRecord))
+COLUMNS = tuple(field.name for field in fields(CallRecord))
