@@ -31,6 +31,14 @@ class KeyholeError(Exception):
         self.headers = headers or {}
 
 
+def internal_error(request_id: str | None) -> KeyholeError:
+    """What a caller sees of an unexpected failure: nothing but the id to quote."""
+    return KeyholeError(
+        "internal error; quote the X-Request-Id header when reporting it",
+        metadata={"request_id": request_id},
+    )
+
+
 class InvalidRequest(KeyholeError):
     status = 400
     default_key = "invalid_request"

@@ -1,7 +1,8 @@
 """Pure ASGI middleware (cheaper than BaseHTTPMiddleware on the hot path).
 
 Every response gets an ``X-Request-Id`` (the caller's, when it is a sane token, else a new
-one); responses of the Polytomic dialect echo ``X-Polytomic-Version``.
+one); responses of the Polytomic dialect echo ``X-Polytomic-Version``. The proxy's fast path
+(``api.polytomic.fast_proxy``) applies the same context through the functions below.
 """
 
 from __future__ import annotations
@@ -21,6 +22,44 @@ _VERSION = re.compile(rb"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 DEFAULT_POLYTOMIC_VERSION = b"2025-09-18"
 _BLOB_PATH = "/api/blobs/"  # the rest of such a path is a bearer capability
 
+Headers = list[tuple[bytes, bytes]]
+
+
+def enter_context(scope: Scope) -> Headers:
+    """Record the request id in ``scope["state"]``; return the headers every response carries."""
+    request_id: bytes | None = None
+    version: bytes | None = None
+    for name, value in scope["headers"]:
+        if name == b"x-request-id" and _REQUEST_ID.match(value):
+            request_id = value
+        elif name == b"x-polytomic-version" and _VERSION.match(value):
+            version = value
+    if request_id is None:
+        request_id = correlation_id().hex.encode()
+    scope.setdefault("state", {})["request_id"] = request_id.decode()
+    headers = [(b"x-request-id", request_id)]
+    path: str = scope["path"]
+    if path.startswith("/api/") and not path.startswith("/api/v3"):
+        headers.append((b"x-polytomic-version", version or DEFAULT_POLYTOMIC_VERSION))
+    return headers
+
+
+def log_access(scope: Scope, status: int, started: float) -> None:
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    path: str = scope["path"]
+    logger.info(
+        "request",
+        extra={
+            "method": scope["method"],
+            # never the query string (it may carry SQL or tokens), nor a download token
+            "path": _BLOB_PATH if path.startswith(_BLOB_PATH) else path,
+            "status": status,
+            "request_id": scope["state"]["request_id"],
+            "ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )
+
 
 class RequestContext:
     def __init__(self, app: ASGIApp, *, access_log: bool = False) -> None:
@@ -33,18 +72,7 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id: bytes | None = None
-        version: bytes | None = None
-        for name, value in scope["headers"]:
-            if name == b"x-request-id" and _REQUEST_ID.match(value):
-                request_id = value
-            elif name == b"x-polytomic-version" and _VERSION.match(value):
-                version = value
-        if request_id is None:
-            request_id = correlation_id().hex.encode()
-        scope.setdefault("state", {})["request_id"] = request_id.decode()
-        path: str = scope["path"]
-        polytomic = path.startswith("/api/") and not path.startswith("/api/v3")
+        context_headers = enter_context(scope)
         started = time.perf_counter()
         status = 0
 
@@ -52,25 +80,11 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id))
-                if polytomic:
-                    headers.append((b"x-polytomic-version", version or DEFAULT_POLYTOMIC_VERSION))
-                message["headers"] = headers
+                message["headers"] = [*message.get("headers", ()), *context_headers]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
-            if self.access_log and logger.isEnabledFor(logging.INFO):
-                logger.info(
-                    "request",
-                    extra={
-                        "method": scope["method"],
-                        # never the query string (it may carry SQL or tokens), nor a download token
-                        "path": _BLOB_PATH if path.startswith(_BLOB_PATH) else path,
-                        "status": status,
-                        "request_id": request_id.decode(),
-                        "ms": round((time.perf_counter() - started) * 1000, 2),
-                    },
-                )
+            if self.access_log:
+                log_access(scope, status, started)

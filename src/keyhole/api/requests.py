@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import orjson
@@ -15,17 +16,21 @@ Model = TypeVar("Model", bound=BaseModel)
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, refused as soon as it exceeds ``limit`` bytes (never buffered past it)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    return await read_limited(request.stream(), request.headers.get("content-length"), limit)
+
+
+async def read_limited(chunks: AsyncIterator[bytes], declared_length: str | None, limit: int) -> bytes:
+    """Join ``chunks``, refusing a declared or actual length over ``limit`` before buffering it."""
+    if declared_length is not None and declared_length.isdigit() and int(declared_length) > limit:
         raise _too_large(limit)
-    chunks: list[bytes] = []
+    parts: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in chunks:
         size += len(chunk)
         if size > limit:
             raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        parts.append(chunk)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 async def read_json(request: Request, limit: int, *, empty: Any = None) -> Any:

@@ -5,6 +5,7 @@ Only wire translation lives here; every rule is enforced in ``keyhole.proxy``.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -77,27 +78,47 @@ def _proxy_call(raw: bytes) -> ProxyCall:
     )
 
 
+BodyReader = Callable[[int], Awaitable[bytes]]
+
+
+async def run(
+    services: Services,
+    principal: Principal,
+    connection_id: str,
+    read_body: BodyReader,
+    base_url: Callable[[], str],
+) -> dict[str, Any]:
+    """One proxy call, from its raw body to the envelope's payload (shared by both routes to it)."""
+    target = await services.proxy.target(principal, connection_id)
+    raw = await read_body(target.limits.max_request_body_bytes * 6 + _ENVELOPE_OVERHEAD)
+    if _wants_async(raw):
+        return await _submit(base_url, services, principal, target, raw)
+    result = await services.proxy.execute(principal, target, lambda: _proxy_call(raw), dialect="polytomic")
+    return {
+        "data": {
+            "status": result.status,
+            "body": result.body,
+            "bodyEncoding": result.body_encoding,
+            "contentType": result.content_type,
+            "headers": result.headers,
+            "latencyMs": result.latency_ms,
+            "truncated": result.truncated,
+            "proxyCallId": result.call_id,
+        }
+    }
+
+
 @endpoint
 async def execute(request: Request, services: Services, principal: Principal) -> Response:
-    target = await services.proxy.target(principal, request.path_params["connection_id"])
-    raw = await read_body(request, target.limits.max_request_body_bytes * 6 + _ENVELOPE_OVERHEAD)
-    if _wants_async(raw):
-        return await _submit(request, services, principal, target, raw)
-    result = await services.proxy.execute(principal, target, lambda: _proxy_call(raw), dialect="polytomic")
-    return JSONResponse(
-        {
-            "data": {
-                "status": result.status,
-                "body": result.body,
-                "bodyEncoding": result.body_encoding,
-                "contentType": result.content_type,
-                "headers": result.headers,
-                "latencyMs": result.latency_ms,
-                "truncated": result.truncated,
-                "proxyCallId": result.call_id,
-            }
-        }
+    """The framework route, taken by calls the fast path hands on (those with Idempotency-Key)."""
+    payload = await run(
+        services,
+        principal,
+        request.path_params["connection_id"],
+        lambda limit: read_body(request, limit),
+        lambda: public_base_url(request, services.settings),
     )
+    return JSONResponse(payload)
 
 
 def _wants_async(raw: bytes) -> bool:
@@ -111,24 +132,21 @@ def _wants_async(raw: bytes) -> bool:
 
 
 async def _submit(
-    request: Request, services: Services, principal: Principal, target: HttpTarget, raw: bytes
-) -> Response:
+    base_url: Callable[[], str], services: Services, principal: Principal, target: HttpTarget, raw: bytes
+) -> dict[str, Any]:
     submitted = await services.async_proxy.submit(
         principal, target, lambda: _proxy_call(raw), dialect="polytomic"
     )
     job = submitted.job
-    base = public_base_url(request, services.settings)
-    return JSONResponse(
-        {
-            "data": {
-                "status": 202,
-                "jobId": job.id,
-                "jobStatus": job.status.value,
-                "jobUrl": f"{base}/api/jobs/{job.type}/{job.id}",
-                "proxyCallId": submitted.call_id,
-            }
+    return {
+        "data": {
+            "status": 202,
+            "jobId": job.id,
+            "jobStatus": job.status.value,
+            "jobUrl": f"{base_url()}/api/jobs/{job.type}/{job.id}",
+            "proxyCallId": submitted.call_id,
         }
-    )
+    }
 
 
 def _info(info: ProxyInfo) -> dict[str, Any]:
