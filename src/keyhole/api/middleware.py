@@ -13,7 +13,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from keyhole.ids import correlation_id
+from keyhole.ids import correlation_hex
 
 logger = logging.getLogger("keyhole.access")
 
@@ -35,7 +35,7 @@ def enter_context(scope: Scope) -> Headers:
         elif name == b"x-polytomic-version" and _VERSION.match(value):
             version = value
     if request_id is None:
-        request_id = correlation_id().hex.encode()
+        request_id = correlation_hex().encode()
     scope.setdefault("state", {})["request_id"] = request_id.decode()
     headers = [(b"x-request-id", request_id)]
     path: str = scope["path"]

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
 
 REDACTED = "[REDACTED]"
 
 
-@dataclass(frozen=True, slots=True)
-class CallRecord:
+class CallRecord(NamedTuple):
+    """One audited call. A named tuple: one is built per proxied call, and it is already the
+    positional row the audit flush hands to the driver (``values``)."""
+
     id: str
     organization_id: str
     connection_id: str
@@ -27,7 +28,7 @@ class CallRecord:
     truncated: bool
     outcome: str  # "ok" or the error key
     error_message: str | None
-    created_at: datetime
+    created_at: datetime  # last: ``values`` replaces it with the driver's form
 
     def values(self, *, naive_timestamps: bool) -> tuple[Any, ...]:
         """The row in ``COLUMNS`` order, as the database driver takes it.
@@ -36,26 +37,9 @@ class CallRecord:
         format SQLAlchemy's own SQLite DateTime type reads back), for drivers without a
         timestamp type."""
         created = self.created_at.astimezone(UTC)
-        stamp: Any = created
         if naive_timestamps:
-            stamp = f"{created:%Y-%m-%d %H:%M:%S}.{created.microsecond:06d}"
-        return (
-            self.id,
-            self.organization_id,
-            self.connection_id,
-            self.principal_id,
-            self.dialect,
-            self.method,
-            self.path,
-            self.upstream_status,
-            self.latency_ms,
-            self.bytes_in,
-            self.bytes_out,
-            self.truncated,
-            self.outcome,
-            self.error_message,
-            stamp,
-        )
+            return (*self[:-1], f"{created:%Y-%m-%d %H:%M:%S}.{created.microsecond:06d}")
+        return (*self[:-1], created)
 
 
 def redacted_path(path: str, encoded_query: str, credential_names: Collection[str]) -> str:
@@ -75,4 +59,4 @@ def redacted_path(path: str, encoded_query: str, credential_names: Collection[st
     return f"{path}?{'&'.join(pairs)}"
 
 
-COLUMNS = tuple(field.name for field in fields(CallRecord))
+COLUMNS = CallRecord._fields

@@ -131,7 +131,7 @@ class AsyncProxy:
     ) -> AsyncSubmission:
         """Accept a GET as a job, after the same checks and rate limits as a synchronous call."""
         started = time.perf_counter()
-        call_id = str(correlation_id())
+        call_id = correlation_id()
         request: ProxyCall | None = None
         upstream: UpstreamRequest | None = None
         try:

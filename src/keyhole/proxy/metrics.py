@@ -13,3 +13,15 @@ PROXY_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 PROXY_RESPONSE_BYTES = Counter("keyhole_proxy_response_bytes_total", "Upstream body bytes read.")
+
+
+def count_call(dialect: str, outcome: str) -> None:
+    # The labelled child is looked up in a dict of our own: prometheus_client's ``labels``
+    # validates and copies its arguments on every call.
+    child = _CALL_COUNTERS.get((dialect, outcome))
+    if child is None:
+        child = _CALL_COUNTERS[(dialect, outcome)] = PROXY_CALLS.labels(dialect, outcome)
+    child.inc()
+
+
+_CALL_COUNTERS: dict[tuple[str, str], Counter] = {}

@@ -83,13 +83,19 @@ def check_path(path: object) -> str:
         raise _invalid("request.path has a '%' that does not start a %XX escape", "request.path")
     decoded = path
     for _ in range(3):  # upstreams that decode twice must not see a traversal either
-        decoded = unquote(decoded)
-        if "\\" in decoded or _CONTROL.search(decoded):
-            raise _invalid("request.path must not encode backslashes or control characters", "request.path")
-        if any(segment in {".", ".."} for segment in decoded.split("/")):
+        if "%" in decoded:
+            decoded = unquote(decoded)
+            if "\\" in decoded or _CONTROL.search(decoded):
+                raise _invalid(
+                    "request.path must not encode backslashes or control characters", "request.path"
+                )
+            if decoded.startswith("//"):
+                raise _invalid("request.path must not encode a '//' prefix", "request.path")
+        # Every dot segment follows a '/', since the path starts with one.
+        if "/." in decoded and any(segment in {".", ".."} for segment in decoded.split("/")):
             raise _invalid("request.path must not contain '.' or '..' segments", "request.path")
-        if decoded.startswith("//"):
-            raise _invalid("request.path must not encode a '//' prefix", "request.path")
+        if "%" not in decoded:
+            break
     return quote(path, safe=_PATH_SAFE)
 
 

@@ -15,7 +15,7 @@ from keyhole.errors import Forbidden, KeyholeError, RateLimited, UpstreamUnreach
 from keyhole.ids import correlation_id
 from keyhole.oauth.refresh import OAUTH2, TokenBroker
 from keyhole.proxy.binary import BinaryBody, BinarySink, is_binary, store_binary
-from keyhole.proxy.metrics import PROXY_CALLS, PROXY_LATENCY, PROXY_RESPONSE_BYTES
+from keyhole.proxy.metrics import PROXY_LATENCY, PROXY_RESPONSE_BYTES, count_call
 from keyhole.proxy.request import ProxyCall, UpstreamRequest, build_upstream
 from keyhole.proxy.response import (
     decode_body,
@@ -85,7 +85,7 @@ class ProxyService:
 
         With ``binary_sink``, a binary answer streams into the sink (see ``proxy.binary``)."""
         started = time.perf_counter()
-        call_id = str(correlation_id())
+        call_id = correlation_id()
         request: ProxyCall | None = None
         upstream: UpstreamRequest | None = None
         status: int | None = None
@@ -242,7 +242,7 @@ class ProxyService:
     ) -> None:
         latency = time.perf_counter() - started
         outcome = "ok" if error is None else error.key
-        PROXY_CALLS.labels(dialect, outcome).inc()
+        count_call(dialect, outcome)
         if status is not None:
             PROXY_LATENCY.observe(latency)
             PROXY_RESPONSE_BYTES.inc(bytes_out)
