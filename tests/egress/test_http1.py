@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import pytest
 import yarl
 
-from keyhole.egress import read_capped
+from keyhole.egress import EgressPolicy, read_capped
 from keyhole.egress.client import EgressClient
 from keyhole.errors import InvalidRequest, UpstreamTimeout, UpstreamUnreachable
 
@@ -346,3 +346,31 @@ async def test_stream_bounds_each_wait_and_the_whole_exchange(
     ) as response:
         with pytest.raises(UpstreamTimeout):
             await read_capped(response, MIB)
+
+
+async def test_pool_limit_bounds_concurrent_exchanges(
+    serve: Callable[[Handler], Awaitable[RawUpstream]],
+) -> None:
+    in_flight = 0
+    peak = 0
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, state: RawUpstream) -> None:
+        nonlocal in_flight, peak
+        while True:
+            await state.read_request(reader)
+            in_flight += 1
+            peak = max(peak, in_flight)
+            await asyncio.sleep(0.05)
+            in_flight -= 1
+            writer.write(answer(b"ok"))
+            await writer.drain()
+
+    upstream = await serve(slow)
+    client = EgressClient(EgressPolicy([LOOPBACK_V4]), pool_limit=2)
+    try:
+        results = await asyncio.gather(*(fetch(client, upstream.url()) for _ in range(6)))
+    finally:
+        await client.close()
+    assert results == [(200, b"ok", False)] * 6
+    assert peak == 2
+    assert upstream.connections == 2  # the two connections were reused, not reopened

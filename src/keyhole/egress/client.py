@@ -246,10 +246,8 @@ class Exchange:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._connection is None:
-            return
         connection = self._connection
-        self._release(reusable=connection.finish())
+        self._release(reusable=connection is not None and connection.finish())
         self._client._slot_semaphore().release()
 
     async def _open(self, key: PoolKey, addresses: list[ResolvedAddress], deadline: float) -> Connection:
