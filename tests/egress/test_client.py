@@ -201,12 +201,12 @@ async def test_proxy_environment_is_ignored(
     assert await get(make_client(LOOPBACK_V4), upstream.url()) == (200, b"ok")
 
 
-async def test_check_url_without_request(make_client: MakeClient) -> None:
+async def test_addresses_checked_without_a_request(make_client: MakeClient) -> None:
     client = make_client(IPv4Network("10.0.0.0/8"))
-    await client.check_url(yarl.URL("http://10.1.2.3/"))
+    await client.addresses(yarl.URL("http://10.1.2.3/"))
     with pytest.raises(EgressDenied):
-        await client.check_url(yarl.URL("http://192.168.0.1/"))
+        await client.addresses(yarl.URL("http://192.168.0.1/"))
     policy_client = EgressClient(EgressPolicy())
     with pytest.raises(EgressDenied):
-        await policy_client.check_url(yarl.URL("https://169.254.169.254/latest/meta-data/"))
+        await policy_client.addresses(yarl.URL("https://169.254.169.254/latest/meta-data/"))
     await policy_client.close()

@@ -51,9 +51,6 @@ class EgressClient:
         """The checking resolver, for non-HTTP egress (database hosts) that must pin addresses."""
         return self._resolver
 
-    async def check_url(self, url: yarl.URL) -> None:
-        await self.addresses(url)
-
     async def addresses(self, url: yarl.URL) -> list[ResolvedAddress]:
         """The checked addresses to connect to for ``url``; raises if the policy refuses any."""
         if url.scheme not in _SCHEMES:
