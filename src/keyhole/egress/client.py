@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from ipaddress import ip_address
 from types import TracebackType
 
@@ -41,9 +41,7 @@ class EgressClient:
     def __init__(self, policy: EgressPolicy, *, pool_limit: int = 256) -> None:
         self.policy = policy
         self._resolver = CheckingResolver(policy)
-        self._pool = ConnectionPool(max_idle_per_key=pool_limit)
-        self._pool_limit = pool_limit
-        self._slots: asyncio.Semaphore | None = None
+        self._pool = ConnectionPool(limit=pool_limit)
         self._allowed_literals: dict[tuple[str, int], list[ResolvedAddress]] = {}
 
     @property
@@ -100,7 +98,7 @@ class EgressClient:
         ``timeout_ms`` bounds the whole exchange, connecting and reading the body included."""
         if timeout_ms <= 0:
             raise InvalidRequest(f"timeout_ms must be positive, got {timeout_ms}")
-        return Exchange(self, method, url, headers, data, timeout_ms / 1000, None)
+        return Exchange(self._pool, self.addresses, method, url, headers, data, timeout_ms / 1000, None)
 
     def stream(
         self,
@@ -115,16 +113,13 @@ class EgressClient:
         every wait for data (headers included), ``deadline_ms`` the whole exchange."""
         if timeout_ms <= 0 or deadline_ms <= 0:
             raise InvalidRequest("timeouts must be positive")
-        return Exchange(self, method, url, headers, None, deadline_ms / 1000, timeout_ms / 1000)
+        return Exchange(
+            self._pool, self.addresses, method, url, headers, None, deadline_ms / 1000, timeout_ms / 1000
+        )
 
     async def close(self) -> None:
         self._pool.close()
         await self._resolver.close()
-
-    def _slot_semaphore(self) -> asyncio.Semaphore:
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self._pool_limit)
-        return self._slots
 
 
 class UpstreamResponse:
@@ -168,12 +163,13 @@ class Exchange:
     """One request and its response, as an async context manager."""
 
     __slots__ = (
-        "_client",
+        "_addresses",
         "_connection",
         "_data",
         "_deadline",
         "_headers",
         "_method",
+        "_pool",
         "_read_timeout",
         "_timer",
         "_url",
@@ -181,7 +177,8 @@ class Exchange:
 
     def __init__(
         self,
-        client: EgressClient,
+        pool: ConnectionPool,
+        addresses: Callable[[yarl.URL], Awaitable[list[ResolvedAddress]]],
         method: str,
         url: yarl.URL,
         headers: Mapping[str, str] | None,
@@ -189,7 +186,8 @@ class Exchange:
         deadline: float,
         read_timeout: float | None,
     ) -> None:
-        self._client = client
+        self._pool = pool
+        self._addresses = addresses
         self._method = method
         self._url = url
         self._headers = headers
@@ -200,16 +198,15 @@ class Exchange:
         self._timer: asyncio.TimerHandle | None = None
 
     async def __aenter__(self) -> UpstreamResponse:
-        client, url = self._client, self._url
-        addresses = await client.addresses(url)  # refuses before anything is opened
+        pool, url = self._pool, self._url
+        addresses = await self._addresses(url)  # refuses before anything is opened
         parts = self._serialize()
-        slots = client._slot_semaphore()
-        await slots.acquire()
+        await pool.reserve()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._deadline
         key: PoolKey = (url.scheme, url.raw_host or "", url.port or 0)
         try:
-            connection = client._pool.take_idle(key)
+            connection = pool.take_idle(key)
             reused = connection is not None
             if connection is None:
                 connection = await self._open(key, addresses, deadline)
@@ -231,7 +228,7 @@ class Exchange:
             )
         except BaseException as exc:
             self._release(reusable=False)
-            slots.release()
+            pool.unreserve()
             if isinstance(exc, Exception):
                 raise upstream_error(exc, url.raw_host, url.port) from None
             raise
@@ -245,12 +242,12 @@ class Exchange:
     ) -> None:
         connection = self._connection
         self._release(reusable=connection is not None and connection.finish())
-        self._client._slot_semaphore().release()
+        self._pool.unreserve()
 
     async def _open(self, key: PoolKey, addresses: list[ResolvedAddress], deadline: float) -> Connection:
         loop = asyncio.get_running_loop()
         connect_seconds = min(_CONNECT_TIMEOUT_MS / 1000, self._read_timeout or self._deadline)
-        return await self._client._pool.open(key, addresses, min(connect_seconds, deadline - loop.time()))
+        return await self._pool.open(key, addresses, min(connect_seconds, deadline - loop.time()))
 
     async def _send(
         self, connection: Connection, parts: list[bytes], deadline: float
@@ -269,7 +266,7 @@ class Exchange:
         if connection is None:
             return
         if reusable:
-            self._client._pool.put_back(connection)
+            self._pool.put_back(connection)
         else:
             connection.finish()
             connection.close()

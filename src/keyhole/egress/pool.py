@@ -19,12 +19,23 @@ PoolKey = tuple[str, str, int]  # scheme, host as in the URL, port
 
 
 class ConnectionPool:
-    def __init__(self, *, idle_seconds: float = 30.0, max_idle_per_key: int = 256) -> None:
+    def __init__(self, *, limit: int = 256, idle_seconds: float = 30.0) -> None:
         self._idle: dict[PoolKey, list[Connection]] = {}
         self._idle_seconds = idle_seconds
-        self._max_idle = max_idle_per_key
+        self._limit = limit  # exchanges in flight at once, and idle connections kept per key
+        self._slots: asyncio.Semaphore | None = None
         self._ssl: ssl.SSLContext | None = None
         self._sweeper: asyncio.TimerHandle | None = None
+
+    async def reserve(self) -> None:
+        """Wait for one of the ``limit`` exchange slots; ``unreserve`` gives it back."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self._limit)
+        await self._slots.acquire()
+
+    def unreserve(self) -> None:
+        assert self._slots is not None
+        self._slots.release()
 
     def take_idle(self, key: PoolKey) -> Connection | None:
         stack = self._idle.get(key)
@@ -71,7 +82,7 @@ class ConnectionPool:
 
     def put_back(self, connection: Connection) -> None:
         stack = self._idle.setdefault(connection.key, [])
-        if len(stack) >= self._max_idle:
+        if len(stack) >= self._limit:
             connection.close()
             return
         connection.idle_since = time.monotonic()
