@@ -92,7 +92,7 @@ class Services:
         )
         jobs = JobService.build(settings, database, vault)
         async_proxy = AsyncProxy(
-            proxy, connections, egress, blobs, jobs, deadline_seconds=settings.async_proxy_deadline_seconds
+            proxy, connections, blobs, jobs, deadline_seconds=settings.async_proxy_deadline_seconds
         )
         jobs.registry.register(CONNECTION_PROXY, async_proxy)
         jobs.maintenance.add_purger("blobs", blobs.purge_expired)

@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, FilePath, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -26,6 +26,10 @@ class Settings(BaseSettings):
         default_factory=list, description="CIDRs reachable although not globally routable."
     )
     public_url: str | None = Field(default=None, description="Absolute base URL used in links.")
+    public_suffix_list: FilePath | None = Field(
+        default=None,
+        description="A newer public_suffix_list.dat replacing the bundled snapshot; never fetched.",
+    )
     sql_file_root: Path | None = Field(default=None, description="Where sqlite/duckdb files may live.")
     redis_url: str | None = Field(default=None, description="Shared rate-limit counters when set.")
     org_rate_limit_per_minute: int = Field(default=6000, ge=1)

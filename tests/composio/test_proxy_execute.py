@@ -126,11 +126,15 @@ def test_path_rules_apply_once_in_core(cio_a: Composio, httpbin_url: str, user_i
         assert "request.path" not in error["message"] and "endpoint" in error["message"]
     joined = cio_a.ok({"endpoint": "/x?y=1", "method": "GET", "connected_account_id": account})
     assert joined["data"]["url"] == f"{httpbin_url}/anything/base/x?y=1"
-    # An absolute URL on the same origin replaces the whole base URL, path included.
+    # An absolute URL on the same origin replaces the whole base URL; its path stays under the base's.
     absolute = cio_a.ok(
-        {"endpoint": f"{httpbin_url}/get?z=2", "method": "GET", "connected_account_id": account}
+        {"endpoint": f"{httpbin_url}/anything/base/y?z=2", "method": "GET", "connected_account_id": account}
     )
-    assert absolute["data"]["args"] == {"z": "2"}
+    assert absolute["data"]["url"] == f"{httpbin_url}/anything/base/y?z=2"
+    outside = cio_a.proxy(
+        {"endpoint": f"{httpbin_url}/get", "method": "GET", "connected_account_id": account}
+    )
+    envelope(outside, 400, "OriginMismatch")
     mismatch = cio_a.proxy(
         {
             "endpoint": f"{httpbin_url.replace('127.0.0.1', 'localhost')}/get",

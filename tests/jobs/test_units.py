@@ -1,54 +1,12 @@
-"""Pure pieces of the job system and the async proxy, tested on their own."""
+"""Pure pieces of the job system and of idempotency keys, tested on their own."""
 
 from __future__ import annotations
-
-import itertools
 
 import pytest
 from croniter import croniter
 
 from keyhole.idempotency import check_key, fingerprint
 from keyhole.jobs.engines.procrastinate import _every, libpq_conninfo, psycopg_url
-from keyhole.proxy.scrub_stream import StreamScrubber
-
-SECRETS = ("s3cr3t-TOKEN-value", "s3cr3t")  # one form contains another, as echo forms do
-
-
-def scrub_in_pieces(body: bytes, cuts: list[int], *, truncated: bool = False) -> bytes:
-    scrubber = StreamScrubber(SECRETS)
-    out, start = [], 0
-    for cut in [*cuts, len(body)]:
-        out.append(scrubber.feed(body[start:cut]))
-        start = cut
-    out.append(scrubber.finish(truncated=truncated))
-    return b"".join(out)
-
-
-def test_a_secret_split_at_any_point_is_scrubbed() -> None:
-    body = b"head " + SECRETS[0].encode() + b" middle " + SECRETS[1].encode() + b" tail"
-    expected = b"head [REDACTED] middle [REDACTED] tail"
-    for cut in range(len(body) + 1):
-        assert scrub_in_pieces(body, [cut]) == expected, cut
-    for first, second in itertools.combinations(range(0, len(body), 3), 2):
-        assert scrub_in_pieces(body, [first, second]) == expected, (first, second)
-
-
-def test_one_byte_chunks() -> None:
-    body = (b"x" + SECRETS[0].encode()) * 5
-    assert scrub_in_pieces(body, list(range(1, len(body)))) == b"x[REDACTED]" * 5
-
-
-def test_a_partial_secret_at_a_cut_is_dropped() -> None:
-    body = b"data " + SECRETS[0].encode()[:9]  # "s3cr3t-TO": a whole short form, or the long one cut
-    assert scrub_in_pieces(body, [3], truncated=True) == b"data "
-    assert scrub_in_pieces(body, [3], truncated=False) == b"data [REDACTED]-TO"
-    assert scrub_in_pieces(b"data s3c", [6], truncated=True) == b"data "
-
-
-def test_no_secrets_passes_bytes_through() -> None:
-    scrubber = StreamScrubber(())
-    assert scrubber.feed(b"abc") == b"abc"
-    assert scrubber.finish(truncated=True) == b""
 
 
 @pytest.mark.parametrize("seconds", [1, 5, 7, 60, 300])

@@ -21,14 +21,8 @@ from keyhole.proxy.request import (
     encode_body,
     flatten_query,
 )
-from keyhole.proxy.response import (
-    decode_body,
-    filter_headers,
-    is_text,
-    opaque_coding,
-    scrub_bytes,
-    scrub_text,
-)
+from keyhole.proxy.response import decode_body, filter_headers, is_text, opaque_coding
+from keyhole.vault.scrub import NO_SECRETS, Scrubber
 
 CATALOG = load_catalog()
 SECRET = "s3cret-Token_42"
@@ -194,18 +188,24 @@ def test_request_body_cap() -> None:
 
 def test_echo_forms_of_secrets() -> None:
     secret = 'a b/c+"d'
-    query = target({"type": "query", "name": "k", "value": secret})
-    assert secret in query.secrets
-    assert "a+b%2Fc%2B%22d" in query.secrets  # as sent (urlencode)
-    assert "a%20b%2Fc%2B%22d" in query.secrets
-    assert "a+b/c%2B%22d" in query.secrets
-    assert 'a b/c+\\"d' in query.secrets  # JSON-escaped
-    assert list(query.secrets) == sorted(query.secrets, key=len, reverse=True)
-    basic = target({"type": "basic", "username": "u", "password": "pw"})
-    assert set(basic.secrets) == {"pw", base64.b64encode(b"u:pw").decode()}
-    assert target({"type": "basic", "username": "u", "password": ""}).secrets == (
+    for auth in ({"type": "query", "name": "k", "value": secret}, {"type": "bearer", "token": secret}):
+        forms = target(auth).scrubber.forms
+        assert secret in forms
+        assert "a+b%2Fc%2B%22d" in forms  # as sent (urlencode)
+        assert "a%20b%2Fc%2B%22d" in forms
+        assert "a+b/c%2B%22d" in forms
+        assert 'a b/c+\\"d' in forms  # JSON-escaped
+        assert base64.b64encode(secret.encode()).decode() in forms
+        assert list(forms) == sorted(forms, key=len, reverse=True)
+    basic = target({"type": "basic", "username": "u", "password": "pw"}).scrubber.forms
+    pair = base64.b64encode(b"u:pw").decode()
+    assert {"pw", pair, pair.rstrip("="), base64.b64encode(b"pw").decode()} <= set(basic)
+    assert "u" not in basic  # the user name is not a secret
+    assert set(target({"type": "basic", "username": "u", "password": ""}).scrubber.forms) == {
         base64.b64encode(b"u:").decode(),
-    )
+        base64.b64encode(b"u:").decode().rstrip("="),
+    }
+    assert not target().scrubber
 
 
 def test_unparsable_base_url() -> None:
@@ -233,20 +233,13 @@ def test_filter_headers() -> None:
         ("Content-Length", "5"),
         ("X-Powered-By", "php"),
     )
-    assert filter_headers(headers, [SECRET], scrub=True) == {"X-Dup": "1, 2", "X-Echo": "k=[REDACTED]"}
-    assert filter_headers(headers, [SECRET], scrub=False) == {
+    scrubber = Scrubber.of([SECRET])
+    assert filter_headers(headers, scrubber) == {"X-Dup": "1, 2", "X-Echo": "k=[REDACTED]"}
+    assert filter_headers(headers, NO_SECRETS) == {
         "X-Dup": "1, 2",
         "X-Echo": f"k={SECRET}",
         f"X-{SECRET}": "v",
     }
-
-
-def test_scrub() -> None:
-    assert scrub_text(f"{SECRET}/{SECRET}", [SECRET]) == "[REDACTED]/[REDACTED]"
-    body = f"a {SECRET} b {SECRET[:6]}".encode()
-    assert scrub_bytes(body, [SECRET], truncated=False) == f"a [REDACTED] b {SECRET[:6]}".encode()
-    assert scrub_bytes(body, [SECRET], truncated=True) == b"a [REDACTED] b "
-    assert scrub_bytes(b"abc", [SECRET], truncated=True) == b"abc"
 
 
 def test_decode_body() -> None:

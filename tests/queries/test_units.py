@@ -21,6 +21,7 @@ from keyhole.queries.tokens import PageTokens
 from keyhole.queries.values import encode_rows, iso_duration, mysql_time, unique_names
 from keyhole.vault import KeyRing
 from keyhole.vault.keyring import generate_key
+from keyhole.vault.scrub import Scrubber
 
 
 class MemorySink:
@@ -151,7 +152,7 @@ def test_result_limits_truncate() -> None:
 
 def test_scrub_removes_password_and_dsn_credentials() -> None:
     message = "failed for postgresql://bob:p%40ss%20w0rd@db/x and p@ss w0rd and mysql://u:v@h and p%40ss+w0rd"
-    cleaned = scrub(message, ["p@ss w0rd"])
+    cleaned = scrub(message, Scrubber.of(["p@ss w0rd"]))
     assert "p@ss" not in cleaned and "p%40ss" not in cleaned and "u:v@" not in cleaned
     assert "[REDACTED]" in cleaned
 
@@ -219,7 +220,7 @@ def _run(statement: FakeStatement, sql: str = "SELECT", **limits: Any) -> tuple[
             page_rows=100,
             page_bytes=10**6,
             control=Control(),
-            describe_error=lambda error: scrub(str(error), ["hunter2"]),
+            describe_error=lambda error: scrub(str(error), Scrubber.of(["hunter2"])),
         )
 
     return asyncio.run(go()), session, sink

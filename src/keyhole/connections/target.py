@@ -7,17 +7,16 @@ so the proxy hot path does no database or crypto work.
 from __future__ import annotations
 
 import base64
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import yarl
 
 from keyhole.connections.catalog import ConnectionType, HttpSpec
 from keyhole.errors import InvalidRequest
 from keyhole.proxy import contract
+from keyhole.vault.scrub import Scrubber
 
 DEFAULT_LIMITS: dict[str, Any] = {
     "rate_limit_per_minute": 600,
@@ -51,7 +50,7 @@ class HttpTarget:
     credential_headers: Mapping[str, str]  # injected last; callers may never set these names
     credential_query: Mapping[str, str]
     auth_type: str
-    secrets: tuple[str, ...]  # every injected secret form, for echo scrubbing and redaction
+    scrubber: Scrubber  # every injected secret in every echo form (computed once, per target)
     limits: ProxyLimits
 
     @property
@@ -88,20 +87,6 @@ def _auth(spec: HttpSpec, configuration: Mapping[str, Any]) -> dict[str, Any]:
     else:
         auth = _resolve(spec.auth, configuration) if spec.auth is not None else None
     return dict(auth) if isinstance(auth, dict) else {"type": "none"}
-
-
-def _echo_forms(secrets: Iterable[str], query: Iterable[str]) -> tuple[str, ...]:
-    """Each secret as an upstream may echo it: raw, JSON-escaped, and (for query credentials)
-    percent-encoded the ways a server may print a URL. Longest first, so that a form containing
-    another is replaced whole."""
-    forms: set[str] = set()
-    for secret in secrets:
-        forms.update((secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]))
-    for secret in query:
-        forms.update(
-            (quote_plus(secret), quote_plus(secret, safe="/"), quote(secret, safe=""), quote(secret))
-        )
-    return tuple(sorted((form for form in forms if form), key=lambda form: (-len(form), form)))
 
 
 def _base_url(raw: str) -> yarl.URL:
@@ -153,6 +138,7 @@ def build_http_target(
     credential_headers: dict[str, str] = {}
     credential_query: dict[str, str] = {}
     secrets: list[str] = []
+    pairs: list[tuple[str, str]] = []  # basic authentication's user and password
     match auth.get("type"):
         case "bearer":
             credential_headers["Authorization"] = f"Bearer {auth['token']}"
@@ -161,7 +147,8 @@ def build_http_target(
             pair = f"{auth['username']}:{auth['password']}"
             encoded = base64.b64encode(pair.encode()).decode()
             credential_headers["Authorization"] = f"Basic {encoded}"
-            secrets.extend([str(auth["password"]), encoded])
+            secrets.append(str(auth["password"]))
+            pairs.append((str(auth["username"]), str(auth["password"])))
         case "header":
             credential_headers[str(auth["name"])] = str(auth["value"])
             secrets.append(str(auth["value"]))
@@ -188,6 +175,6 @@ def build_http_target(
         credential_headers=credential_headers,
         credential_query=credential_query,
         auth_type=str(auth.get("type", "none")),
-        secrets=_echo_forms(secrets, credential_query.values()),
+        scrubber=Scrubber.of(secrets, pairs=pairs),
         limits=ProxyLimits(**{key: limits[key] for key in DEFAULT_LIMITS}),
     )

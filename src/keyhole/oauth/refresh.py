@@ -14,7 +14,6 @@ import asyncio
 import copy
 import dataclasses
 import functools
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -45,11 +44,12 @@ class _Entry:
 
 
 def with_token(target: HttpTarget, access_token: str) -> HttpTarget:
-    """The target with ``Authorization: Bearer <token>`` locked and the token scrubbed from echoes."""
-    forms = {access_token, json.dumps(access_token)[1:-1]}
-    secrets = tuple(sorted({*target.secrets, *forms}, key=lambda form: (-len(form), form)))
+    """The target with ``Authorization: Bearer <token>`` locked and the token (in every echo form)
+    scrubbed from echoes."""
     return dataclasses.replace(
-        target, credential_headers={"Authorization": f"Bearer {access_token}"}, secrets=secrets
+        target,
+        credential_headers={"Authorization": f"Bearer {access_token}"},
+        scrubber=target.scrubber.with_secrets([access_token]),
     )
 
 

@@ -3,17 +3,17 @@ into the blob store and fetched later through a short-lived download URL.
 
 Submission passes exactly the checks of a synchronous call (proxy enabled, request contract,
 organization and connection rate limits). The job rebuilds the upstream request from the
-caller's call and the connection's *current* credential (the payload never holds one), calls
-the upstream through egress, and streams the body, scrubbed of echoed secrets across chunk
-boundaries (binary bodies too, as in a synchronous call), into a blob under
-``max_async_body_bytes``. One audit record per call, written by whichever
-process ends the job.
+caller's call and the connection's *current* credential (the payload never holds one) and reads
+the upstream through the same pipeline as a synchronous call (``proxy.upstream``: OAuth2 token
+and 401 retry, encoding refusal, header filtering, echo scrubbing), streaming the body into a
+blob under ``max_async_body_bytes``. One audit record per call, written by whichever process
+ends the job.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -24,15 +24,11 @@ from keyhole.audit.records import redacted_path
 from keyhole.blobs import BlobStore
 from keyhole.connections.service import ConnectionService
 from keyhole.connections.target import HttpTarget
-from keyhole.egress import EgressClient
-from keyhole.egress.streaming import CappedBody
-from keyhole.errors import InvalidRequest, KeyholeError, UpstreamUnreachable
+from keyhole.errors import InvalidRequest, KeyholeError
 from keyhole.ids import correlation_id
 from keyhole.jobs import JobFailure, JobStatus, JobView, RunningJob
 from keyhole.jobs.service import JobService
 from keyhole.proxy.request import ProxyCall, UpstreamRequest, build_upstream
-from keyhole.proxy.response import filter_headers, header_text, opaque_coding, scrub_text
-from keyhole.proxy.scrub_stream import scrubbed
 from keyhole.proxy.service import ProxyService
 from keyhole.tenancy.keys import KeyKind
 from keyhole.tenancy.principal import Principal
@@ -106,7 +102,6 @@ class AsyncProxy:
         self,
         proxy: ProxyService,
         connections: ConnectionService,
-        egress: EgressClient,
         blobs: BlobStore,
         jobs: JobService,
         *,
@@ -114,7 +109,6 @@ class AsyncProxy:
     ) -> None:
         self._proxy = proxy
         self._connections = connections
-        self._egress = egress
         self._blobs = blobs
         self._jobs = jobs
         self._deadline_ms = deadline_seconds * 1000
@@ -187,52 +181,31 @@ class AsyncProxy:
         started = time.perf_counter()
         target = await self._connections.http_target(job.organization_id, str(job.payload["connection_id"]))
         self._proxy.check_enabled(target)
-        target = await self._proxy.authorized(target)  # OAuth2: the current access token
-        upstream = build_upstream(target, _call(job.payload))
-        limits = target.limits
-        scrub = limits.scrub_echoed_secrets and bool(target.secrets)
-        url = target.url_for(upstream.url_path, upstream.encoded_query, upstream.origin)
-        upstream_failure: list[KeyholeError] = []
-        async with self._egress.stream(
-            "GET", url, headers=upstream.headers, timeout_ms=limits.timeout_ms, deadline_ms=self._deadline_ms
-        ) as response:
-            coding = opaque_coding(response.headers) if scrub else None
-            if coding is not None:
-                raise UpstreamUnreachable(
-                    f"the upstream answered with Content-Encoding {coding[:64]!r}, which the proxy "
-                    "cannot decode to scrub echoed credentials; ask for gzip, deflate or identity",
-                    key="upstream_encoding_unsupported",
-                )
-            content_type = header_text(response.headers.get("Content-Type", ""))
-            headers = filter_headers(response.headers, target.secrets, scrub)
-            body = CappedBody(response, limits.max_async_body_bytes)
-            chunks = _remember_failure(body.chunks(), upstream_failure)
-            if scrub:  # every body, as in a synchronous call (binary ones too)
-                chunks = scrubbed(chunks, target.secrets, lambda: body.truncated)
-                content_type = scrub_text(content_type, target.secrets)
+        call = _call(job.payload)
+        upstream = build_upstream(target, call)
+        async with self._proxy.upstream.open(target, call, upstream, deadline_ms=self._deadline_ms) as answer:
+            body = answer.stream(target.limits.max_async_body_bytes)
             try:
                 blob = await self._blobs.put_stream(
                     f"{job.organization_id}/jobs/{job.id}/body-{job.attempt}",
-                    chunks,
+                    body.chunks(),
                     organization_id=job.organization_id,
-                    content_type=content_type or "application/octet-stream",
+                    content_type=answer.content_type or "application/octet-stream",
                     expires_at=job.expires_at,
                 )
             except KeyholeError:
-                if upstream_failure:  # the upstream broke off: report that, not the aborted write
-                    raise upstream_failure[0] from None
+                if body.failure is not None:  # the upstream broke off: report that, not the aborted write
+                    raise body.failure from None
                 raise
-            status = response.status
         return {
-            "status": status,
-            "headers": headers,
-            "contentType": content_type,
+            "status": answer.status,
+            "headers": answer.headers,
+            "contentType": answer.content_type,
             "contentLength": blob.size,
             "latencyMs": int((time.perf_counter() - started) * 1000),
             "truncated": body.truncated,
             "proxyCallId": job.payload["call_id"],
             "blobId": blob.id,
-            "upstreamBytes": body.read,
             # For the audit record; credential query values already redacted.
             "auditPath": redacted_path(upstream.url_path, upstream.encoded_query, target.credential_query),
         }
@@ -260,7 +233,7 @@ class AsyncProxy:
             upstream,
             stored.get("status"),
             time.perf_counter() - stored.get("latencyMs", 0) / 1000,
-            int(stored.get("upstreamBytes", 0)),
+            int(stored.get("contentLength", 0)),
             bool(stored.get("truncated", False)),
             error,
             _call(job.payload),
@@ -270,17 +243,6 @@ class AsyncProxy:
         blob = await self._blobs.get(str(result.get("blobId", "")))
         if blob is not None:
             await self._blobs.delete(blob.key)
-
-
-async def _remember_failure(
-    chunks: AsyncIterator[bytes], failures: list[KeyholeError]
-) -> AsyncIterator[bytes]:
-    try:
-        async for chunk in chunks:
-            yield chunk
-    except KeyholeError as error:
-        failures.append(error)
-        raise
 
 
 __all__ = ["CONNECTION_PROXY", "AsyncCallResult", "AsyncProxy", "AsyncSubmission"]

@@ -2,23 +2,20 @@
 
 A proxy call made with a :class:`BinarySink` hands a binary body (any content type that is not
 text, see ``proxy.response.is_text``) to the sink chunk by chunk: memory stays at one chunk
-whatever the file's size. The body is capped at the connection's ``max_async_body_bytes`` (the
-cap of everything that streams to the blob store) and scrubbed of echoed secrets on the way.
-The caller gets a short-lived download URL.
+whatever the file's size. The chunks come from ``proxy.upstream`` (``Answer.stream``): capped at
+the connection's ``max_async_body_bytes`` (the cap of everything that streams to the blob store)
+and scrubbed of echoed secrets on the way. The caller gets a short-lived download URL.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from keyhole.blobs import BlobStore
-from keyhole.egress import UpstreamResponse
-from keyhole.egress.streaming import CappedBody
 from keyhole.proxy.response import is_text
-from keyhole.proxy.scrub_stream import scrubbed
 from keyhole.store.base import utcnow
 
 
@@ -30,13 +27,6 @@ class BinaryBody:
     expires_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class StoredBinary:
-    body: BinaryBody
-    truncated: bool
-    upstream_bytes: int
-
-
 class BinarySink(Protocol):
     async def __call__(
         self, chunks: AsyncIterator[bytes], *, content_type: str, organization_id: str, call_id: str
@@ -46,22 +36,6 @@ class BinarySink(Protocol):
 def is_binary(content_type: str, method: str) -> bool:
     """Whether an answer goes to the sink: a non-text content type on a call that has a body."""
     return method != "HEAD" and bool(content_type) and not is_text(content_type)
-
-
-async def store_binary(
-    response: UpstreamResponse,
-    sink: BinarySink,
-    *,
-    cap: int,
-    secrets: Sequence[str],
-    content_type: str,
-    organization_id: str,
-    call_id: str,
-) -> StoredBinary:
-    body = CappedBody(response, cap)
-    chunks = scrubbed(body.chunks(), secrets, lambda: body.truncated) if secrets else body.chunks()
-    stored = await sink(chunks, content_type=content_type, organization_id=organization_id, call_id=call_id)
-    return StoredBinary(stored, body.truncated, body.read)
 
 
 class BlobSink:

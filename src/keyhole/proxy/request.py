@@ -210,9 +210,9 @@ def _query(target: HttpTarget, call: ProxyCall) -> str:
 
 
 def build_upstream(target: HttpTarget, call: ProxyCall) -> UpstreamRequest:
-    if call.origin is not None:
-        check_origin(target.base_url, call.origin)
     path = check_path(call.path)
+    if call.origin is not None:
+        check_origin(target.base_url, call.origin, path)
     headers = _check_headers(target, call.headers)
     if call.body is not None and len(call.body) > target.limits.max_request_body_bytes:
         raise PayloadTooLarge(

@@ -1,36 +1,35 @@
-"""Shaping the upstream answer: header filtering, echo scrubbing and body encoding."""
+"""Shaping the upstream answer: header filtering and body encoding (echo scrubbing itself is
+``keyhole.vault.scrub``; ``proxy.upstream`` applies both)."""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Sequence
 
 from multidict import CIMultiDictProxy
 
 from keyhole.egress.decoding import DECODED_CODINGS
 from keyhole.proxy import contract
+from keyhole.vault.scrub import Scrubber
 
-_REDACTED = contract.REDACTED.encode()
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript", "+json", "+xml")
 _FORM = "application/x-www-form-urlencoded"
 
 
-def filter_headers(headers: CIMultiDictProxy[str], secrets: Sequence[str], scrub: bool) -> dict[str, str]:
-    """One value per header (repeats joined with ", "), blocked and Connection-named ones removed."""
+def filter_headers(headers: CIMultiDictProxy[str], scrubber: Scrubber) -> dict[str, str]:
+    """One value per header (repeats joined with ", "), blocked and Connection-named ones removed,
+    echoed secrets replaced (a header *named* after a secret is dropped: no form of it can show)."""
     dropped = set(contract.BLOCKED_RESPONSE_LOWER)
     for value in headers.getall("Connection", ()):
         dropped.update(token.strip().lower() for token in value.split(","))
+    kept = [(name, header_text(value)) for name, value in headers.items() if name.lower() not in dropped]
+    if scrubber and scrubber.found_in("\n".join(f"{name}\n{value}" for name, value in kept)):
+        kept = [
+            (name, scrubber.scrub_text(value)) for name, value in kept if scrubber.scrub_text(name) == name
+        ]
     result: dict[str, str] = {}
     lowered: dict[str, str] = {}
-    for name, raw_value in headers.items():
+    for name, value in kept:
         lower = name.lower()
-        if lower in dropped:
-            continue
-        value = header_text(raw_value)
-        if scrub and secrets:
-            if scrub_text(name, secrets) != name:
-                continue  # a header named after a secret cannot be shown in any form
-            value = scrub_text(value, secrets)
         existing = lowered.get(lower)
         if existing is None:
             lowered[lower] = name
@@ -67,27 +66,6 @@ def opaque_coding(headers: CIMultiDictProxy[str]) -> str | None:
     if len(codings) == 1 and codings[0].isascii() and codings[0].lower() in DECODED_CODINGS:
         return None
     return ", ".join(codings)
-
-
-def scrub_text(value: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret in value:
-            value = value.replace(secret, contract.REDACTED)
-    return value
-
-
-def scrub_bytes(body: bytes, secrets: Sequence[str], *, truncated: bool) -> bytes:
-    """Replace echoed secrets; at a truncation point also drop a trailing partial secret."""
-    for secret in secrets:
-        encoded = secret.encode()
-        if encoded in body:
-            body = body.replace(encoded, _REDACTED)
-        if truncated:
-            for length in range(min(len(encoded) - 1, len(body)), 0, -1):
-                if body.endswith(encoded[:length]):
-                    body = body[:-length]
-                    break
-    return body
 
 
 def is_text(content_type: str) -> bool:

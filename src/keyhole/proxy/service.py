@@ -10,21 +10,15 @@ from keyhole.audit.records import CallRecord, redacted_path
 from keyhole.audit.service import AuditLog, CallStats
 from keyhole.connections.service import ConnectionService
 from keyhole.connections.target import HttpTarget
-from keyhole.egress import EgressClient, read_capped
-from keyhole.errors import Forbidden, KeyholeError, RateLimited, UpstreamUnreachable
+from keyhole.egress import EgressClient
+from keyhole.errors import Forbidden, KeyholeError, RateLimited
 from keyhole.ids import correlation_id
-from keyhole.oauth.refresh import OAUTH2, TokenBroker
-from keyhole.proxy.binary import BinaryBody, BinarySink, is_binary, store_binary
+from keyhole.oauth.refresh import TokenBroker
+from keyhole.proxy.binary import BinaryBody, BinarySink, is_binary
 from keyhole.proxy.metrics import PROXY_LATENCY, PROXY_RESPONSE_BYTES, count_call
 from keyhole.proxy.request import ProxyCall, UpstreamRequest, build_upstream
-from keyhole.proxy.response import (
-    decode_body,
-    filter_headers,
-    header_text,
-    opaque_coding,
-    scrub_bytes,
-    scrub_text,
-)
+from keyhole.proxy.response import decode_body
+from keyhole.proxy.upstream import Answer, UpstreamReader
 from keyhole.ratelimit import RateDecision, RateLimiter
 from keyhole.store.base import utcnow
 from keyhole.tenancy.principal import Principal
@@ -40,7 +34,7 @@ class ProxyResult:
     latency_ms: int
     truncated: bool
     call_id: str
-    upstream_bytes: int
+    body_bytes: int  # as the caller gets them (after scrubbing: an echo's length must not show)
     binary: BinaryBody | None = None  # set (and body empty) when a BinarySink stored the body
 
 
@@ -62,9 +56,8 @@ class ProxyService:
         organization_rate_limit_per_minute: int,
         oauth: TokenBroker | None = None,
     ) -> None:
-        self._oauth = oauth  # injects OAuth2 access tokens (refreshing them) and handles 401s
+        self.upstream = UpstreamReader(egress, oauth)  # the one upstream read, also the async jobs'
         self._connections = connections
-        self._egress = egress
         self._limiter = limiter
         self._audit = audit
         self._org_limit = organization_rate_limit_per_minute
@@ -96,18 +89,9 @@ class ProxyService:
             request = call() if callable(call) else call
             upstream = build_upstream(target, request)
             await self.check_limits(principal, target)
-            oauth = self._oauth if target.auth_type == OAUTH2 else None
-            if oauth is not None:
-                target = await oauth.authorize(target)
-                upstream = build_upstream(target, request)
-            result = await self._call(target, upstream, call_id, started, binary_sink)
-            if oauth is not None and result.status == 401:
-                # One refresh and one retry, never a loop: a second 401 goes back to the caller.
-                target = await oauth.after_unauthorized(target)
-                upstream = build_upstream(target, request)
-                result = await self._call(target, upstream, call_id, started, binary_sink)
+            result = await self._call(target, request, upstream, call_id, started, binary_sink)
             status, truncated = result.status, result.truncated
-            bytes_out = result.upstream_bytes
+            bytes_out = result.body_bytes
             self._record(principal, target, dialect, call_id, upstream, status, started, bytes_out, truncated)
             return result
         except KeyholeError as error:
@@ -126,12 +110,6 @@ class ProxyService:
                 request,
             )
             raise
-
-    async def authorized(self, target: HttpTarget) -> HttpTarget:
-        """``target`` with its current OAuth2 access token (refreshed if due); others unchanged."""
-        if self._oauth is not None and target.auth_type == OAUTH2:
-            return await self._oauth.authorize(target)
-        return target
 
     @staticmethod
     def check_enabled(target: HttpTarget) -> None:
@@ -164,66 +142,57 @@ class ProxyService:
     async def _call(
         self,
         target: HttpTarget,
+        request: ProxyCall,
         upstream: UpstreamRequest,
         call_id: str,
         started: float,
-        binary_sink: BinarySink | None = None,
+        binary_sink: BinarySink | None,
     ) -> ProxyResult:
-        url = target.url_for(upstream.url_path, upstream.encoded_query, upstream.origin)
         limits = target.limits
-        async with self._egress.request(
-            upstream.method, url, headers=upstream.headers, data=upstream.body, timeout_ms=limits.timeout_ms
-        ) as response:
-            scrub = limits.scrub_echoed_secrets and bool(target.secrets)
-            coding = opaque_coding(response.headers) if scrub else None
-            if coding is not None:
-                raise UpstreamUnreachable(
-                    f"the upstream answered with Content-Encoding {coding[:64]!r}, which the proxy "
-                    "cannot decode to scrub echoed credentials; ask for gzip, deflate or identity",
-                    key="upstream_encoding_unsupported",
-                )
-            content_type = header_text(response.headers.get("Content-Type", ""))
-            if binary_sink is not None and is_binary(content_type, upstream.method):
-                stored = await store_binary(
-                    response,
-                    binary_sink,
-                    cap=limits.max_async_body_bytes,
-                    secrets=target.secrets if scrub else (),
-                    content_type=content_type,
-                    organization_id=target.organization_id,
-                    call_id=call_id,
-                )
-                return ProxyResult(
-                    status=response.status,
-                    body="",
-                    body_encoding="base64",
-                    content_type=content_type,
-                    headers=filter_headers(response.headers, target.secrets, scrub),
-                    latency_ms=int((time.perf_counter() - started) * 1000),
-                    truncated=stored.truncated,
-                    call_id=call_id,
-                    upstream_bytes=stored.upstream_bytes,
-                    binary=stored.body,
-                )
-            raw, truncated = await read_capped(response, limits.max_response_body_bytes)
-            headers = filter_headers(response.headers, target.secrets, scrub)
-            status = response.status
-        upstream_bytes = len(raw)
-        if scrub:
-            # On the raw bytes, so that binary (base64) bodies and the content type are covered too.
-            raw = scrub_bytes(raw, target.secrets, truncated=truncated)
-            content_type = scrub_text(content_type, target.secrets)
-        body, encoding = decode_body(raw, content_type, truncated=truncated)
+        async with self.upstream.open(target, request, upstream) as answer:
+            if binary_sink is not None and is_binary(answer.content_type, answer.method):
+                return await self._store_binary(answer, binary_sink, target, call_id, started)
+            raw, truncated = await answer.read(limits.max_response_body_bytes)
+        body, encoding = decode_body(raw, answer.content_type, truncated=truncated)
         return ProxyResult(
-            status=status,
+            status=answer.status,
             body=body,
             body_encoding=encoding,
-            content_type=content_type,
-            headers=headers,
+            content_type=answer.content_type,
+            headers=answer.headers,
             latency_ms=int((time.perf_counter() - started) * 1000),
             truncated=truncated,
             call_id=call_id,
-            upstream_bytes=upstream_bytes,
+            body_bytes=len(raw),
+        )
+
+    @staticmethod
+    async def _store_binary(
+        answer: Answer, sink: BinarySink, target: HttpTarget, call_id: str, started: float
+    ) -> ProxyResult:
+        body = answer.stream(target.limits.max_async_body_bytes)
+        try:
+            stored = await sink(
+                body.chunks(),
+                content_type=answer.content_type,
+                organization_id=target.organization_id,
+                call_id=call_id,
+            )
+        except KeyholeError:
+            if body.failure is not None:  # the upstream broke off: report that, not the aborted write
+                raise body.failure from None
+            raise
+        return ProxyResult(
+            status=answer.status,
+            body="",
+            body_encoding="base64",
+            content_type=answer.content_type,
+            headers=answer.headers,
+            latency_ms=int((time.perf_counter() - started) * 1000),
+            truncated=body.truncated,
+            call_id=call_id,
+            body_bytes=body.size,
+            binary=stored,
         )
 
     def _record(

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
-from urllib.parse import quote, quote_plus
 
 from keyhole.errors import KeyholeError
 from keyhole.queries.pages import PageBuilder, PageLimits, PageSink, ResultSummary
 from keyhole.queries.values import unique_names
+from keyhole.vault.scrub import NO_SECRETS, Scrubber, scrub_message
 
 BATCH_TARGET_BYTES = 512 * 1024  # measured: smaller batches pipeline worse, larger ones lose cache locality
 FIRST_BATCH_ROWS = 100
@@ -108,17 +107,10 @@ class QueryFailed(KeyholeError):
     default_key: ClassVar[str] = "query_failed"
 
 
-def scrub(message: str, secrets: Sequence[str]) -> str:
-    """Remove every secret (raw and URL-encoded) and any ``user:password@`` of a DSN."""
-    for secret in secrets:
-        if secret:
-            for form in {secret, quote(secret, safe=""), quote(secret), quote_plus(secret)}:
-                message = message.replace(form, "[REDACTED]")
-    message = _DSN_CREDENTIALS.sub(r"\1[REDACTED]@", message)
-    return message[:MAX_ERROR_LENGTH]
-
-
-_DSN_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^\s/@]+@")
+def scrub(message: str, scrubber: Scrubber = NO_SECRETS) -> str:
+    """A database message as ``error`` shows it: the connection's password in every form and
+    any case, and any ``user:password@`` of a DSN, replaced; at most ``MAX_ERROR_LENGTH`` long."""
+    return scrub_message(message, scrubber, MAX_ERROR_LENGTH)
 
 
 # -- control of one run -----------------------------------------------------------------------

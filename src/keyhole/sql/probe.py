@@ -16,6 +16,7 @@ from typing import Any
 from keyhole.egress import CheckingResolver
 from keyhole.errors import KeyholeError, UpstreamUnreachable
 from keyhole.sql.files import resolve_sql_file
+from keyhole.vault.scrub import NO_SECRETS, Scrubber, scrub_message
 
 PROBE_TIMEOUT_SECONDS = 10.0
 
@@ -53,11 +54,10 @@ async def probe_sql(
 
 
 def safe_driver_message(exc: BaseException, configuration: Mapping[str, Any]) -> str:
-    message = f"{type(exc).__name__}: {exc}".strip()
+    """The driver's message with the password (every form, any case) and DSN credentials replaced."""
     password = configuration.get("password")
-    if password:
-        message = message.replace(str(password), "[REDACTED]")
-    return message[:500]
+    scrubber = Scrubber.of([str(password)]) if password else NO_SECRETS
+    return scrub_message(f"{type(exc).__name__}: {exc}".strip(), scrubber, 500)
 
 
 async def _postgresql(

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keyhole.errors import KeyholeError
 from keyhole.queries.execution import DatabaseSession, QueryLimits, scrub
+from keyhole.vault.scrub import Scrubber
 
 
 async def end_transaction(
@@ -43,9 +44,10 @@ class DatabasePool(Protocol):
     def describe_error(self, error: BaseException) -> str: ...
 
 
-def secrets_of(configuration: Mapping[str, Any]) -> list[str]:
+def scrubber_of(configuration: Mapping[str, Any]) -> Scrubber:
+    """The connection's password in every echo form (computed once per pool)."""
     password = configuration.get("password")
-    return [str(password)] if password else []
+    return Scrubber.of([str(password)] if password else [])
 
 
 def unwrap(error: BaseException) -> BaseException:
@@ -56,14 +58,14 @@ def unwrap(error: BaseException) -> BaseException:
     return error
 
 
-def describe_connect_error(error: BaseException, secrets: list[str], timeout: float) -> str | None:
+def describe_connect_error(error: BaseException, scrubber: Scrubber, timeout: float) -> str | None:
     """A clear message for failures to connect, or None when the error is something else."""
     error = unwrap(error)
     if isinstance(error, KeyholeError):  # egress refused the host
-        return scrub(f"the database host is not allowed: {error.message}", secrets)
+        return scrub(f"the database host is not allowed: {error.message}", scrubber)
     if isinstance(error, TimeoutError):
         return f"could not connect to the database: no answer within {timeout:g} s (connect timeout)"
     if isinstance(error, OSError):
         detail = error.strerror or str(error) or type(error).__name__
-        return scrub(f"could not connect to the database: {detail}", secrets)
+        return scrub(f"could not connect to the database: {detail}", scrubber)
     return None

@@ -128,8 +128,8 @@ class FilePool:
             return error.message
         message = str(error) or type(error).__name__
         if isinstance(error, sqlite3.Error):
-            return scrub(f"{message} [SQLite]", [])
-        return scrub(message, [])
+            return scrub(f"{message} [SQLite]")
+        return scrub(message)
 
     async def dispose(self) -> None:
         return None

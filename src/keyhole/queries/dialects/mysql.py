@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from keyhole.egress import CheckingResolver
-from keyhole.queries.dialects import describe_connect_error, end_transaction, secrets_of
+from keyhole.queries.dialects import describe_connect_error, end_transaction, scrubber_of
 from keyhole.queries.execution import Column, QueryLimits, scrub
 from keyhole.queries.values import mysql_converters
 from keyhole.sql.probe import pinned_address
@@ -110,7 +110,7 @@ class MySQLPool:
         self._configuration = dict(configuration)
         self._resolver = resolver
         self._timeout = connect_timeout
-        self._secrets = secrets_of(configuration)
+        self._scrubber = scrubber_of(configuration)
         self._converters = mysql_converters()
         self.type_names = _type_names()
         self.engine: AsyncEngine = create_async_engine(
@@ -180,7 +180,7 @@ class MySQLPool:
                     )
 
     def describe_error(self, error: BaseException) -> str:
-        connect = describe_connect_error(error, self._secrets, self._timeout)
+        connect = describe_connect_error(error, self._scrubber, self._timeout)
         if connect is not None:
             return connect
         import pymysql
@@ -189,9 +189,9 @@ class MySQLPool:
         if isinstance(original, pymysql.MySQLError) and len(original.args) >= 2:
             code, message = original.args[0], original.args[1]
             if code in (2003, 2013) and "connect" in str(message).lower():
-                return scrub(f"could not connect to the database: {message}", self._secrets)
-            return scrub(f"{message} [MySQL error {code}]", self._secrets)
-        return scrub(f"{type(original).__name__}: {original}", self._secrets)
+                return scrub(f"could not connect to the database: {message}", self._scrubber)
+            return scrub(f"{message} [MySQL error {code}]", self._scrubber)
+        return scrub(f"{type(original).__name__}: {original}", self._scrubber)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

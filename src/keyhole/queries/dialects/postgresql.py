@@ -27,7 +27,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from keyhole.egress import CheckingResolver
-from keyhole.queries.dialects import describe_connect_error, end_transaction, secrets_of
+from keyhole.queries.dialects import describe_connect_error, end_transaction, scrubber_of
 from keyhole.queries.execution import Column, QueryFailed, QueryLimits, scrub
 from keyhole.queries.values import postgresql_codecs
 from keyhole.sql.probe import pinned_address
@@ -122,7 +122,7 @@ class PostgresPool:
         self._configuration = dict(configuration)
         self._resolver = resolver
         self._timeout = connect_timeout
-        self._secrets = secrets_of(configuration)
+        self._scrubber = scrubber_of(configuration)
         self.engine: AsyncEngine = create_async_engine(
             "postgresql+asyncpg://",
             async_creator=self.connect_raw,
@@ -180,7 +180,7 @@ class PostgresPool:
                 )
 
     def describe_error(self, error: BaseException) -> str:
-        connect = describe_connect_error(error, self._secrets, self._timeout)
+        connect = describe_connect_error(error, self._scrubber, self._timeout)
         if connect is not None:
             return connect
         import asyncpg
@@ -194,10 +194,10 @@ class PostgresPool:
             sqlstate = getattr(original, "sqlstate", None)
             if sqlstate:
                 message += f" [SQLSTATE {sqlstate}]"
-            return scrub(message, self._secrets)
+            return scrub(message, self._scrubber)
         if isinstance(original, asyncpg.InterfaceError | asyncpg.exceptions.InterfaceError):
-            return scrub(f"{original}", self._secrets)
-        return scrub(f"{type(original).__name__}: {original}", self._secrets)
+            return scrub(f"{original}", self._scrubber)
+        return scrub(f"{type(original).__name__}: {original}", self._scrubber)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
