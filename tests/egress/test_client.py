@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import socket
-from ipaddress import IPv4Network
+from ipaddress import IPv4Network, IPv6Network
 
 import pytest
 import yarl
 
 from keyhole.egress import EgressPolicy, read_capped
 from keyhole.egress.client import EgressClient
+from keyhole.egress.resolver import ResolvedAddress
 from keyhole.errors import EgressDenied, InvalidRequest, UpstreamTimeout, UpstreamUnreachable
 
 from .conftest import LOOPBACK_V4, MakeClient, ResetUpstream, Upstream
@@ -210,3 +211,9 @@ async def test_addresses_checked_without_a_request(make_client: MakeClient) -> N
     with pytest.raises(EgressDenied):
         await policy_client.addresses(yarl.URL("https://169.254.169.254/latest/meta-data/"))
     await policy_client.close()
+
+
+async def test_a_literal_is_connected_to_as_checked(make_client: MakeClient) -> None:
+    client = make_client(IPv6Network("::ffff:127.0.0.0/104"))
+    answer = await client.addresses(yarl.URL("http://[0000:0000:0000:0000:0000:FFFF:7F00:0001]:8080/"))
+    assert answer == [ResolvedAddress("::ffff:7f00:1", 8080, socket.AF_INET6)]

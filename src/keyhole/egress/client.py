@@ -69,7 +69,8 @@ class EgressClient:
             # (refusals are not).
             self.policy.check(host, literal)
             family = socket.AF_INET6 if literal.version == 6 else socket.AF_INET
-            answer = [ResolvedAddress(host, port, family)]
+            # Connected to in its canonical form: exactly what was checked, never re-parsed.
+            answer = [ResolvedAddress(str(literal), port, family)]
             if len(self._allowed_literals) < _MAX_ALLOWED_LITERALS:
                 self._allowed_literals[(host, port)] = answer
             return answer
