@@ -15,6 +15,7 @@ from keyhole.idempotency import IdempotencyService
 from keyhole.jobs.service import JobService
 from keyhole.oauth.service import OAuthServices
 from keyhole.proxy.async_calls import CONNECTION_PROXY, AsyncProxy
+from keyhole.proxy.origin import use_public_suffix_list
 from keyhole.proxy.service import ProxyService
 from keyhole.queries import QueryService
 from keyhole.ratelimit import RateLimiter, create_rate_limiter
@@ -51,6 +52,7 @@ class Services:
     def build(cls, settings: Settings) -> Services:
         settings.home.mkdir(parents=True, exist_ok=True)
         settings.resolved_sql_file_root.mkdir(parents=True, exist_ok=True)
+        use_public_suffix_list(settings.public_suffix_list)
         database = Database(settings.resolved_database_url)
         vault = Vault(KeyRing.load(settings.master_keys, settings.key_file))
         catalog = load_catalog()

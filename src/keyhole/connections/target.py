@@ -60,8 +60,9 @@ class HttpTarget:
     def url_for(self, path: str, encoded_query: str = "", origin: yarl.URL | None = None) -> yarl.URL:
         """Append an already-validated relative path, keeping the caller's percent-encoding.
 
-        ``origin`` (an absolute endpoint's scheme://host:port, already checked against the base URL
-        by ``keyhole.proxy.origin``) replaces the whole base URL, path included."""
+        ``origin`` (an absolute endpoint's scheme://host:port) replaces the whole base URL: the
+        endpoint's ``path`` is then complete, and ``keyhole.proxy.origin.check_origin`` has already
+        found it under the base URL's path."""
         base = str(origin if origin is not None else self.base_url).rstrip("/")
         target = base + path if path else base + "/"
         return yarl.URL(f"{target}?{encoded_query}" if encoded_query else target, encoded=True)
