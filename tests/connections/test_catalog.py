@@ -74,6 +74,7 @@ def test_file_has_exactly_the_documented_keys(type_id: str) -> None:
         "operations",
         "schema",
         "secret_fields",
+        "target_fields",
     }
     assert set(document) == common | {document["kind"]}
 

@@ -12,8 +12,9 @@ from typing import Any
 from sqlalchemy import func, or_, select
 
 from keyhole.authconfigs.models import AuthConfig
+from keyhole.connections.binding import check_shared_target
 from keyhole.connections.catalog import Catalog
-from keyhole.connections.composio_mapping import check_scheme, is_toolkit
+from keyhole.connections.composio_mapping import check_scheme, fixed_base_url, is_toolkit
 from keyhole.connections.models import Connection
 from keyhole.connections.secrets import REDACTED
 from keyhole.errors import InvalidRequest, NotFound
@@ -176,6 +177,13 @@ class AuthConfigService:
                 row.name = change.name
             if change.credentials is not None:
                 merged = self._secrets(row)
+                check_shared_target(
+                    merged,
+                    change.credentials,
+                    public_keys=PUBLIC_CREDENTIALS,
+                    fixed_base_url=fixed_base_url(self._catalog.get(row.toolkit_slug)) is not None,
+                    require_named=False,
+                )
                 for name, value in change.credentials.items():
                     if value is None:
                         merged.pop(name, None)

@@ -15,13 +15,16 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from keyhole.authconfigs.service import AuthConfigService
+from keyhole.authconfigs.service import PUBLIC_CREDENTIALS, AuthConfigService
 from keyhole.cache import TtlCache
+from keyhole.connections.binding import check_shared_target
 from keyhole.connections.catalog import Catalog
 from keyhole.connections.composio_mapping import (
+    CREDENTIAL_KEYS,
     account_val,
     configuration_for,
     default_scheme,
+    fixed_base_url,
     is_toolkit,
 )
 from keyhole.connections.models import Connection
@@ -220,6 +223,14 @@ class AccountService:
         user_id = data.user_id or DEFAULT_USER_ID
         connection_type = self._catalog.get(config.toolkit_slug)
         await self._check_alias(principal, user_id, connection_type.id, data.alias, None)
+        check_shared_target(
+            defaults,
+            data.val,
+            public_keys=PUBLIC_CREDENTIALS,
+            fixed_base_url=fixed_base_url(connection_type) is not None,
+            require_named=True,
+            used=CREDENTIAL_KEYS,
+        )
         val = {**defaults, **data.val}
         configuration = configuration_for(connection_type, scheme, val)
         view = await self._connections.create(
@@ -247,7 +258,10 @@ class AccountService:
             await self._check_alias(principal, view.user_id, view.toolkit, change.alias, account_id)
         if "val" in change.fields and change.val is not None:
             scheme = change.auth_scheme or view.auth_scheme
-            connection_type, current = await self._connections.configuration(principal, account_id)
+            # Merged over the redacted view: a credential the caller does not resend stays a
+            # placeholder, so the connection service sees it as kept and binds it to its target.
+            current = self._connections.view(row).configuration
+            connection_type = self._catalog.get(row.type_id)
             merged = account_val(connection_type, view.auth_scheme, current)
             for name, value in change.val.items():
                 if value is None:

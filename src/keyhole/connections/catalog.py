@@ -102,6 +102,8 @@ class ConnectionType:
     operations: tuple[str, ...]
     schema: Mapping[str, Any]
     secret_fields: tuple[str, ...]
+    # Where the secrets go (base URL, OAuth endpoints, database host…): see connections.binding.
+    target_fields: tuple[str, ...]
     http: HttpSpec | None = None
     sql: SqlSpec | None = None
 
@@ -482,6 +484,7 @@ _FILE_SCHEMA: dict[str, Any] = {
         "operations": {"type": "array", "items": {"type": "string"}, "minItems": 1, "uniqueItems": True},
         "schema": {"type": "object"},
         "secret_fields": {"type": "array", "items": _POINTER, "uniqueItems": True},
+        "target_fields": {"type": "array", "items": _POINTER, "uniqueItems": True},
         "http": {
             "type": "object",
             "properties": {
@@ -523,6 +526,7 @@ _FILE_SCHEMA: dict[str, Any] = {
         "operations",
         "schema",
         "secret_fields",
+        "target_fields",
     ],
     "additionalProperties": False,
     "allOf": [
@@ -588,6 +592,8 @@ def _parse_type_file(filename: str, text: str) -> ConnectionType:
         http = _http_spec(document["http"], schema, secret_fields, fail)
     else:
         sql = _sql_spec(document["sql"], schema, fail)
+    target_fields = tuple(document["target_fields"])
+    _check_target_fields(schema, secret_fields, target_fields, http, fail)
 
     return ConnectionType(
         id=type_id,
@@ -599,6 +605,7 @@ def _parse_type_file(filename: str, text: str) -> ConnectionType:
         operations=tuple(document["operations"]),
         schema=schema,
         secret_fields=secret_fields,
+        target_fields=target_fields,
         http=http,
         sql=sql,
     )
@@ -669,6 +676,35 @@ def _check_secret_fields(schema: Mapping[str, Any], secret_fields: tuple[str, ..
             f"not listed: {sorted(write_only - set(secret_fields))}, "
             f"not writeOnly: {sorted(set(secret_fields) - write_only)}"
         )
+
+
+# Properties that say where a secret goes: top-level ones, and OAuth endpoints wherever declared.
+_TARGET_PROPERTIES = frozenset({"url", "hostname", "port", "database", "username", "ssl_mode"})
+_TARGET_ENDPOINTS = frozenset({"token_url", "authorization_url"})
+
+
+def _check_target_fields(
+    schema: Mapping[str, Any],
+    secret_fields: tuple[str, ...],
+    target_fields: tuple[str, ...],
+    http: HttpSpec | None,
+    fail: _Fail,
+) -> None:
+    """Every property that says where a secret goes must be a target field, so a new type cannot
+    forget one and let a stored secret follow a changed target."""
+    for pointer in target_fields:
+        _field_pointer(schema, pointer, "target_fields", fail)
+        if pointer in secret_fields:
+            raise fail(f"target_fields: {pointer} is a secret field, not a target")
+    required = {
+        format_pointer(path)
+        for path, _ in _walk(schema, ())
+        if (len(path) == 1 and path[0] in _TARGET_PROPERTIES) or (path and path[-1] in _TARGET_ENDPOINTS)
+    }
+    if http is not None and http.base_url_field is not None:
+        required.add(http.base_url_field)
+    if secret_fields and not required <= set(target_fields):
+        raise fail(f"target_fields must list {sorted(required - set(target_fields))}")
 
 
 def _field_pointer(schema: Mapping[str, Any], pointer: str, what: str, fail: _Fail) -> str:

@@ -52,6 +52,8 @@ OAUTH_LIKE = ("OAUTH2", "DCR_OAUTH", "S2S_OAUTH2")
 GENERIC_SCHEMES = ("API_KEY", "BEARER_TOKEN", "BASIC", "NO_AUTH", *OAUTH_LIKE)
 PRESET_SCHEMES = ("API_KEY", "BEARER_TOKEN", *OAUTH_LIKE)
 _API_KEY_FIELDS = ("api_key", "generic_api_key", "bearer_token", "basic_encoded")
+# Every ``val`` key whose value becomes a credential of the account's configuration.
+CREDENTIAL_KEYS = frozenset({"token", "access_token", "password", *_API_KEY_FIELDS})
 # Keyhole extensions of an API_KEY ``val`` on the generic type: where the key goes.
 API_KEY_HEADER_FIELD = "api_key_header"
 API_KEY_QUERY_FIELD = "api_key_query"

@@ -7,9 +7,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import yarl
 from sqlalchemy import select
 
 from keyhole.cache import TtlCache
+from keyhole.connections.binding import kept_secrets, require_secrets_for_new_target, target_identity
 from keyhole.connections.catalog import Catalog, ConnectionType
 from keyhole.connections.models import Connection
 from keyhole.connections.probe import Health, probe
@@ -138,6 +140,8 @@ class ConnectionService:
         health = _oauth_health(configuration)  # OAuth2 tokens come later (connect flow / first call)
         if health is None:
             health = await self._check(connection_type, configuration) if data.validate else Health("healthy")
+        elif data.validate:
+            await self._check_oauth_endpoints(configuration)
         row = Connection(
             id=str(uuid.uuid4()),
             organization_id=principal.organization_id,
@@ -170,11 +174,24 @@ class ConnectionService:
         stored_secrets = self._secrets(row)
         merged = keep_redacted(data.configuration, stored_secrets, connection_type.secret_fields)
         configuration = self._validated(connection_type, merged)
-        health = (
-            None
-            if _oauth_health(configuration) is not None
-            else (await self._check(connection_type, configuration) if data.validate else None)
+        stored = join_secrets(row.configuration, stored_secrets)
+        require_secrets_for_new_target(
+            connection_type,
+            stored,
+            configuration,
+            kept_secrets(data.configuration, stored_secrets, merged_over_stored=False),
         )
+        before, after = (target_identity(connection_type, c) for c in (stored, configuration))
+        retargeted = before != after
+        health = _oauth_health(configuration)
+        if health is not None:
+            # Tokens are bound to the target they were granted for (keyhole.oauth), so a new target
+            # waits for a new authorization; an unchanged one keeps its state.
+            health = health if retargeted else None
+            if data.validate:
+                await self._check_oauth_endpoints(configuration)
+        elif data.validate:
+            health = await self._check(connection_type, configuration)
         async with self._db.transaction() as session:
             row = await self._row(principal.organization_id, connection_id, session=session)
             row.name = data.name
@@ -211,6 +228,8 @@ class ConnectionService:
     async def test(self, principal: Principal, data: ConnectionTest) -> Health:
         connection_type = self.catalog.get(data.type_id)
         configuration = dict(data.configuration)
+        stored: dict[str, Any] = {}
+        kept: list[str] = []
         if data.connection_id is not None:
             row = await self._row(principal.organization_id, data.connection_id)
             if row.type_id != connection_type.id:
@@ -218,9 +237,14 @@ class ConnectionService:
                     f"connection {data.connection_id} is of type {row.type_id}, not {connection_type.id}",
                     key="type_mismatch",
                 )
-            configuration = {**self._full_configuration(row), **configuration}
-            configuration = keep_redacted(configuration, self._secrets(row), connection_type.secret_fields)
+            stored_secrets = self._secrets(row)
+            stored = join_secrets(row.configuration, stored_secrets)
+            kept = kept_secrets(data.configuration, stored_secrets, merged_over_stored=True)
+            configuration = keep_redacted(
+                {**stored, **configuration}, stored_secrets, connection_type.secret_fields
+            )
         validated = self._validated(connection_type, configuration)
+        require_secrets_for_new_target(connection_type, stored, validated, kept)
         try:
             health = await probe(connection_type, validated, egress=self._egress, file_root=self._file_root)
         except KeyholeError as exc:
@@ -246,15 +270,25 @@ class ConnectionService:
         query: str | None = None,
     ) -> dict[str, ParameterValues]:
         connection_type = self.catalog.get(type_id)
-        configuration: dict[str, Any] = {}
         if connection_id is not None:
             row = await self._row(principal.organization_id, connection_id)
             if row.type_id != connection_type.id:
                 raise InvalidRequest(
                     f"connection {connection_id} is of type {row.type_id}", key="type_mismatch"
                 )
-            configuration = self._full_configuration(row)
-        configuration.update(parameters or {})
+            stored_secrets = self._secrets(row)
+            stored = join_secrets(row.configuration, stored_secrets)
+            configuration = keep_redacted(
+                {**stored, **(parameters or {})}, stored_secrets, connection_type.secret_fields
+            )
+            require_secrets_for_new_target(
+                connection_type,
+                stored,
+                configuration,
+                kept_secrets(parameters, stored_secrets, merged_over_stored=True),
+            )
+        else:
+            configuration = dict(parameters or {})
         supported = (
             ["database"]
             if connection_type.sql and connection_type.sql.dialect in {"postgresql", "mysql"}
@@ -321,6 +355,22 @@ class ConnectionService:
                 "or create it with validate=false to skip the check",
                 key="connection_unreachable",
                 metadata={"reason": exc.key},
+            ) from None
+
+    async def _check_oauth_endpoints(self, configuration: Mapping[str, Any]) -> None:
+        """``validate`` for an OAuth2 connection: the token endpoint, the one Keyhole itself calls, must
+        pass the egress policy now rather than at the first token fetch (nothing is sent to it here).
+        The authorization URL is opened by the user's browser, never by Keyhole."""
+        auth = configuration.get("auth")
+        assert isinstance(auth, Mapping)
+        try:
+            await self._egress.addresses(yarl.URL(str(auth.get("token_url", ""))))
+        except KeyholeError as exc:
+            raise Unprocessable(
+                f"the OAuth token_url cannot be used: {exc.message}. Fix the configuration, or save it "
+                "with validate=false to skip the check",
+                key="connection_unreachable",
+                metadata={"field": "/auth/token_url", "reason": exc.key},
             ) from None
 
     async def _row(self, organization_id: str, connection_id: str, *, session: Any = None) -> Connection:

@@ -13,6 +13,7 @@ from typing import Any
 
 import yarl
 
+from keyhole.connections.binding import binding_digest
 from keyhole.connections.catalog import ConnectionType, HttpSpec
 from keyhole.errors import InvalidRequest
 from keyhole.proxy import contract
@@ -52,6 +53,7 @@ class HttpTarget:
     auth_type: str
     scrubber: Scrubber  # every injected secret in every echo form (computed once, per target)
     limits: ProxyLimits
+    binding: str  # the target's fingerprint (connections.binding): OAuth tokens are bound to it
 
     @property
     def locked_header_names(self) -> frozenset[str]:
@@ -178,4 +180,5 @@ def build_http_target(
         auth_type=str(auth.get("type", "none")),
         scrubber=Scrubber.of(secrets, pairs=pairs),
         limits=ProxyLimits(**{key: limits[key] for key in DEFAULT_LIMITS}),
+        binding=binding_digest(connection_type, configuration),
     )

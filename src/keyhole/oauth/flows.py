@@ -16,8 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import orjson
 from sqlalchemy import delete, select, update
 
+from keyhole.connections.binding import binding_digest
 from keyhole.connections.models import Connection
 from keyhole.connections.service import ConnectionService
 from keyhole.errors import InvalidRequest, NotFound, UpstreamUnreachable
@@ -80,6 +82,18 @@ def _with_query(url: str, params: dict[str, str]) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def _sealed(verifier: str, binding: str) -> bytes:
+    """The flow's encrypted secret: the PKCE verifier and the target the flow was started for."""
+    return orjson.dumps({"verifier": verifier, "binding": binding})
+
+
+def _unsealed(plaintext: bytes) -> tuple[str, str | None]:
+    if plaintext.startswith(b"{"):
+        sealed = orjson.loads(plaintext)
+        return str(sealed["verifier"]), str(sealed["binding"])
+    return plaintext.decode(), None  # a flow started before flows recorded their target
+
+
 def check_redirect_url(url: str, field: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 2048:
@@ -131,6 +145,7 @@ class OAuthFlows:
             principal.organization_id, connection_id
         )
         client = self._client(configuration)
+        binding = binding_digest(connection_type, configuration)
         token, state, verifier = (
             secrets.token_urlsafe(32),
             secrets.token_urlsafe(32),
@@ -151,7 +166,7 @@ class OAuthFlows:
         )
         flow.id = str(uuid.uuid4())
         flow.verifier = self._vault.encrypt(
-            verifier.encode(), row_aad(OAuthFlow.__tablename__, flow.id, "verifier")
+            _sealed(verifier, binding), row_aad(OAuthFlow.__tablename__, flow.id, "verifier")
         )
         async with self._db.transaction() as session:
             session.add(flow)
@@ -233,10 +248,19 @@ class OAuthFlows:
                 connection_id,
                 _with_query(redirect_url, {"status": "error", "error": (error or "no_code")[:64]}),
             )
-        verifier = self._vault.decrypt(
-            verifier_ct, row_aad(OAuthFlow.__tablename__, flow_id, "verifier")
-        ).decode()
-        _, configuration = await self._connections.full_configuration(organization_id, connection_id)
+        verifier, started_for = _unsealed(
+            self._vault.decrypt(verifier_ct, row_aad(OAuthFlow.__tablename__, flow_id, "verifier"))
+        )
+        connection_type, configuration = await self._connections.full_configuration(
+            organization_id, connection_id
+        )
+        binding = binding_digest(connection_type, configuration)
+        if started_for not in (None, binding):
+            raise CallbackRefused(
+                "the connection's target (base URL or OAuth endpoints) changed after this connect flow "
+                "started; nothing was exchanged. Start the connect flow again",
+                key="oauth_target_changed",
+            )
         client = self._client(configuration)
         try:
             tokens = await self._endpoint.exchange_code(client, code, verifier, callback_url)
@@ -245,7 +269,7 @@ class OAuthFlows:
                 f"the provider refused the authorization code ({exc.error}); start the connect flow again",
                 key="oauth_code_exchange_failed",
             ) from None
-        await self._store.save(organization_id, connection_id, tokens)
+        await self._store.save(organization_id, connection_id, tokens, binding=binding)
         self._connections.invalidate(organization_id, connection_id)
         return FlowDone(
             connection_id,

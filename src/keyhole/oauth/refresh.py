@@ -19,13 +19,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from keyhole.connections.binding import binding_digest
 from keyhole.connections.service import ConnectionService
 from keyhole.connections.target import HttpTarget
 from keyhole.errors import InvalidRequest, KeyholeError, UpstreamUnreachable
 from keyhole.oauth.errors import ReauthorizationRequired
 from keyhole.oauth.locks import RefreshLock
 from keyhole.oauth.models import TOKENS_REAUTHORIZE
-from keyhole.oauth.store import TokenStore
+from keyhole.oauth.store import StoredTokens, TokenStore
 from keyhole.oauth.tokens import OAuthClient, TokenEndpoint, TokenEndpointError, TokenSet
 
 logger = logging.getLogger("keyhole.oauth")
@@ -61,6 +62,23 @@ def _reauthorize(reason: str) -> ReauthorizationRequired:
     )
 
 
+def _bound(stored: StoredTokens | None, target: HttpTarget) -> TokenSet | None:
+    """The stored tokens, unless they were granted for another target than ``target``'s: a
+    connection whose base URL or OAuth endpoints changed never sends its old tokens anywhere."""
+    if stored is None or stored.tokens is None:
+        return None
+    return stored.tokens if stored.binding in (None, target.binding) else None
+
+
+def _retargeted() -> ReauthorizationRequired:
+    return ReauthorizationRequired(
+        "the connection's target (base URL or OAuth endpoints) changed since it was authorized; its "
+        "tokens are not sent to the new target. Reconnect it (POST /api/connections/connect/ or "
+        "POST /connected_accounts/link)",
+        key="authorization_required",
+    )
+
+
 def _client_refused(error: str) -> ReauthorizationRequired:
     return ReauthorizationRequired(
         f"the OAuth client of this connection was refused ({error}); fix its client_id, client_secret "
@@ -89,7 +107,7 @@ class TokenBroker:
         self._entries: dict[str, _Entry] = {}
         # Recent failures, replayed without I/O (a fresh error each time: callers annotate them).
         self._dead: dict[str, tuple[Callable[[], KeyholeError], float]] = {}
-        self._inflight: dict[str, asyncio.Task[TokenSet]] = {}
+        self._inflight: dict[tuple[str, str], asyncio.Task[TokenSet]] = {}
         connections.on_change(self._forget)
 
     # -- the proxy's two hooks ----------------------------------------------------------------
@@ -97,6 +115,8 @@ class TokenBroker:
     async def authorize(self, target: HttpTarget) -> HttpTarget:
         """``target`` with a fresh access token; refreshes (once, across processes) when needed."""
         entry = self._entries.get(target.connection_id)
+        if entry is not None and entry.base.binding != target.binding:
+            entry = None
         if entry is not None and self._fresh(entry.expires_at):
             return (
                 entry.target
@@ -109,12 +129,12 @@ class TokenBroker:
         stored = await self._store.read(target.connection_id)
         if stored is not None and stored.state == TOKENS_REAUTHORIZE:
             raise self._died(target.connection_id, stored.error or "authorization revoked")
-        if stored is not None and stored.tokens is not None:
-            expires = _epoch(stored.tokens)
+        current = _bound(stored, target)
+        if current is not None:
+            expires = _epoch(current)
             if self._fresh(expires):
-                return self._remember(target, stored.tokens.access_token, expires)
-        used = stored.tokens.access_token if stored is not None and stored.tokens is not None else None
-        tokens = await self._refresh(target, used)
+                return self._remember(target, current.access_token, expires)
+        tokens = await self._refresh(target, current.access_token if current is not None else None)
         return self._remember(target, tokens.access_token, _epoch(tokens))
 
     async def after_unauthorized(self, target: HttpTarget) -> HttpTarget:
@@ -128,12 +148,12 @@ class TokenBroker:
     # -- refresh ------------------------------------------------------------------------------
 
     async def _refresh(self, target: HttpTarget, used: str | None) -> TokenSet:
-        connection_id = target.connection_id
-        task = self._inflight.get(connection_id)
+        key = (target.connection_id, target.binding)
+        task = self._inflight.get(key)
         if task is None:
             task = asyncio.ensure_future(self._refresh_locked(target, used))
-            self._inflight[connection_id] = task
-            task.add_done_callback(lambda _: self._inflight.pop(connection_id, None))
+            self._inflight[key] = task
+            task.add_done_callback(lambda _: self._inflight.pop(key, None))
         try:
             return await asyncio.shield(task)
         except KeyholeError as exc:  # shared by every waiter: give each its own copy to annotate
@@ -149,12 +169,15 @@ class TokenBroker:
             stored = await self._store.read(connection_id)  # another process may have refreshed
             if stored is not None and stored.state == TOKENS_REAUTHORIZE:
                 raise self._died(connection_id, stored.error or "authorization revoked")
-            current = stored.tokens if stored is not None else None
+            current = _bound(stored, target)
             if current is not None and current.access_token != used and self._fresh(_epoch(current)):
                 return current
             client = await self._client(target)
+            granted_elsewhere = current is None and stored is not None and stored.tokens is not None
+            if granted_elsewhere and client.grant != "client_credentials":
+                raise _retargeted()
             tokens = await self._fetch(client, current, organization_id, connection_id)
-            await self._store.save(organization_id, connection_id, tokens)
+            await self._store.save(organization_id, connection_id, tokens, binding=target.binding)
             logger.info(
                 "oauth tokens refreshed", extra={"connection_id": connection_id, "grant": client.grant}
             )
@@ -199,9 +222,13 @@ class TokenBroker:
             raise self._died(connection_id, reason) from None
 
     async def _client(self, target: HttpTarget) -> OAuthClient:
-        _, configuration = await self._connections.full_configuration(
+        connection_type, configuration = await self._connections.full_configuration(
             target.organization_id, target.connection_id
         )
+        if binding_digest(connection_type, configuration) != target.binding:
+            # The connection changed after ``target`` was read: its tokens must not meet the new
+            # endpoints, whatever this call's (older) view of the target says.
+            raise _retargeted()
         auth = configuration.get("auth")
         if not isinstance(auth, dict) or auth.get("type") != OAUTH2:
             raise InvalidRequest("the connection does not use OAuth2", key="oauth_not_configured")

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from keyhole.authconfigs.service import AuthConfigService
+from keyhole.authconfigs.service import PUBLIC_CREDENTIALS, AuthConfigService
+from keyhole.connections.binding import check_shared_target
 from keyhole.connections.schemas import ConnectionCreate
 from keyhole.connections.service import ConnectionService
 from keyhole.egress import EgressClient
@@ -147,7 +148,16 @@ class OAuthServices:
                 "accounts with an ACTIVE state carrying the credential",
                 key="ConnectedAccount_LinkUnavailable",
             )
-        merged = {**credentials, **{k: v for k, v in val.items() if k != "status"}}
+        sent = {k: v for k, v in val.items() if k != "status"}
+        check_shared_target(
+            credentials,
+            sent,
+            public_keys=PUBLIC_CREDENTIALS,
+            fixed_base_url=False,
+            require_named=True,
+            used=_CLIENT_KEYS,
+        )
+        merged = {**credentials, **sent}
         missing = [key for key in (*_CLIENT_KEYS, "base_url") if not merged.get(key)]
         if missing:
             raise InvalidRequest(

@@ -25,6 +25,9 @@ class StoredTokens:
     state: str
     error: str | None
     tokens: TokenSet | None
+    # The target the tokens were granted for (keyhole.connections.binding.binding_digest); None for
+    # tokens stored before targets were recorded.
+    binding: str | None = None
 
 
 class TokenStore:
@@ -61,6 +64,7 @@ class TokenStore:
         if row is None:
             return None
         tokens = None
+        binding = None
         if row.tokens is not None:
             secret: dict[str, Any] = dict(self._vault.decrypt_json(row.tokens, self._aad(connection_id)))
             tokens = TokenSet(
@@ -68,13 +72,16 @@ class TokenStore:
                 refresh_token=secret.get("refresh_token"),
                 expires_at=row.expires_at,
             )
-        return StoredTokens(row.version, row.state, row.error, tokens)
+            binding = secret.get("binding")
+        return StoredTokens(row.version, row.state, row.error, tokens, binding)
 
-    async def save(self, organization_id: str, connection_id: str, tokens: TokenSet) -> int:
-        """Store new tokens (access and refresh in one write) and mark the connection healthy.
-        Returns the new version."""
+    async def save(self, organization_id: str, connection_id: str, tokens: TokenSet, *, binding: str) -> int:
+        """Store new tokens (access and refresh in one write), bound to the target they were granted
+        for, and mark the connection healthy. Returns the new version."""
         await self.ensure(organization_id, connection_id)
-        ciphertext = self._vault.encrypt_json(tokens.as_secret(), self._aad(connection_id))
+        ciphertext = self._vault.encrypt_json(
+            {**tokens.as_secret(), "binding": binding}, self._aad(connection_id)
+        )
         async with self._db.transaction() as session:
             row = await session.get(OAuthTokens, connection_id, with_for_update=True)
             assert row is not None
