@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import gzip
 import socket
@@ -91,6 +92,17 @@ class Gateway:
         return data
 
 
+def reflect_query(body: bytes, content_type: str = "text/plain") -> dict[str, str]:
+    """The query of a ``LocalUpstream`` ``/reflect`` call answering ``body``."""
+    return {"body": base64.urlsafe_b64encode(body).decode(), "type": content_type}
+
+
+def guess_at_cap(guess: str, cap: int) -> bytes:
+    """An answer longer than ``cap`` whose bytes just before the cut are the caller's ``guess``:
+    the probe of the truncation oracle."""
+    return b"A" * (cap - len(guess.encode())) + guess.encode() + b" and the rest of the answer"
+
+
 def gateway(base_url: str, headers: dict[str, str]) -> Gateway:
     return Gateway(httpx.Client(base_url=base_url, headers=headers, timeout=60))
 
@@ -106,6 +118,8 @@ class LocalUpstream:
       ``/encoded?enc=C``      gzip of a JSON echo of the Authorization header, labelled with each
                               ``enc`` as a Content-Encoding header
       ``/cut``                announces 1000 bytes, sends 10 and closes the connection
+      ``/reflect?body=B&type=T``  the base64url-decoded ``B`` as the body, content type ``T``
+                              (text/plain by default): an upstream that says what it is told
       anything else           200 ``ok``
     """
 
@@ -204,6 +218,9 @@ class LocalUpstream:
             return web.Response(
                 body=b"\x00\xff\xfe" + pad + b"bin:" + auth.encode(), content_type="application/octet-stream"
             )
+        if request.path == "/reflect":
+            body = base64.urlsafe_b64decode(request.query.get("body", ""))
+            return web.Response(body=body, headers={"Content-Type": request.query.get("type", "text/plain")})
         if request.path == "/echo-content-type":
             return web.Response(body=b"ok", headers={"Content-Type": f"text/plain; echo={auth}"})
         if request.path == "/encoded":
