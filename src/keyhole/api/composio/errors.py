@@ -35,7 +35,7 @@ _FIXES = {
 }
 _KEY_FIXES = {
     "OriginMismatch": "Send a path relative to the connected account's base URL, or an absolute URL "
-    "on the same scheme and registrable domain.",
+    "with its scheme and port, a host of the same registrable domain, and a path under its base path.",
     "MissingAuthContext": "Send connected_account_id (or custom_connection_data).",
     "ActionExecute_ConnectedAccountEntityIdMismatch": "Send the user_id that owns the connected "
     "account, or leave user_id out.",
