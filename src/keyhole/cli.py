@@ -24,6 +24,15 @@ app.add_typer(keys_app, name="keys")
 T = TypeVar("T")
 
 
+@app.callback()
+def _private_files() -> None:
+    from keyhole.home import PRIVATE_UMASK
+
+    # Every command, and the server processes `serve` starts, creates its files private to the
+    # service account, those that libraries write (obstore's blobs and uploads) included.
+    os.umask(PRIVATE_UMASK)
+
+
 def _settings() -> Settings:
     try:
         return Settings()
@@ -43,10 +52,11 @@ def _exit_now(code: int) -> NoReturn:
 
 
 def _run(work: Callable[[Settings], Awaitable[T]]) -> T:
+    from keyhole.home import prepare_home
+
     settings = _settings()
     configure_logging(settings.log_level)
-
-    settings.home.mkdir(parents=True, exist_ok=True)
+    prepare_home(settings)
 
     async def main() -> T:
         from keyhole.store.migrate import upgrade
@@ -70,13 +80,14 @@ def serve(
     """Start the API server (migrations are applied on start)."""
     import uvicorn
 
+    from keyhole.home import prepare_home
     from keyhole.store.migrate import upgrade_sync
 
     settings = _settings()
     configure_logging(settings.log_level)
     # Migrate once here, before any worker starts, so several workers never race on DDL;
     # each worker's own start-up check then finds the schema current.
-    settings.home.mkdir(parents=True, exist_ok=True)
+    prepare_home(settings)
     upgrade_sync(settings.resolved_database_url)
     uvicorn.run(
         "keyhole.app:create_app",
@@ -109,11 +120,12 @@ def worker() -> None:
 @app.command()
 def migrate() -> None:
     """Apply database migrations and exit."""
+    from keyhole.home import prepare_home
     from keyhole.store.migrate import upgrade_sync
 
     settings = _settings()
     configure_logging(settings.log_level)
-    settings.home.mkdir(parents=True, exist_ok=True)
+    prepare_home(settings)
     upgrade_sync(settings.resolved_database_url)
     typer.echo("migrations applied")
 

@@ -11,6 +11,7 @@ from keyhole.connections.accounts import AccountService
 from keyhole.connections.catalog import Catalog, load_catalog
 from keyhole.connections.service import ConnectionService
 from keyhole.egress import EgressClient, EgressPolicy
+from keyhole.home import prepare_home
 from keyhole.idempotency import IdempotencyService
 from keyhole.jobs.service import JobService
 from keyhole.oauth.service import OAuthServices
@@ -50,8 +51,7 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
-        settings.home.mkdir(parents=True, exist_ok=True)
-        settings.resolved_sql_file_root.mkdir(parents=True, exist_ok=True)
+        prepare_home(settings)
         use_public_suffix_list(settings.public_suffix_list)
         database = Database(settings.resolved_database_url)
         vault = Vault(KeyRing.load(settings.master_keys, settings.key_file))

@@ -21,19 +21,23 @@ def open_backend(blob_url: str | None, home: Path) -> Backend:
     """``None`` → ``<home>/blobs``; ``s3://bucket/prefix`` → S3 with the standard ``AWS_*``
     environment (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_REGION``, ``AWS_ALLOW_HTTP``…);
     ``file:///absolute/dir`` → that directory."""
-    if blob_url is None:
-        return _local((home / "blobs").resolve())
-    if blob_url.startswith(("s3://", "s3a://")):
+    if blob_url is not None and blob_url.startswith(("s3://", "s3a://")):
         store = S3Store.from_url(blob_url)
         return Backend(store, local=False, description=blob_url)
-    if blob_url.startswith("file://"):
-        return _local(Path(blob_url.removeprefix("file://")).resolve())
-    raise InvalidRequest(
-        "KEYHOLE_BLOB_URL must be s3://bucket/prefix or file:///absolute/directory",
-        key="invalid_configuration",
-    )
-
-
-def _local(root: Path) -> Backend:
-    root.mkdir(parents=True, exist_ok=True)
+    root = local_root(blob_url, home)
+    if root is None:
+        raise InvalidRequest(
+            "KEYHOLE_BLOB_URL must be s3://bucket/prefix or file:///absolute/directory",
+            key="invalid_configuration",
+        )
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
     return Backend(LocalStore(prefix=root, mkdir=True), local=True, description=str(root))
+
+
+def local_root(blob_url: str | None, home: Path) -> Path | None:
+    """The directory of a local blob store; None when the blobs live elsewhere."""
+    if blob_url is None:
+        return (home / "blobs").resolve()
+    if blob_url.startswith("file://"):
+        return Path(blob_url.removeprefix("file://")).resolve()
+    return None
