@@ -1,6 +1,6 @@
 """Idempotency-Key for any dialect's POST routes, in one call from its endpoint wrapper::
 
-    return await idempotent(request, services.idempotency, principal.organization_id, run)
+    return await idempotent(request, services.idempotency, principal, run)
 
 ``run`` must turn the dialect's domain errors into responses itself (so that error outcomes
 are fixed too); errors of the key itself (400 bad key, 409 in progress, 422 reused) are
@@ -18,6 +18,7 @@ from starlette.types import Message, Receive
 
 from keyhole.api.requests import read_body
 from keyhole.idempotency import Claim, IdempotencyService, Replay, StoredResponse, check_key, fingerprint
+from keyhole.tenancy.principal import Principal
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ _SKIPPED_HEADERS = frozenset({b"content-length", b"date", b"server", b"x-request
 async def idempotent(
     request: Request,
     service: IdempotencyService,
-    organization_id: str,
+    principal: Principal,
     run: Callable[[Request], Awaitable[Response]],
 ) -> Response:
     key = request.headers.get(HEADER)
@@ -42,7 +43,10 @@ async def idempotent(
     check_key(key)
     body = await read_body(request, MAX_BODY_BYTES)
     outcome = await service.begin(
-        organization_id, key, fingerprint(request.method, request.url.path, request.url.query, body)
+        principal.organization_id,
+        principal.id,
+        key,
+        fingerprint(request.method, request.url.path, request.url.query, body),
     )
     if isinstance(outcome, Replay):
         return _replay(outcome.response)

@@ -1,4 +1,4 @@
-"""One row per (organization, Idempotency-Key): the fixed outcome of the first request."""
+"""One row per (principal, Idempotency-Key): the fixed outcome of the first request."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ class IdempotencyRecord(Base):
     __tablename__ = "idempotency_keys"
     __encrypted_columns__: ClassVar[tuple[str, ...]] = ("response_body",)
     __table_args__ = (
-        UniqueConstraint("organization_id", "key", name="uq_idempotency_keys_organization_key"),
+        UniqueConstraint("organization_id", "principal_id", "key", name="uq_idempotency_keys_principal_key"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    principal_id: Mapped[str] = mapped_column(String(64))  # Principal.id: a user id or org:<id>
     key: Mapped[str] = mapped_column(String(255))
     fingerprint: Mapped[str] = mapped_column(String(64))  # sha256 of method, path, query and body
     state: Mapped[str] = mapped_column(String(16))  # in_progress | completed

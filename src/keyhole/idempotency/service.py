@@ -1,6 +1,8 @@
 """Idempotency-Key semantics (Polytomic spec 1.6), for any dialect.
 
-* A key is 8 to 255 characters from ``[A-Za-z0-9_-]`` and is scoped to one organization.
+* A key is 8 to 255 characters from ``[A-Za-z0-9_-]`` and is scoped to the principal that sent
+  it (a user, or the organization key): another principal's key of the same name is another key,
+  so nobody is ever answered with an outcome fixed for someone else.
 * The first request with a key fixes the outcome (status, headers, body; errors included)
   for ``KEYHOLE_IDEMPOTENCY_TTL_SECONDS``; later requests get that outcome back untouched.
 * A request that arrives while the first is still running gets 409; the same key with a
@@ -86,11 +88,13 @@ class IdempotencyService:
         self._ttl = timedelta(seconds=ttl_seconds)
         self._lock = timedelta(seconds=lock_seconds)
 
-    async def begin(self, organization_id: str, key: str, request_fingerprint: str) -> Claim | Replay:
-        """Claim ``key`` for this request, or return the outcome already fixed for it."""
+    async def begin(
+        self, organization_id: str, principal_id: str, key: str, request_fingerprint: str
+    ) -> Claim | Replay:
+        """Claim the principal's ``key`` for this request, or return the outcome already fixed for it."""
         check_key(key)
         for _ in range(5):
-            claim = await self._insert(organization_id, key, request_fingerprint)
+            claim = await self._insert(organization_id, principal_id, key, request_fingerprint)
             if claim is not None:
                 return claim
             async with self._db.session() as session:
@@ -98,6 +102,7 @@ class IdempotencyService:
                     await session.execute(
                         select(IdempotencyRecord).where(
                             IdempotencyRecord.organization_id == organization_id,
+                            IdempotencyRecord.principal_id == principal_id,
                             IdempotencyRecord.key == key,
                         )
                     )
@@ -181,7 +186,9 @@ class IdempotencyService:
 
     # -- internals -----------------------------------------------------------------------------
 
-    async def _insert(self, organization_id: str, key: str, request_fingerprint: str) -> Claim | None:
+    async def _insert(
+        self, organization_id: str, principal_id: str, key: str, request_fingerprint: str
+    ) -> Claim | None:
         now = utcnow()
         record_id, token = new_id(), new_id()
         try:
@@ -190,6 +197,7 @@ class IdempotencyService:
                     IdempotencyRecord(
                         id=record_id,
                         organization_id=organization_id,
+                        principal_id=principal_id,
                         key=key,
                         fingerprint=request_fingerprint,
                         state=IN_PROGRESS,

@@ -33,7 +33,7 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
                     except KeyholeError as error:
                         return error_response(error)
 
-                return await idempotent(request, services.idempotency, principal.organization_id, call)
+                return await idempotent(request, services.idempotency, principal, call)
             return await handler(request, services, principal)
         except KeyholeError as error:
             return error_response(error)
