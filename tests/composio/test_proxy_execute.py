@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import socket
+from typing import Any
 
 import httpx
 
@@ -187,5 +188,58 @@ def test_binary_answers_are_scrubbed_too(cio_a: Composio, user_id: str) -> None:
             stored = httpx.get(result["binary_data"]["url"], timeout=30).content
             assert TOKEN.encode() not in stored
             assert stored == b"\x00\xff\xfe" + b"\x00" * pad + b"bin:Bearer [REDACTED]"
+    finally:
+        upstream.stop()
+
+
+def test_credential_spellings_and_forwarding_headers_are_refused(cio_a: Composio, user_id: str) -> None:
+    """The core's locked names and blocked headers hold for ``parameters`` and endpoint queries,
+    relative or absolute, and nothing reaches the upstream."""
+    upstream = LocalUpstream().start()
+    try:
+        query_account = cio_a.account(
+            upstream.url(), user_id=user_id, scheme="API_KEY", val={"api_key": TOKEN, "api_key_query": "key"}
+        )
+        header_account = cio_a.account(
+            upstream.url(), user_id=user_id, scheme="API_KEY", val={"api_key": TOKEN}
+        )
+
+        def query(name: str) -> list[dict[str, str]]:
+            return [{"name": name, "value": "evil", "type": "query"}]
+
+        def header(name: str, value: str = "evil") -> list[dict[str, str]]:
+            return [{"name": name, "value": value, "type": "header"}]
+
+        attempts: list[tuple[str, dict[str, Any], str]] = [
+            (query_account, {"endpoint": "/x?key%20=evil"}, "LockedQuery"),
+            (query_account, {"endpoint": "/x?a=1&key[]=evil"}, "LockedQuery"),
+            (query_account, {"endpoint": f"{upstream.url()}/x?KEY+=evil"}, "LockedQuery"),
+            (query_account, {"endpoint": "/x", "parameters": query("key ")}, "LockedQuery"),
+            (query_account, {"endpoint": "/x", "parameters": query("key%00")}, "LockedQuery"),
+            (header_account, {"endpoint": "/x", "parameters": header("X_API_Key")}, "LockedHeader"),
+            (header_account, {"endpoint": "/x", "parameters": header("x.api.key")}, "LockedHeader"),
+            (header_account, {"endpoint": "/x", "parameters": header("X-Forwarded-Host")}, "BlockedHeader"),
+            (
+                header_account,
+                {"endpoint": "/x", "parameters": header("Forwarded", "host=evil")},
+                "BlockedHeader",
+            ),
+            (
+                header_account,
+                {"endpoint": "/x", "parameters": header("X-HTTP-Method-Override", "PROPFIND")},
+                "BlockedHeader",
+            ),
+        ]
+        before = len(upstream.requests)
+        for account, fields, slug in attempts:
+            envelope(cio_a.proxy({"method": "GET", "connected_account_id": account, **fields}), 400, slug)
+        assert len(upstream.requests) == before
+        similar = {
+            "endpoint": "/similar?key2=a",
+            "parameters": query("xkey"),
+            "connected_account_id": query_account,
+        }
+        assert cio_a.ok({"method": "GET", **similar})["status"] == 200
+        assert upstream.requests[before:] == [f"/similar?key2=a&xkey=evil&key={TOKEN}"]
     finally:
         upstream.stop()

@@ -94,7 +94,16 @@ def test_proxy_info_through_the_sdk(sdk: Polytomic, bearer_connection: str, http
     contract = info.request_contract
     assert contract is not None
     assert contract.allowed_methods == ["GET", "POST", "PUT", "PATCH", "DELETE"]
-    assert "Cookie" in (contract.blocked_request_headers or [])
+    blocked = contract.blocked_request_headers or []
+    for name in (
+        "Cookie",
+        "Forwarded",
+        "X-Forwarded-*",
+        "X-Real-IP",
+        "X-Original-URL",
+        "X-HTTP-Method-Override",
+    ):
+        assert name in blocked
     assert "Set-Cookie" in (contract.blocked_response_headers or [])
     assert contract.max_response_body_bytes == 1_048_576
     assert contract.max_request_body_bytes == 262_144

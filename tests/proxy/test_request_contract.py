@@ -7,9 +7,19 @@ to httpbin, whose echo shows exactly what the upstream received.
 from __future__ import annotations
 
 import json
+import string
 from typing import Any
+from urllib.parse import unquote_plus
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from keyhole.connections.catalog import load_catalog
+from keyhole.connections.target import HttpTarget, build_http_target
+from keyhole.errors import InvalidRequest
+from keyhole.proxy import contract
+from keyhole.proxy.request import ProxyCall, build_upstream
 
 from .support import TOKEN, Gateway, LocalUpstream
 
@@ -254,7 +264,7 @@ def test_credential_query_parameter_is_locked(
     connection = gw_a.create(upstream.url(), auth={"type": "query", "name": "api_key", "value": TOKEN})
     before = len(upstream.requests)
     body = gw_a.refused(connection, 400, "locked_query", method="GET", path="/x", **request_fields)
-    assert body["metadata"]["parameter"].lower() == "api_key"
+    assert contract.query_name_key(body["metadata"]["parameter"]) == "api_key"
     assert len(upstream.requests) == before
 
 
@@ -284,6 +294,314 @@ def test_blocked_request_headers_are_refused(
     body = gw_a.refused(counted, 400, "blocked_header", method="GET", path="/x", headers={name: "1"})
     assert body["metadata"]["header"] == name
     assert len(upstream.requests) == before
+
+
+# -- locked names: spellings an upstream reads as the credential's -----------------------------
+# An outside review sent a second value for an injected query credential under near-duplicate
+# names, and the upstream received both. The generated cases below run the pure contract
+# (``build_upstream``); a handful go end to end.
+
+CATALOG = load_catalog()
+QUERY_NAME = "api_key"
+HEADER_NAME = "X-Api-Key"
+
+
+def _target(auth: dict[str, str], **configuration: Any) -> HttpTarget:
+    return build_http_target(
+        connection_id="c",
+        organization_id="o",
+        proxy_enabled=True,
+        connection_type=CATALOG.get("api"),
+        configuration={"url": "https://api.example.com/v1", "auth": auth, **configuration},
+    )
+
+
+QUERY_TARGET = _target({"type": "query", "name": QUERY_NAME, "value": TOKEN})
+HEADER_TARGET = _target({"type": "header", "name": HEADER_NAME, "value": TOKEN})
+
+
+def _refusal(target: HttpTarget, **fields: Any) -> str | None:
+    """The error key ``build_upstream`` refuses the call with, or None when it is accepted."""
+    try:
+        build_upstream(target, ProxyCall(**{"method": "GET", "path": "/x", "headers": {}, **fields}))
+    except InvalidRequest as error:
+        return error.key
+    return None
+
+
+@st.composite
+def _spelled(draw: st.DrawFn, name: str, separators: tuple[str, ...]) -> str:
+    """``name`` with each character case-flipped, percent-encoded (up to three times) and each
+    separator swapped, as it can appear in a query string or a header name."""
+    spelled = []
+    for char in name:
+        if char in "_-":
+            char = draw(st.sampled_from(separators))
+        elif draw(st.booleans()):
+            char = char.swapcase()
+        depth = draw(st.integers(0, 3)) if char.isalnum() else 0
+        if depth:
+            char = f"%{ord(char):02{draw(st.sampled_from('xX'))}}".replace("%", "%" + "25" * (depth - 1))
+        spelled.append(char)
+    return "".join(spelled)
+
+
+# Written as they appear on the wire (valid in rawQuery and in a header token).
+EDGES = ("", "%20", "+", "%00", "%09", "%0A", "%E2%80%8B", "%C2%A0", "%EF%BB%BF", "%2520", "%2B", "%252B")
+BRACKETS = ("", "[]", "[0]", "[key]", "[a][b]", "%5B%5D", "%5b0%5d", "%255B%255D")
+NUL_TAILS = ("", "%00junk", "%2500[x]")
+HEADER_NUL_TAILS = ("", "%00junk", "%2500x")  # a header name is a token: no brackets
+
+
+@st.composite
+def query_spellings(draw: st.DrawFn) -> str:
+    core = draw(_spelled(QUERY_NAME, ("_", ".", "+", "%20", "%5F", "%2E", "%255F")))
+    prefix, suffix = draw(st.sampled_from(EDGES)), draw(st.sampled_from(EDGES))
+    return prefix + core + suffix + draw(st.sampled_from(BRACKETS)) + draw(st.sampled_from(NUL_TAILS))
+
+
+@st.composite
+def header_spellings(draw: st.DrawFn) -> str:
+    core = draw(_spelled(HEADER_NAME, ("-", "_", ".", "%2D", "%5F", "%252D")))
+    edges = ("", "%20", "+", "%00", "%09", "%2520", "%2B")
+    return (
+        draw(st.sampled_from(edges))
+        + core
+        + draw(st.sampled_from(edges))
+        + draw(st.sampled_from(HEADER_NUL_TAILS))
+    )
+
+
+GENERATED = settings(max_examples=400, deadline=None, database=None)
+
+
+@GENERATED
+@given(
+    name=query_spellings(),
+    mode=st.sampled_from(["query", "decoded query", "rawQuery"]),
+    sep=st.sampled_from("&;"),
+)
+def test_generated_spellings_of_a_query_credential_are_refused(name: str, mode: str, sep: str) -> None:
+    if mode == "rawQuery":
+        fields: dict[str, Any] = {"raw_query": f"a=1{sep}{name}=evil"}
+    else:
+        fields = {"query": [("a", "1"), (unquote_plus(name) if mode == "decoded query" else name, "evil")]}
+    assert _refusal(QUERY_TARGET, **fields) == "locked_query"
+
+
+@GENERATED
+@given(name=header_spellings())
+def test_generated_spellings_of_a_header_credential_are_refused(name: str) -> None:
+    assert _refusal(HEADER_TARGET, headers={"Accept": "*/*", name: "evil"}) == "locked_header"
+
+
+@GENERATED
+@given(
+    extra=st.text(string.ascii_letters + string.digits, min_size=1, max_size=4),
+    before=st.booleans(),
+    raw=st.booleans(),
+)
+def test_names_that_only_look_like_a_query_credential_are_accepted(
+    extra: str, before: bool, raw: bool
+) -> None:
+    name = extra + QUERY_NAME if before else QUERY_NAME + extra
+    call = ProxyCall("GET", "/x", {}, **({"raw_query": f"{name}=v"} if raw else {"query": [(name, "v")]}))
+    assert build_upstream(QUERY_TARGET, call).encoded_query == f"{name}=v&{QUERY_NAME}={TOKEN}"
+
+
+@GENERATED
+@given(extra=st.text(string.ascii_letters + string.digits, min_size=1, max_size=4), before=st.booleans())
+def test_names_that_only_look_like_a_header_credential_are_accepted(extra: str, before: bool) -> None:
+    name = extra + HEADER_NAME if before else HEADER_NAME + extra
+    headers = build_upstream(HEADER_TARGET, ProxyCall("GET", "/x", {name: "v"})).headers
+    assert headers == {name: "v", HEADER_NAME: TOKEN}
+
+
+@GENERATED
+@given(name=st.from_regex(r"[A-Za-z0-9_-]{1,40}", fullmatch=True))
+def test_everyday_names_take_the_fast_path_to_the_same_key(name: str) -> None:
+    # A trailing NUL sends a name down the full normalisation, which strips it again.
+    assert contract.query_name_key(name) == contract.query_name_key(name + "\x00")
+    assert contract.header_name_key(name) == contract.header_name_key(name + "\x00")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["api_key2", "xapi_key", "api_keys", "apikey", "api-key", "api_ke", "api_key_", "_api_key", "api[]key"],
+)
+def test_similar_query_names_are_accepted(name: str) -> None:
+    assert _refusal(QUERY_TARGET, query=[(name, "v")]) is None
+    assert _refusal(QUERY_TARGET, raw_query=f"{name}=v") is None
+
+
+def test_deeply_nested_percent_encoding_is_decoded_completely() -> None:
+    for depth in (1, 2, 10, 200):
+        nested = "api_key%" + "25" * (depth - 1) + "20"
+        assert contract.query_name_key(nested) == QUERY_NAME
+        assert _refusal(QUERY_TARGET, raw_query=f"{nested}=evil") == "locked_query"
+
+
+def test_blocked_names_are_their_own_keys() -> None:
+    for name in contract.BLOCKED_REQUEST_HEADERS:
+        assert contract.header_name_key(name) == name.lower()
+
+
+def test_inherited_names_that_read_as_the_credential_are_not_sent() -> None:
+    target = _target(
+        {"type": "header", "name": HEADER_NAME, "value": TOKEN},
+        headers={"X_Api_Key": "shadow", "x.api.key": "shadow", "X-Team": "t"},
+    )
+    assert dict(target.inherited_headers) == {"X-Team": "t"}
+    target = _target(
+        {"type": "query", "name": QUERY_NAME, "value": TOKEN},
+        query={"API_KEY": "shadow", "api_key[]": "shadow", "api.key": "shadow", "v": "1"},
+    )
+    assert target.inherited_query == (("v", "1"),)
+    assert build_upstream(target, ProxyCall("GET", "/x", {})).encoded_query == f"v=1&{QUERY_NAME}={TOKEN}"
+
+
+@pytest.fixture(scope="module")
+def query_locked(gw_a: Gateway, upstream: LocalUpstream) -> str:
+    return gw_a.create(upstream.url(), auth={"type": "query", "name": QUERY_NAME, "value": TOKEN})
+
+
+@pytest.fixture(scope="module")
+def header_locked(gw_a: Gateway, upstream: LocalUpstream) -> str:
+    return gw_a.create(upstream.url(), auth={"type": "header", "name": HEADER_NAME, "value": TOKEN})
+
+
+# The review's five spellings, each as it was sent, and as a structured query name.
+REVIEW_SPELLINGS = [
+    {"rawQuery": "api_key%20=evil"},
+    {"rawQuery": "api_key+=evil"},
+    {"rawQuery": "api_key%00=evil"},
+    {"rawQuery": "api_key[]=evil"},
+    {"query": {"api_key ": "evil"}},
+    {"query": {"api_key%20": "evil"}},
+    {"query": {"api_key+": "evil"}},
+    {"query": {"api_key\x00": "evil"}},
+    {"query": {"api_key[]": "evil"}},
+    {"rawQuery": "a=1;api_key=evil"},
+    {"rawQuery": "API.KEY%5B0%5D=evil"},
+]
+
+
+@pytest.mark.parametrize("request_fields", REVIEW_SPELLINGS, ids=repr)
+def test_review_spellings_of_a_query_credential_are_refused_end_to_end(
+    gw_a: Gateway, upstream: LocalUpstream, query_locked: str, request_fields: dict[str, Any]
+) -> None:
+    before = len(upstream.requests)
+    body = gw_a.refused(query_locked, 400, "locked_query", method="GET", path="/x", **request_fields)
+    assert contract.query_name_key(body["metadata"]["parameter"]) == QUERY_NAME
+    assert QUERY_NAME in body["message"]
+    assert len(upstream.requests) == before
+
+
+@pytest.mark.parametrize(
+    "name", ["X_Api_Key", "x.api.key", "X-Api-Key%20", "X-Api-Key+", "X-Api-Key%00", "X-API_KEY"]
+)
+def test_header_credential_spellings_are_refused_end_to_end(
+    gw_a: Gateway, upstream: LocalUpstream, header_locked: str, name: str
+) -> None:
+    before = len(upstream.requests)
+    body = gw_a.refused(header_locked, 400, "locked_header", method="GET", path="/x", headers={name: "evil"})
+    assert body["metadata"]["header"] == name
+    assert HEADER_NAME in body["message"]
+    assert len(upstream.requests) == before
+
+
+@settings(max_examples=8, deadline=None, database=None)
+@given(query=query_spellings(), header=header_spellings())
+def test_generated_spellings_are_refused_end_to_end(
+    gw_a: Gateway, upstream: LocalUpstream, query_locked: str, header_locked: str, query: str, header: str
+) -> None:
+    before = len(upstream.requests)
+    gw_a.refused(query_locked, 400, "locked_query", method="GET", path="/x", rawQuery=f"{query}=evil")
+    gw_a.refused(query_locked, 400, "locked_query", method="GET", path="/x", query={query: "evil"})
+    gw_a.refused(header_locked, 400, "locked_header", method="GET", path="/x", headers={header: "evil"})
+    assert len(upstream.requests) == before
+
+
+def test_similar_names_reach_the_upstream_end_to_end(
+    gw_a: Gateway, upstream: LocalUpstream, query_locked: str
+) -> None:
+    before = len(upstream.requests)
+    gw_a.ok(query_locked, method="GET", path="/similar", query={"api_key2": "a", "xapi_key": "b"})
+    gw_a.ok(query_locked, method="GET", path="/similar", rawQuery="api_key2=a&xapi_key=b")
+    expected = f"/similar?api_key2=a&xapi_key=b&{QUERY_NAME}={TOKEN}"
+    assert upstream.requests[before:] == [expected, expected]
+
+
+def test_inherited_near_duplicates_of_the_credential_are_not_sent_end_to_end(
+    gw_a: Gateway, upstream: LocalUpstream
+) -> None:
+    connection = gw_a.create(
+        upstream.url(),
+        auth={"type": "query", "name": QUERY_NAME, "value": TOKEN},
+        query={"API_KEY": "shadow", "api_key[]": "shadow", "v": "1"},
+    )
+    before = len(upstream.requests)
+    gw_a.ok(connection, method="GET", path="/inherited")
+    assert upstream.requests[before:] == [f"/inherited?v=1&{QUERY_NAME}={TOKEN}"]
+
+
+# Headers that tell an upstream where the request came from, which host or URL it was for, or
+# which method to act on. Refused (never dropped), like the other blocked headers.
+FORWARDING = [
+    "Forwarded",
+    "X-Forwarded-For",
+    "X-Forwarded-Host",
+    "X-Forwarded-Proto",
+    "X-Forwarded-Port",
+    "X-Forwarded-Prefix",
+    "X-Forwarded-Server",
+    "x-forwarded-anything",
+    "X_Forwarded_Host",
+    "X-Forwarded",
+    "X-Real-IP",
+    "X-Client-IP",
+    "True-Client-IP",
+    "CF-Connecting-IP",
+    "X-Original-URL",
+    "X-Rewrite-URL",
+    "X-Host",
+    "X-Original-Host",
+    "x_real_ip",
+    "Proxy",
+    "X-HTTP-Method-Override",
+    "X-HTTP-Method",
+    "X-Method-Override",
+    "x_http_method_override",
+]
+
+
+@pytest.mark.parametrize("name", FORWARDING)
+def test_forwarding_and_method_override_headers_are_refused(
+    gw_a: Gateway, upstream: LocalUpstream, counted: str, name: str
+) -> None:
+    before = len(upstream.requests)
+    body = gw_a.refused(
+        counted, 400, "blocked_header", method="GET", path="/x", headers={name: "evil.example"}
+    )
+    assert body["metadata"]["header"] == name
+    assert len(upstream.requests) == before
+
+
+def test_forwarding_and_method_override_headers_are_listed_in_proxy_info(gw_a: Gateway, counted: str) -> None:
+    listed = gw_a.info(counted)["requestContract"]["blockedRequestHeaders"]
+    for name in (
+        "Forwarded",
+        "X-Forwarded-*",
+        "X-Real-IP",
+        "X-Client-IP",
+        "True-Client-IP",
+        "CF-Connecting-IP",
+    ):
+        assert name in listed
+    for name in ("X-Original-URL", "X-Rewrite-URL", "X-Host", "X-Original-Host", "Proxy", "Proxy-*"):
+        assert name in listed
+    for name in ("X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"):
+        assert name in listed
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yarl
@@ -54,10 +54,16 @@ class HttpTarget:
     scrubber: Scrubber  # every injected secret in every echo form (computed once, per target)
     limits: ProxyLimits
     binding: str  # the target's fingerprint (connections.binding): OAuth tokens are bound to it
+    # Each credential name's key (``contract.header_name_key``/``query_name_key``) → the name,
+    # derived once here so the proxy hot path only looks caller names up.
+    locked_header_keys: Mapping[str, str] = field(init=False, repr=False, compare=False)
+    locked_query_keys: Mapping[str, str] = field(init=False, repr=False, compare=False)
 
-    @property
-    def locked_header_names(self) -> frozenset[str]:
-        return frozenset(name.lower() for name in self.credential_headers)
+    def __post_init__(self) -> None:
+        headers = {contract.header_name_key(name): name for name in self.credential_headers}
+        object.__setattr__(self, "locked_header_keys", headers)
+        query = {contract.query_name_key(name): name for name in self.credential_query}
+        object.__setattr__(self, "locked_query_keys", query)
 
     def url_for(self, path: str, encoded_query: str = "", origin: yarl.URL | None = None) -> yarl.URL:
         """Append an already-validated relative path, keeping the caller's percent-encoding.
@@ -121,7 +127,10 @@ def _inherited_headers(spec: HttpSpec, configured: Mapping[str, str], locked: se
                 key="invalid_configuration",
                 metadata={"errors": [{"field": f"/headers/{name}", "message": "blocked header"}]},
             )
-    return {**spec.headers, **{k: v for k, v in configured.items() if k.lower() not in locked}}
+    return {
+        **spec.headers,
+        **{k: v for k, v in configured.items() if contract.header_name_key(k) not in locked},
+    }
 
 
 def build_http_target(
@@ -162,10 +171,14 @@ def build_http_target(
             # Locked now; keyhole.oauth.refresh.with_token puts the current access token in.
             credential_headers["Authorization"] = "Bearer"
     limits = {**DEFAULT_LIMITS, **spec.proxy_defaults, **(configuration.get("proxy") or {})}
-    locked = {name.lower() for name in credential_headers}
+    # Configured names an upstream would read as the credential's are not sent either.
+    locked = {contract.header_name_key(name) for name in credential_headers}
     inherited_headers = _inherited_headers(spec, configuration.get("headers") or {}, locked)
+    locked_query = {contract.query_name_key(name) for name in credential_query}
     inherited_query = tuple(
-        (k, str(v)) for k, v in (configuration.get("query") or {}).items() if k not in credential_query
+        (k, str(v))
+        for k, v in (configuration.get("query") or {}).items()
+        if contract.query_name_key(k) not in locked_query
     )
     return HttpTarget(
         connection_id=connection_id,

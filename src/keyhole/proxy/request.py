@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlencode
+from urllib.parse import quote, unquote, unquote_plus, urlencode
 
 import orjson
 import yarl
@@ -24,6 +24,8 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")  # fullmatch: '$' woul
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+# Some servers (Rack before 3, Python before 3.9.2) split a query on ';' as well as '&'.
+_QUERY_SEPARATOR = re.compile(r"[&;]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +137,7 @@ def encode_body(body: Any) -> tuple[bytes | None, str | None]:
 def _check_headers(target: HttpTarget, headers: Mapping[str, str]) -> dict[str, str]:
     if len(headers) > contract.MAX_HEADERS:
         raise _invalid(f"at most {contract.MAX_HEADERS} request headers are allowed", "request.headers")
-    locked = target.locked_header_names
+    locked = target.locked_header_keys
     checked: dict[str, str] = {}
     for name, value in headers.items():
         if not isinstance(name, str) or not _TOKEN.fullmatch(name):
@@ -148,16 +150,16 @@ def _check_headers(target: HttpTarget, headers: Mapping[str, str]) -> dict[str, 
                 "character",
                 f"request.headers.{name}",
             )
-        lower = name.lower()
-        if lower in locked:
+        key = contract.header_name_key(name)
+        if key in locked:
             raise InvalidRequest(
-                f"header {name} carries the connection's credential and cannot be set by the caller",
+                f"header {_as_read(name, locked[key])} carries the connection's credential and cannot "
+                "be set by the caller",
                 key="locked_header",
                 metadata={"field": f"request.headers.{name}", "header": name},
             )
-        if lower in contract.BLOCKED_REQUEST_LOWER or lower.startswith(
-            contract.BLOCKED_REQUEST_HEADER_PREFIXES
-        ):
+        # The blocked names are their own keys: lowercase, with '-' as the only separator.
+        if key in contract.BLOCKED_REQUEST_LOWER or key.startswith(contract.BLOCKED_REQUEST_HEADER_PREFIXES):
             raise InvalidRequest(
                 f"header {name} is blocked by the proxy contract (see blockedRequestHeaders in proxy info)",
                 key="blocked_header",
@@ -167,24 +169,33 @@ def _check_headers(target: HttpTarget, headers: Mapping[str, str]) -> dict[str, 
     return checked
 
 
-def _locked_query_error(name: str) -> InvalidRequest:
-    return InvalidRequest(
-        f"query parameter {name} carries the connection's credential and cannot be set by the caller",
-        key="locked_query",
-        metadata={"field": "request.query", "parameter": name},
-    )
+def _as_read(name: str, locked: str) -> str:
+    if name.lower() == locked.lower():
+        return name
+    return f"{name[:64]!r} (which an upstream may read as {locked})"
+
+
+def _check_query_name(locked: Mapping[str, str], name: str) -> None:
+    locked_name = locked.get(contract.query_name_key(name))
+    if locked_name is not None:
+        raise InvalidRequest(
+            f"query parameter {_as_read(name, locked_name)} carries the connection's credential and "
+            "cannot be set by the caller",
+            key="locked_query",
+            metadata={"field": "request.query", "parameter": name[:64]},
+        )
 
 
 def _query(target: HttpTarget, call: ProxyCall) -> str:
     if call.query is not None and call.raw_query is not None:
         raise _invalid("send either query or rawQuery, not both", "request.rawQuery")
-    locked = {name.lower() for name in target.credential_query}
+    locked = target.locked_query_keys
     inherited = dict(target.inherited_query)
     caller = ""
     if call.query is not None:
         for name, _ in call.query:
-            if name.lower() in locked:
-                raise _locked_query_error(name)
+            if locked:
+                _check_query_name(locked, name)
             inherited.pop(name, None)
         caller = urlencode(list(call.query))
     elif call.raw_query:
@@ -197,9 +208,9 @@ def _query(target: HttpTarget, call: ProxyCall) -> str:
             or _BAD_PERCENT.search(raw)
         ):
             raise _invalid(f"request.rawQuery breaks the rule: {contract.RAW_QUERY_RULE}", "request.rawQuery")
-        for name, _ in parse_qsl(raw, keep_blank_values=True):
-            if name.lower() in locked:
-                raise _locked_query_error(name)
+        if locked:
+            for part in _QUERY_SEPARATOR.split(raw):
+                _check_query_name(locked, unquote_plus(part.partition("=")[0]))
         caller = raw
     parts = [
         urlencode(list(inherited.items())) if inherited else "",

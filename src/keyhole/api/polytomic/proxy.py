@@ -170,7 +170,7 @@ def _info(info: ProxyInfo) -> dict[str, Any]:
             "allowedMethods": list(contract.ALLOWED_METHODS),
             "blockedRequestHeaders": [
                 *contract.BLOCKED_REQUEST_HEADERS,
-                "Proxy-*",
+                *contract.BLOCKED_REQUEST_HEADER_PATTERNS,
                 *target.credential_headers,
             ],
             "blockedResponseHeaders": list(contract.BLOCKED_RESPONSE_HEADERS),
