@@ -19,6 +19,8 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from polytomic import Polytomic
+from polytomic.core.api_error import ApiError
 
 from conftest import KeyholeServer, Keys, require_service
 
@@ -644,3 +646,33 @@ def test_binary_body_url_is_fetched_without_any_credential(
     assert trap.connections == 1
     assert b"authorization" not in trap.seen().lower()
     assert STORED_TOKEN.encode() not in trap.seen()
+
+
+# -- the official SDK sees the same refusal ----------------------------------------------------------
+
+
+def test_the_polytomic_sdk_gets_a_clear_refusal(
+    server: KeyholeServer, org_a: Keys, home: Trap, trap: Trap
+) -> None:
+    sdk = Polytomic(base_url=server.url, token=org_a.user_api_key, max_retries=0)
+    created = sdk.connections.create(
+        name="sdk-binding",
+        type="api",
+        configuration={"url": home.url, "auth": {"type": "bearer", "token": STORED_TOKEN}},
+        validate=False,
+    )
+    connection_id = created.data.id
+    assert connection_id is not None
+    moved = {"url": trap.url, "auth": {"type": "bearer", "token": REDACTED}}
+    with pytest.raises(ApiError) as update:
+        sdk.connections.update(id=connection_id, name="moved", configuration=moved, validate=False)
+    with pytest.raises(ApiError) as test:
+        sdk.connections.test_connection(
+            type="api", configuration={"url": trap.url}, connection_id=connection_id
+        )
+    for refused in (update.value, test.value):
+        assert refused.status_code == 422
+        assert RETARGET in str(refused.body)
+        assert STORED_TOKEN not in str(refused.body)
+    _untouched(trap)
+    assert sdk.connections.get(id=connection_id).data.configuration["url"] == home.url
