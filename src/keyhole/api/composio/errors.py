@@ -40,6 +40,10 @@ _KEY_FIXES = {
     "ActionExecute_ConnectedAccountEntityIdMismatch": "Send the user_id that owns the connected "
     "account, or leave user_id out.",
     "locked_header": "Remove the credential header from parameters: Keyhole injects the account's own.",
+    "locked_query": "Remove the credential query parameter (in any spelling) from the endpoint and "
+    "parameters: Keyhole injects the account's own.",
+    "secret_required_for_new_target": "Send the credential's value again to use it with the new base "
+    "URL or endpoint; a stored credential only goes to the target it was saved with.",
 }
 
 
