@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from conftest import KeyholeServer, server_env
-from jobs.support import AsyncApi, api, kill9
+from jobs.support import AsyncApi, Databases, Deployment, api, kill9
 from keyhole.home import prepare_home
 from keyhole.settings import Settings
 from queries.support import run, sdk
@@ -94,6 +94,32 @@ def test_a_fresh_home_is_private_to_the_service_account(tmp_path: Path, httpbin_
         assert mode(tmp_path / "state") == 0o700
     finally:
         server.stop()
+
+
+def test_blobs_written_by_a_worker_are_private(tmp_path: Path, httpbin_url: str) -> None:
+    """With the distributed engine a `keyhole worker` runs the job and writes its body."""
+    databases = Databases()
+    try:
+        database_url = databases.create()
+        home = tmp_path / "home"
+        env = server_env(
+            home,
+            KEYHOLE_JOB_ENGINE="procrastinate",
+            KEYHOLE_DATABASE_URL=database_url,
+            KEYHOLE_JOB_SWEEP_SECONDS="1",
+        )
+        deployment = Deployment("procrastinate", KeyholeServer(tmp_path, env).start(), database_url)
+        try:
+            deployment.start_worker()
+            keys = deployment.server.bootstrap("worker-files", "owner@worker.test")
+            async_body(api(deployment.server.url, keys.bearer), httpbin_url)
+            files = assert_private(home)
+            assert any(path.is_relative_to(home / "blobs") for path in files)
+            assert not (home / "keyhole.db").exists()
+        finally:
+            deployment.stop()
+    finally:
+        databases.drop_all()
 
 
 def loosen(home: Path) -> None:
