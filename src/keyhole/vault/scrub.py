@@ -113,11 +113,8 @@ class Scrubber:
     def __bool__(self) -> bool:
         return bool(self._lowered)
 
-    def __eq__(self, other: object) -> bool:
+    def __eq__(self, other: object) -> bool:  # targets built from the same secrets are equal
         return isinstance(other, Scrubber) and other.forms == self.forms
-
-    def __hash__(self) -> int:
-        return hash(self.forms)
 
     def __repr__(self) -> str:
         return f"Scrubber(<{len(self.forms)} forms>)"  # never the forms themselves
