@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,6 +38,21 @@ def test_any_altered_character_is_refused(tmp_path: Path, position: int) -> None
     altered = token[:index] + ("A" if token[index] != "A" else "B") + token[index + 1 :]
     with pytest.raises(Forbidden):
         signer.verify(altered)
+
+
+def test_only_the_canonical_spelling_of_a_token_verifies(tmp_path: Path) -> None:
+    """The last base64url character carries unused bits: a variant that decodes to the same MAC
+    is still refused, so a signed token has exactly one valid spelling."""
+    signer = DownloadSigner(KeyRing.load(None, tmp_path / "keys"))
+    token = signer.sign(str(uuid.uuid4()), datetime.now(UTC) + timedelta(minutes=5))
+    payload, mac = token.split(".")
+    for char in string.ascii_letters + string.digits + "-_":
+        variant = f"{payload}.{mac[:-1]}{char}"
+        if variant == token:
+            assert signer.verify(variant)
+            continue
+        with pytest.raises(Forbidden):
+            signer.verify(variant)
 
 
 def test_rotation_keeps_old_tokens_and_signs_with_the_new_key(tmp_path: Path) -> None:

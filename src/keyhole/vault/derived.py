@@ -47,4 +47,10 @@ def b64url(raw: bytes) -> str:
 
 
 def unb64url(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """The inverse of :func:`b64url`, for its output only: a spelling that differs in the unused
+    low bits of the last character decodes to the same bytes, so it is refused (``ValueError``)
+    rather than accepted as a second valid form of one signed token."""
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if b64url(raw) != text:
+        raise ValueError("not the canonical base64url form")
+    return raw
