@@ -104,6 +104,7 @@ def test_forms_of_a_secret() -> None:
         secret,
         json.dumps(secret)[1:-1],
         json.dumps(secret, ensure_ascii=False)[1:-1],
+        json.dumps(secret)[1:-1].replace("/", "\\/"),
         quote(secret, safe=""),
         quote(secret),
         quote_plus(secret),

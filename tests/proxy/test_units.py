@@ -21,7 +21,7 @@ from keyhole.proxy.request import (
     encode_body,
     flatten_query,
 )
-from keyhole.proxy.response import decode_body, filter_headers, is_text, opaque_coding
+from keyhole.proxy.response import decode_body, is_text, opaque_coding, shape_head
 from keyhole.vault.scrub import NO_SECRETS, Scrubber
 
 CATALOG = load_catalog()
@@ -206,6 +206,9 @@ def test_echo_forms_of_secrets() -> None:
         base64.b64encode(b"u:").decode().rstrip("="),
     }
     assert not target().scrubber
+    oauth = {"type": "oauth2", "grant": "client_credentials", "token_url": "https://id.example/t"}
+    client = target({**oauth, "client_id": "app", "client_secret": "cs-Never-Sent-1"})
+    assert "cs-Never-Sent-1" in client.scrubber.forms  # every secret field, injected or not
 
 
 def test_unparsable_base_url() -> None:
@@ -221,7 +224,7 @@ def _headers(*pairs: tuple[str, str]) -> CIMultiDictProxy[str]:
     return CIMultiDictProxy(CIMultiDict(pairs))
 
 
-def test_filter_headers() -> None:
+def test_shape_head() -> None:
     headers = _headers(
         ("Set-Cookie", "a=b"),
         ("X-Dup", "1"),
@@ -234,12 +237,15 @@ def test_filter_headers() -> None:
         ("X-Powered-By", "php"),
     )
     scrubber = Scrubber.of([SECRET])
-    assert filter_headers(headers, scrubber) == {"X-Dup": "1, 2", "X-Echo": "k=[REDACTED]"}
-    assert filter_headers(headers, NO_SECRETS) == {
+    assert shape_head(headers, scrubber)[0] == {"X-Dup": "1, 2", "X-Echo": "k=[REDACTED]"}
+    assert shape_head(headers, NO_SECRETS)[0] == {
         "X-Dup": "1, 2",
         "X-Echo": f"k={SECRET}",
         f"X-{SECRET}": "v",
     }
+    typed = _headers(("Content-Type", f"text/plain; k={SECRET.upper()}"), ("Connection", "content-type"))
+    assert shape_head(typed, scrubber) == ({}, "text/plain; k=[REDACTED]")
+    assert shape_head(typed, NO_SECRETS)[1] == f"text/plain; k={SECRET.upper()}"
 
 
 def test_decode_body() -> None:

@@ -15,6 +15,7 @@ import yarl
 
 from keyhole.connections.binding import binding_digest
 from keyhole.connections.catalog import ConnectionType, HttpSpec
+from keyhole.connections.secrets import split_secrets
 from keyhole.errors import InvalidRequest
 from keyhole.proxy import contract
 from keyhole.vault.scrub import Scrubber
@@ -96,6 +97,11 @@ def _auth(spec: HttpSpec, configuration: Mapping[str, Any]) -> dict[str, Any]:
     else:
         auth = _resolve(spec.auth, configuration) if spec.auth is not None else None
     return dict(auth) if isinstance(auth, dict) else {"type": "none"}
+
+
+def _secret_values(connection_type: ConnectionType, configuration: Mapping[str, Any]) -> list[str]:
+    stored = split_secrets(configuration, connection_type.secret_fields)[1]
+    return [value for value in stored.values() if isinstance(value, str)]
 
 
 def _base_url(raw: str) -> yarl.URL:
@@ -191,7 +197,8 @@ def build_http_target(
         credential_headers=credential_headers,
         credential_query=credential_query,
         auth_type=str(auth.get("type", "none")),
-        scrubber=Scrubber.of(secrets, pairs=pairs),
+        # Every secret field too (an OAuth2 client_secret is never sent, yet must never show).
+        scrubber=Scrubber.of([*secrets, *_secret_values(connection_type, configuration)], pairs=pairs),
         limits=ProxyLimits(**{key: limits[key] for key in DEFAULT_LIMITS}),
         binding=binding_digest(connection_type, configuration),
     )

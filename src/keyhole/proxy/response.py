@@ -15,17 +15,23 @@ _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/java
 _FORM = "application/x-www-form-urlencoded"
 
 
-def filter_headers(headers: CIMultiDictProxy[str], scrubber: Scrubber) -> dict[str, str]:
-    """One value per header (repeats joined with ", "), blocked and Connection-named ones removed,
-    echoed secrets replaced (a header *named* after a secret is dropped: no form of it can show)."""
+def shape_head(headers: CIMultiDictProxy[str], scrubber: Scrubber) -> tuple[dict[str, str], str]:
+    """The answer's headers as shown and its content type. One value per header (repeats joined
+    with ", "), blocked and Connection-named ones removed, echoed secrets replaced (a header
+    *named* after a secret is dropped: no form of it can show). One search decides whether
+    anything needs scrubbing, the content type included."""
     dropped = set(contract.BLOCKED_RESPONSE_LOWER)
     for value in headers.getall("Connection", ()):
         dropped.update(token.strip().lower() for token in value.split(","))
     kept = [(name, header_text(value)) for name, value in headers.items() if name.lower() not in dropped]
-    if scrubber and scrubber.found_in("\n".join(f"{name}\n{value}" for name, value in kept)):
+    content_type = header_text(headers.get("Content-Type", ""))
+    if scrubber and scrubber.found_in(
+        "\n".join([content_type, *(f"{name}\n{value}" for name, value in kept)])
+    ):
         kept = [
             (name, scrubber.scrub_text(value)) for name, value in kept if scrubber.scrub_text(name) == name
         ]
+        content_type = scrubber.scrub_text(content_type)
     result: dict[str, str] = {}
     lowered: dict[str, str] = {}
     for name, value in kept:
@@ -36,7 +42,7 @@ def filter_headers(headers: CIMultiDictProxy[str], scrubber: Scrubber) -> dict[s
             result[name] = value
         else:
             result[existing] = f"{result[existing]}, {value}"
-    return result
+    return result, content_type
 
 
 def header_text(value: str) -> str:

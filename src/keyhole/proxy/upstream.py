@@ -25,7 +25,7 @@ from keyhole.egress.streaming import CappedBody
 from keyhole.errors import KeyholeError, UpstreamUnreachable
 from keyhole.oauth.refresh import OAUTH2, TokenBroker
 from keyhole.proxy.request import ProxyCall, UpstreamRequest, build_upstream
-from keyhole.proxy.response import filter_headers, header_text, opaque_coding
+from keyhole.proxy.response import opaque_coding, shape_head
 from keyhole.vault.scrub import NO_SECRETS, Scrubber
 
 
@@ -73,8 +73,7 @@ class Answer:
     def __init__(self, method: str, response: UpstreamResponse, scrubber: Scrubber) -> None:
         self.method = method
         self.status = response.status
-        self.headers = filter_headers(response.headers, scrubber)
-        self.content_type = scrubber.scrub_text(header_text(response.headers.get("Content-Type", "")))
+        self.headers, self.content_type = shape_head(response.headers, scrubber)
         self._response = response
         self._scrubber = scrubber
 

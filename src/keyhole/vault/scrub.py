@@ -36,19 +36,21 @@ _DSN_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^\s/@]+@")
 
 
 def echo_forms(secrets: Iterable[str], *, pairs: Iterable[tuple[str, str]] = ()) -> tuple[str, ...]:
-    """Each secret as a server may print it: raw, JSON-escaped (ASCII-only and not), URL-encoded
-    (``quote`` and ``quote_plus``, with and without ``/`` kept), base64 (standard and URL-safe,
-    padded or not, and at each of the three byte offsets it may sit at inside a longer blob), and
-    for each ``(user, password)`` of basic authentication the base64 of ``user:password``.
-    Longest first."""
+    """Each secret as a server may print it: raw, JSON-escaped (ASCII-only and not, and with '/'
+    escaped as PHP does), URL-encoded (``quote`` and ``quote_plus``, with and without ``/`` kept),
+    base64 (standard and URL-safe, padded or not, and at each of the three byte offsets it may sit
+    at inside a longer blob), and for each ``(user, password)`` of basic authentication the base64
+    of ``user:password``. Longest first."""
     forms: set[str] = set()
     for secret in secrets:
         if not secret:
             continue
+        escaped = json.dumps(secret)[1:-1]
         forms.update(
             (
                 secret,
-                json.dumps(secret)[1:-1],
+                escaped,
+                escaped.replace("/", "\\/"),  # PHP's json_encode escapes '/' too
                 json.dumps(secret, ensure_ascii=False)[1:-1],
                 quote(secret, safe=""),
                 quote(secret, safe="/"),

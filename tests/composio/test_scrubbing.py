@@ -1,6 +1,7 @@
-"""The truncation oracle through the Composio proxy: a text answer cut at the connection's cap, and
-a binary answer streamed to the blob store and cut at ``max_async_body_bytes``, give the same bytes
-for a guess of the secret's first characters and for a wrong guess."""
+"""Echo scrubbing through the Composio proxy. The truncation oracle: a text answer cut at the
+connection's cap, and a binary answer streamed to the blob store and cut at
+``max_async_body_bytes``, give the same bytes for a guess of the secret's first characters and for
+a wrong guess. A binary answer's content type is scrubbed like any other."""
 
 from __future__ import annotations
 
@@ -71,3 +72,13 @@ def test_a_prefix_guess_and_a_wrong_guess_get_the_same_answer(
     shown, blob = right
     expected = guess_at_cap("#" * length, CAP)[: CAP - TAIL]
     assert (blob if blob is not None else str(shown).encode()) == expected
+
+
+def test_a_binary_answers_content_type_is_scrubbed(cio_a: Composio, account: str) -> None:
+    content_type = f"application/octet-stream; echo={TOKEN.upper()}"
+    query = urlencode(reflect_query(b"\x00\x01 binary", content_type))
+    result = cio_a.ok({"endpoint": f"/reflect?{query}", "method": "GET", "connected_account_id": account})
+    shown = result["binary_data"]["content_type"]
+    assert shown == "application/octet-stream; echo=[REDACTED]"
+    assert result["headers"]["content-type"] == shown
+    assert httpx.get(result["binary_data"]["url"]).content == b"\x00\x01 binary"
