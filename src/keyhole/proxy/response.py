@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+from itertools import chain
 
 from multidict import CIMultiDictProxy
 
@@ -23,25 +24,24 @@ def shape_head(headers: CIMultiDictProxy[str], scrubber: Scrubber) -> tuple[dict
     dropped = set(contract.BLOCKED_RESPONSE_LOWER)
     for value in headers.getall("Connection", ()):
         dropped.update(token.strip().lower() for token in value.split(","))
-    kept = [(name, header_text(value)) for name, value in headers.items() if name.lower() not in dropped]
-    content_type = header_text(headers.get("Content-Type", ""))
-    if scrubber and scrubber.found_in(
-        "\n".join([content_type, *(f"{name}\n{value}" for name, value in kept)])
-    ):
-        kept = [
-            (name, scrubber.scrub_text(value)) for name, value in kept if scrubber.scrub_text(name) == name
-        ]
-        content_type = scrubber.scrub_text(content_type)
     result: dict[str, str] = {}
     lowered: dict[str, str] = {}
-    for name, value in kept:
+    for name, raw_value in headers.items():
         lower = name.lower()
+        if lower in dropped:
+            continue
+        value = header_text(raw_value)
         existing = lowered.get(lower)
         if existing is None:
             lowered[lower] = name
             result[name] = value
         else:
             result[existing] = f"{result[existing]}, {value}"
+    content_type = header_text(headers.get("Content-Type", ""))
+    if scrubber and scrubber.found_in("\n".join([content_type, *chain.from_iterable(result.items())])):
+        scrub = scrubber.scrub_text
+        result = {name: scrub(value) for name, value in result.items() if scrub(name) == name}
+        content_type = scrub(content_type)
     return result, content_type
 
 

@@ -16,7 +16,7 @@ job (``proxy.async_calls``). So each rule below holds on all of them by construc
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from types import TracebackType
 
 from keyhole.connections.target import HttpTarget
 from keyhole.egress import EgressClient, UpstreamResponse, read_capped
@@ -91,41 +91,85 @@ class UpstreamReader:
         self._egress = egress
         self._oauth = oauth  # injects OAuth2 access tokens (refreshing them) and handles 401s
 
-    @asynccontextmanager
-    async def open(
+    def open(
         self,
         target: HttpTarget,
         call: ProxyCall,
         upstream: UpstreamRequest,
         *,
         deadline_ms: int | None = None,
-    ) -> AsyncIterator[Answer]:
-        """Send ``upstream`` (``call`` built for ``target``) and yield its answer; the connection
-        is released on exit. ``deadline_ms`` makes it a long stream: ``target``'s timeout then
-        bounds each wait for data and ``deadline_ms`` the whole exchange."""
+    ) -> Opening:
+        """Send ``upstream`` (``call`` built for ``target``); the async context manager yields
+        the answer and releases the connection on exit. ``deadline_ms`` makes it a long stream:
+        ``target``'s timeout then bounds each wait for data and ``deadline_ms`` the whole exchange."""
         oauth = self._oauth if target.auth_type == OAUTH2 else None
+        return Opening(self._egress, oauth, target, call, upstream, deadline_ms)
+
+
+class Opening:
+    """One exchange, or two for an ``oauth2`` target whose token the upstream refused: one refresh
+    and one retry, never a loop (a second 401 goes back to the caller). A class rather than a
+    generator-based context manager: this is every proxy call's path."""
+
+    __slots__ = ("_call", "_deadline_ms", "_egress", "_exchange", "_oauth", "_target", "_upstream")
+
+    def __init__(
+        self,
+        egress: EgressClient,
+        oauth: TokenBroker | None,
+        target: HttpTarget,
+        call: ProxyCall,
+        upstream: UpstreamRequest,
+        deadline_ms: int | None,
+    ) -> None:
+        self._egress = egress
+        self._oauth = oauth
+        self._target = target
+        self._call = call
+        self._upstream = upstream
+        self._deadline_ms = deadline_ms
+        self._exchange: Exchange | None = None
+
+    async def __aenter__(self) -> Answer:
+        oauth, target, upstream = self._oauth, self._target, self._upstream
         if oauth is not None:
             target = await oauth.authorize(target)
-            upstream = build_upstream(target, call)
-        async with self._send(target, upstream, deadline_ms) as response:
-            if oauth is None or response.status != 401:
-                yield _answer(target, upstream.method, response)
-                return
-        # One refresh and one retry, never a loop: a second 401 goes back to the caller.
-        target = await oauth.after_unauthorized(target)
-        upstream = build_upstream(target, call)
-        async with self._send(target, upstream, deadline_ms) as response:
-            yield _answer(target, upstream.method, response)
+            upstream = build_upstream(target, self._call)
+        exchange = self._exchange = self._request(target, upstream)
+        response = await exchange.__aenter__()  # a failed enter releases the exchange itself
+        if oauth is not None and response.status == 401:
+            self._exchange = None
+            await exchange.__aexit__(None, None, None)
+            target = await oauth.after_unauthorized(target)
+            upstream = build_upstream(target, self._call)
+            exchange = self._exchange = self._request(target, upstream)
+            response = await exchange.__aenter__()
+        try:
+            return _answer(target, upstream.method, response)
+        except BaseException:
+            self._exchange = None
+            await exchange.__aexit__(None, None, None)
+            raise
 
-    def _send(self, target: HttpTarget, upstream: UpstreamRequest, deadline_ms: int | None) -> Exchange:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._exchange is not None:
+            await self._exchange.__aexit__(exc_type, exc, tb)
+
+    def _request(self, target: HttpTarget, upstream: UpstreamRequest) -> Exchange:
         url = target.url_for(upstream.url_path, upstream.encoded_query, upstream.origin)
         timeout_ms = target.limits.timeout_ms
-        if deadline_ms is None:
+        if self._deadline_ms is None:
             return self._egress.request(
                 upstream.method, url, headers=upstream.headers, data=upstream.body, timeout_ms=timeout_ms
             )
         return self._egress.stream(
-            upstream.method, url, headers=upstream.headers, timeout_ms=timeout_ms, deadline_ms=deadline_ms
+            upstream.method,
+            url,
+            headers=upstream.headers,
+            timeout_ms=timeout_ms,
+            deadline_ms=self._deadline_ms,
         )
 
 

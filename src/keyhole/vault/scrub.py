@@ -141,8 +141,7 @@ class Scrubber:
 
     def found_in(self, value: str) -> bool:
         """Whether any form occurs in ``value`` (a quick test before scrubbing many small texts)."""
-        lowered = _encode(value).lower()
-        return any(form in lowered for form in self._lowered)
+        return any(map(_encode(value).lower().__contains__, self._lowered))
 
     def stream(self) -> StreamScrubber:
         return StreamScrubber(self)
