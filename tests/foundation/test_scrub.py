@@ -113,9 +113,6 @@ def test_forms_of_a_secret() -> None:
         base64.urlsafe_b64encode(secret.encode()).decode(),
         base64.b64encode(secret.encode()).decode().rstrip("="),
     } <= forms
-    for offset in (1, 2):  # inside a longer base64 blob, at each byte offset
-        blob = base64.b64encode(b"x" * offset + secret.encode() + b"yz").decode()
-        assert any(form in blob for form in forms if len(form) >= 8), offset
     assert echo_forms([""]) == ()
     assert list(echo_forms([secret])) == sorted(echo_forms([secret]), key=len, reverse=True)
 
