@@ -19,6 +19,7 @@ from keyhole.connections.binding import (
     target_identity,
 )
 from keyhole.connections.catalog import CatalogError, load_catalog
+from keyhole.connections.target import build_http_target
 from keyhole.errors import Unprocessable
 from keyhole.oauth.flows import _sealed, _unsealed
 from keyhole.oauth.refresh import _bound
@@ -245,3 +246,26 @@ def test_a_type_file_must_name_every_target_field(
     with pytest.raises(CatalogError, match="target_fields") as error:
         load_catalog(tmp_path)
     assert problem in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        {"type": "bearer", "token": "Repr_Secret_Value_1"},
+        {"type": "query", "name": "k", "value": "Repr_Secret_Value_1"},
+        {"type": "header", "name": "X-Key", "value": "Repr_Secret_Value_1"},
+        {"type": "basic", "username": "u", "password": "Repr_Secret_Value_1"},
+    ],
+)
+def test_a_target_never_prints_its_secret(auth: dict[str, Any]) -> None:
+    """A target in a log line or a traceback's locals shows no credential in any form."""
+    target = build_http_target(
+        connection_id="c",
+        organization_id="o",
+        proxy_enabled=True,
+        connection_type=API,
+        configuration={"url": "https://api.example", "auth": auth},
+    )
+    shown = repr(target) + str(target)
+    assert "Repr_Secret_Value_1" not in shown
+    assert "UmVwcl9TZWNyZXRfVmFsdWVfMQ" not in shown  # base64 of the secret

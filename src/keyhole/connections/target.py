@@ -49,8 +49,9 @@ class HttpTarget:
     base_url: yarl.URL
     inherited_headers: Mapping[str, str]
     inherited_query: tuple[tuple[str, str], ...]
-    credential_headers: Mapping[str, str]  # injected last; callers may never set these names
-    credential_query: Mapping[str, str]
+    # Injected last; callers may never set these names. Kept out of repr: they hold the secret.
+    credential_headers: Mapping[str, str] = field(repr=False)
+    credential_query: Mapping[str, str] = field(repr=False)
     auth_type: str
     scrubber: Scrubber  # every injected secret in every echo form (computed once, per target)
     limits: ProxyLimits
