@@ -23,16 +23,9 @@ from hypothesis import strategies as st
 from conftest import PYTHON, KeyholeServer, server_env, stop_process, wait_for
 
 from .conftest import TOKEN, Composio, envelope
+from .test_origin import MINIMAL_LIST
 
 LAUNCHER = Path(__file__).with_name("named_hosts.py")
-CUSTOM_LIST = """\
-// ===BEGIN ICANN DOMAINS===
-com
-// ===END ICANN DOMAINS===
-// ===BEGIN PRIVATE DOMAINS===
-tenants.example.com
-// ===END PRIVATE DOMAINS===
-"""
 
 
 @dataclass(frozen=True)
@@ -141,7 +134,7 @@ def named(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Composio]:
 def named_custom_list(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Composio]:
     home = tmp_path_factory.mktemp("keyhole-named-list")
     listed = home / "public_suffix_list.dat"
-    listed.write_text(CUSTOM_LIST, encoding="utf-8")
+    listed.write_text(MINIMAL_LIST, encoding="utf-8")
     server = NamedHostsServer(home, server_env(home, KEYHOLE_PUBLIC_SUFFIX_LIST=str(listed))).start()
     try:
         yield from _composio(server, "org-named-list")
@@ -313,7 +306,7 @@ def test_the_operators_list_replaces_the_snapshot(
 
 def test_an_incomplete_list_stops_the_server(tmp_path: Path) -> None:
     listed = tmp_path / "public_suffix_list.dat"
-    listed.write_text(CUSTOM_LIST.split("// ===BEGIN PRIVATE")[0], encoding="utf-8")
+    listed.write_text(MINIMAL_LIST.split("// ===BEGIN PRIVATE")[0], encoding="utf-8")
     server = KeyholeServer(tmp_path, server_env(tmp_path, KEYHOLE_PUBLIC_SUFFIX_LIST=str(listed)))
     with pytest.raises(RuntimeError, match="exited"):
         server.start()
