@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from polytomic import Polytomic
 from polytomic.types import ConnectionProxyCall
 
@@ -153,6 +154,22 @@ def test_async_is_for_get_only(client_a: AsyncApi, slow_upstream: Upstream) -> N
     )
     assert (response.status_code, response.json()["key"]) == (400, "invalid_proxy_request")
     assert slow_upstream.hits("/count/x") == 0
+
+
+@pytest.mark.parametrize("spelling", ['"\\u0061sync"', '"asyn\\u0063"', '"as\\u0079nc"'])
+def test_async_is_read_from_the_parsed_body(
+    client_a: AsyncApi, slow_upstream: Upstream, spelling: str
+) -> None:
+    """A key spelled with JSON escapes is the same key: the body is parsed once, never searched."""
+    connection = client_a.connection(slow_upstream.url)
+    raw = '{"request": {"method": "GET", "path": "/status/201"}, ' + spelling + ": true}"
+    response = client_a.client.post(
+        f"/api/connections/{connection}/proxy", content=raw, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    assert data["status"] == 202 and data["jobId"]
+    assert client_a.wait(data["jobId"])["result"]["status"] == 201
 
 
 def test_submission_passes_the_synchronous_checks(client_a: AsyncApi, slow_upstream: Upstream) -> None:

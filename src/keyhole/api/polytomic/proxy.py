@@ -6,6 +6,7 @@ Only wire translation lives here; every rule is enforced in ``keyhole.proxy``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -35,13 +36,24 @@ def _invalid(message: str, field: str) -> InvalidRequest:
     return InvalidRequest(message, key="invalid_proxy_request", metadata={"field": field})
 
 
-def _proxy_call(raw: bytes) -> ProxyCall:
+@dataclass(frozen=True, slots=True)
+class _Malformed:
+    """A body that is not JSON: reported by the synchronous path, like any other bad call."""
+
+    reason: str
+
+
+def _decoded(raw: bytes) -> Any:
+    """The body parsed once; what it asks for (``async``) is read from this, never from its bytes."""
     try:
-        payload = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(
-            f"the request body is not valid JSON ({exc.msg})", key="malformed_json"
-        ) from None
+        return _Malformed(exc.msg)
+
+
+def _proxy_call(payload: Any) -> ProxyCall:
+    if isinstance(payload, _Malformed):
+        raise InvalidRequest(f"the request body is not valid JSON ({payload.reason})", key="malformed_json")
     if not isinstance(payload, dict):
         raise _invalid("the body must be a JSON object with a 'request' object", "body")
     unknown = set(payload) - _TOP_LEVEL
@@ -91,9 +103,12 @@ async def run(
     """One proxy call, from its raw body to the envelope's payload (shared by both routes to it)."""
     target = await services.proxy.target(principal, connection_id)
     raw = await read_body(target.limits.max_request_body_bytes * 6 + _ENVELOPE_OVERHEAD)
-    if _wants_async(raw):
-        return await _submit(base_url, services, principal, target, raw)
-    result = await services.proxy.execute(principal, target, lambda: _proxy_call(raw), dialect="polytomic")
+    payload = _decoded(raw)
+    if isinstance(payload, dict) and payload.get("async") is True:
+        return await _submit(base_url, services, principal, target, payload)
+    result = await services.proxy.execute(
+        principal, target, lambda: _proxy_call(payload), dialect="polytomic"
+    )
     return {
         "data": {
             "status": result.status,
@@ -121,21 +136,15 @@ async def execute(request: Request, services: Services, principal: Principal) ->
     return JSONResponse(payload)
 
 
-def _wants_async(raw: bytes) -> bool:
-    if b'"async"' not in raw:  # the common case skips a second parse
-        return False
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return False  # the synchronous path reports the malformed body
-    return isinstance(payload, dict) and payload.get("async") is True
-
-
 async def _submit(
-    base_url: Callable[[], str], services: Services, principal: Principal, target: HttpTarget, raw: bytes
+    base_url: Callable[[], str],
+    services: Services,
+    principal: Principal,
+    target: HttpTarget,
+    payload: dict[str, Any],
 ) -> dict[str, Any]:
     submitted = await services.async_proxy.submit(
-        principal, target, lambda: _proxy_call(raw), dialect="polytomic"
+        principal, target, lambda: _proxy_call(payload), dialect="polytomic"
     )
     job = submitted.job
     return {
