@@ -60,6 +60,10 @@ def _gone(what: str = "the blob behind this download URL") -> Gone:
     return Gone(f"{what} has expired or was deleted", key="blob_gone")
 
 
+# A missing object: obstore's own error on S3, Python's FileNotFoundError on a local directory.
+_MISSING = (NotFoundError, FileNotFoundError)
+
+
 def _ref(row: Blob) -> BlobRef:
     return BlobRef(row.id, row.key, row.organization_id, row.size or 0, row.content_type, row.expires_at)
 
@@ -150,7 +154,7 @@ class BlobStore:
         """An iterator over the object's bytes; raises ``Gone`` at once when it no longer exists."""
         try:
             result = await obstore.get_async(self._store, key)
-        except NotFoundError:
+        except _MISSING:
             raise _gone() from None
         except ObjectStoreError:
             raise BlobStoreUnavailable("the blob store could not be read; try again") from None
@@ -207,7 +211,7 @@ class BlobStore:
     async def _forget(self, blob_id: str | None, key: str) -> None:
         try:
             await obstore.delete_async(self._store, key)
-        except NotFoundError:
+        except _MISSING:
             pass
         except ObjectStoreError:
             logger.warning("could not delete blob object %s; its row is kept for the next purge", blob_id)
