@@ -151,6 +151,9 @@ def server_env(home: Path, **overrides: str) -> dict[str, str]:
         }
     )
     env.update(overrides)
+    if env.get("KEYHOLE_DATABASE_URL", "").startswith("postgresql") and "KEYHOLE_MASTER_KEYS" not in env:
+        # A shared store needs the master keys in the environment; one per deployment here.
+        env["KEYHOLE_MASTER_KEYS"] = f"test:{base64.b64encode(os.urandom(32)).decode()}"
     return env
 
 

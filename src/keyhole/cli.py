@@ -224,6 +224,14 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (see `k
     typer.echo(json.dumps(_run(work)))
 
 
+@keys_app.command("new-master")
+def new_master() -> None:
+    """Print a new master key (kid:base64key) for KEYHOLE_MASTER_KEYS; nothing is stored."""
+    from keyhole.vault.keyring import generate_key
+
+    typer.echo(generate_key().serialize())
+
+
 @keys_app.command("rotate-master")
 def rotate_master(
     new_key: Annotated[

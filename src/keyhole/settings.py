@@ -103,6 +103,19 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _shared_store_needs_shared_keys(self) -> Settings:
+        # A process that generated a key of its own would report ready, fail on every existing
+        # row and encrypt new ones with a key no other replica has.
+        if (self.database_url or "").startswith("postgresql") and not self.master_keys:
+            raise ValueError(
+                "KEYHOLE_MASTER_KEYS is required with a PostgreSQL KEYHOLE_DATABASE_URL: every server "
+                "and worker sharing the store must hold the same master keys, and none is generated. "
+                "Set it to the same kid:base64key list on every process (a new key: "
+                "`keyhole keys new-master`; an existing master.keys file holds the current ones)"
+            )
+        return self
+
     @cached_property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{(self.home / 'keyhole.db').resolve()}"

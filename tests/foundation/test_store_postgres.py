@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
 from alembic.script import ScriptDirectory
 
-from conftest import KeyholeServer, require_service
+from conftest import PYTHON, KeyholeServer, require_service, server_env
 from keyhole.store.migrate import alembic_config
+from keyhole.vault.keyring import parse_keys
 
 from .helpers import REDACTED, assert_envelope, bootstrap_keys, cli_ok, connection_ids, proxy_call
 
@@ -168,3 +171,33 @@ async def test_postgres_store(
 
     for needle in (SECRET, keys.user_api_key, keys.org_api_key):
         assert needle not in instance.logs()
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["worker"], ["keys", "list"]])
+def test_a_replica_without_the_shared_master_keys_refuses_to_start(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """On a shared store no process generates a key of its own: it would encrypt rows that no
+    other replica can read. It exits at once, naming the setting, and writes no key file."""
+    env = server_env(
+        tmp_path,
+        KEYHOLE_DATABASE_URL="postgresql+asyncpg://postgres@127.0.0.1:5432/test",
+        KEYHOLE_MASTER_KEYS="",
+        KEYHOLE_JOB_ENGINE="procrastinate",
+    )
+    started = subprocess.run(
+        [PYTHON, "-m", "keyhole.cli", *command], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert started.returncode == 2, started.stdout + started.stderr
+    assert "KEYHOLE_MASTER_KEYS is required" in started.stderr
+    assert "Traceback" not in started.stderr
+    assert not (tmp_path / "master.keys").exists()
+
+
+def test_new_master_prints_a_key_the_settings_accept() -> None:
+    printed = subprocess.run(
+        [PYTHON, "-m", "keyhole.cli", "keys", "new-master"], capture_output=True, text=True, timeout=60
+    )
+    assert printed.returncode == 0, printed.stderr
+    (key,) = parse_keys(printed.stdout.strip())
+    assert len(key.key) == 32
