@@ -11,6 +11,7 @@ import json
 import re
 from urllib.parse import quote, quote_plus
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -231,3 +232,33 @@ def test_a_prefix_guess_and_a_wrong_guess_give_the_same_answer(
     answers = {chunked(scrubber, body + b"rest", cuts, cap) for body in (right, wrong)}
     answers |= {whole(scrubber, body + b"rest", cap) for body in (right, wrong)}
     assert answers == {filler[: max(0, cap - scrubber.tail)]}
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        "p\\u0026ss\\u003cw\\u003eord\\u0027",  # Go's encoding/json
+        "p&amp;ss&lt;w&gt;ord&#x27;",  # HTML and XML
+        "p&#38;ss&lt;w&gt;ord&#39;",  # numeric entities
+    ],
+)
+def test_html_safe_echoes_are_scrubbed(echo: str) -> None:
+    scrubber = Scrubber.of(["p&ss<w>ord'"])
+    assert scrubber.scrub_text(f"echo: {echo}!") == "echo: [REDACTED]!"
+
+
+def test_a_header_credential_with_a_scheme_is_scrubbed_without_it() -> None:
+    from keyhole.connections.catalog import load_catalog
+    from keyhole.connections.target import build_http_target
+
+    target = build_http_target(
+        connection_id="c",
+        organization_id="o",
+        proxy_enabled=True,
+        connection_type=load_catalog().get("api"),
+        configuration={
+            "url": "https://api.example",
+            "auth": {"type": "header", "name": "Authorization", "value": "Token tk_Inner_Value_77"},
+        },
+    )
+    assert target.scrubber.scrub_text("you sent tk_Inner_Value_77") == "you sent [REDACTED]"

@@ -11,6 +11,7 @@ show the traps do catch a secret that is sent on purpose, so a silent trap means
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -676,3 +677,121 @@ def test_the_polytomic_sdk_gets_a_clear_refusal(
         assert STORED_TOKEN not in str(refused.body)
     _untouched(trap)
     assert sdk.connections.get(id=connection_id).data.configuration["url"] == home.url
+
+
+# -- what else a kept secret may not be combined with ------------------------------------------------
+
+
+def _header_connection(client: httpx.Client, home: Trap) -> str:
+    return _create(
+        client,
+        "api",
+        {"url": home.url, "auth": {"type": "header", "name": "X-Api-Key", "value": STORED_TOKEN}},
+    )
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        {"type": "header", "name": "X-Echo-Me", "value": REDACTED},
+        {"type": "query", "name": "api_key", "value": REDACTED},
+    ],
+)
+def test_a_kept_secret_cannot_be_moved_to_another_field(
+    client: httpx.Client, home: Trap, auth: dict[str, Any]
+) -> None:
+    connection_id = _header_connection(client, home)
+    response = client.put(
+        f"/api/connections/{connection_id}",
+        json={"name": "moved", "configuration": {"url": home.url, "auth": auth}, "validate": False},
+    )
+    body = _refused(response)
+    assert set(body["metadata"]["fields"]) <= {"/auth/type", "/auth/name"}
+
+
+def test_echo_scrubbing_cannot_be_turned_off_while_keeping_the_secret(
+    client: httpx.Client, home: Trap
+) -> None:
+    connection_id = _header_connection(client, home)
+    configuration = {
+        "url": home.url,
+        "auth": {"type": "header", "name": "X-Api-Key", "value": REDACTED},
+        "proxy": {"scrub_echoed_secrets": False},
+    }
+    response = client.put(
+        f"/api/connections/{connection_id}",
+        json={"name": "unscrubbed", "configuration": configuration, "validate": False},
+    )
+    assert _refused(response)["metadata"]["fields"] == ["/proxy/scrub_echoed_secrets"]
+    configuration["auth"] = {"type": "header", "name": "X-Api-Key", "value": "caller_knows_this_one"}
+    response = client.put(
+        f"/api/connections/{connection_id}",
+        json={"name": "unscrubbed", "configuration": configuration, "validate": False},
+    )
+    assert response.status_code == 200, response.text  # whoever sends the secret may turn it off
+
+
+@pytest.mark.parametrize("path", ["/../../other-tenant/collect", "/%2e%2e/x", "/a/%252e%252e/b", "//evil"])
+def test_a_health_check_never_leaves_the_base_path(client: httpx.Client, home: Trap, path: str) -> None:
+    connection_id = _bearer_connection(client, home)
+    home.reset()
+    response = client.post(
+        "/api/connections/test",
+        json={"type": "api", "connection_id": connection_id, "configuration": {"healthcheck_path": path}},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["metadata"]["errors"][0]["field"] == "/healthcheck_path"
+    assert home.connections == 0
+
+
+@pytest.mark.parametrize(
+    "configuration",
+    [
+        {"auth": {"type": "header", "name": "Host", "value": "x"}},
+        {"auth": {"type": "header", "name": "X_Forwarded_Host", "value": "x"}},
+        {"headers": {"X_Forwarded_Host": "evil.example"}},
+        {"headers": {"x-real_ip": "10.0.0.1"}},
+        {"headers": {"Via": "1.1 evil"}},
+    ],
+)
+def test_a_connection_cannot_configure_a_blocked_header(
+    client: httpx.Client, home: Trap, configuration: dict[str, Any]
+) -> None:
+    response = client.post(
+        "/api/connections",
+        json={
+            "name": "blocked",
+            "type": "api",
+            "configuration": {"url": home.url, **configuration},
+            "validate": False,
+        },
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["key"] == "invalid_configuration"
+
+
+def test_oauth_tokens_are_discarded_with_the_old_target(
+    server: KeyholeServer, client: httpx.Client, home: Trap, token_server: Trap, trap: Trap
+) -> None:
+    """Tokens stored before they carried their target's fingerprint would not know it: a move
+    deletes them in the same transaction, so no token of any age follows a new base URL."""
+    connection_id = _oauth_connection(client, home, token_server)
+    client.post(f"/api/connections/{connection_id}/proxy", json={"request": {"method": "GET", "path": "/"}})
+    with sqlite3.connect(server.home / "keyhole.db") as database:
+        (stored,) = database.execute(
+            "SELECT tokens FROM oauth_tokens WHERE id = ?", (connection_id,)
+        ).fetchone()
+    assert stored is not None
+    configuration = _configuration(client, connection_id)
+    configuration["url"] = trap.url
+    configuration["auth"]["client_secret"] = STORED_CLIENT_SECRET
+    response = client.put(
+        f"/api/connections/{connection_id}",
+        json={"name": "moved", "configuration": configuration, "validate": False},
+    )
+    assert response.status_code == 200, response.text
+    with sqlite3.connect(server.home / "keyhole.db") as database:
+        (stored,) = database.execute(
+            "SELECT tokens FROM oauth_tokens WHERE id = ?", (connection_id,)
+        ).fetchone()
+    assert stored is None

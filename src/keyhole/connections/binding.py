@@ -29,6 +29,7 @@ __all__ = [
     "check_shared_target",
     "kept_secrets",
     "require_secrets_for_new_target",
+    "secret_required",
     "target_identity",
 ]
 
@@ -115,7 +116,7 @@ def kept_secrets(
     return kept
 
 
-def _refusal(changed: Collection[str], kept: Collection[str]) -> Unprocessable:
+def secret_required(changed: Collection[str], kept: Collection[str]) -> Unprocessable:
     return Unprocessable(
         f"the request changes where the connection's credential goes ({', '.join(changed)}) while keeping "
         f"its stored secret ({', '.join(kept)}). A stored secret is bound to the target it was saved "
@@ -138,7 +139,7 @@ def require_secrets_for_new_target(
     after = target_identity(connection_type, new_configuration)
     changed = [pointer for (pointer, old), (_, new) in zip(before, after, strict=True) if old != new]
     if changed:
-        raise _refusal(changed, kept)
+        raise secret_required(changed, kept)
 
 
 def check_shared_target(
@@ -184,7 +185,7 @@ def check_shared_target(
         required = [key for key in bound if key != "authorization_url"]
         changed.extend(key for key in required if not stored.get(key) and key not in changed)
     if changed:
-        raise _refusal(changed, kept)
+        raise secret_required(changed, kept)
 
 
 def _stored_url(stored: Mapping[str, Any], key: str) -> str | None:

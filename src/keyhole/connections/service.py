@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yarl
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyhole.cache import TtlCache
-from keyhole.connections.binding import kept_secrets, require_secrets_for_new_target, target_identity
+from keyhole.connections.binding import (
+    kept_secrets,
+    require_secrets_for_new_target,
+    secret_required,
+    target_identity,
+)
 from keyhole.connections.catalog import Catalog, ConnectionType
 from keyhole.connections.models import Connection
 from keyhole.connections.probe import Health, probe
@@ -27,6 +33,7 @@ from keyhole.connections.secrets import join_secrets, keep_redacted, redact, spl
 from keyhole.connections.target import HttpTarget, build_http_target
 from keyhole.egress import EgressClient
 from keyhole.errors import InvalidRequest, KeyholeError, NotFound, Unprocessable
+from keyhole.proxy.request import check_path
 from keyhole.sql.probe import list_databases
 from keyhole.store.base import utcnow
 from keyhole.store.database import Database
@@ -68,6 +75,7 @@ class ConnectionService:
         self._file_root = file_root
         self._targets: TtlCache[tuple[str, str], HttpTarget] = TtlCache(cache_ttl_seconds)
         self._listeners: list[Callable[[str, str], None]] = []
+        self._retarget_hooks: list[Callable[[AsyncSession, str], Awaitable[None]]] = []
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -175,12 +183,15 @@ class ConnectionService:
         merged = keep_redacted(data.configuration, stored_secrets, connection_type.secret_fields)
         configuration = self._validated(connection_type, merged)
         stored = join_secrets(row.configuration, stored_secrets)
-        require_secrets_for_new_target(
-            connection_type,
-            stored,
-            configuration,
-            kept_secrets(data.configuration, stored_secrets, merged_over_stored=False),
-        )
+        kept = kept_secrets(data.configuration, stored_secrets, merged_over_stored=False)
+        require_secrets_for_new_target(connection_type, stored, configuration, kept)
+        if (
+            kept
+            and self._scrubs(connection_type, stored)
+            and not self._scrubs(connection_type, configuration)
+        ):
+            # Turning echo scrubbing off would let the upstream's echo show the kept secret.
+            raise secret_required(["/proxy/scrub_echoed_secrets"], kept)
         before, after = (target_identity(connection_type, c) for c in (stored, configuration))
         retargeted = before != after
         health = _oauth_health(configuration)
@@ -202,6 +213,9 @@ class ConnectionService:
             row.updated_by = principal.id
             row.updated_at = utcnow()
             self._store_configuration(row, connection_type, configuration, health)
+            if retargeted:
+                for hook in self._retarget_hooks:
+                    await hook(session, connection_id)
         self._forget(principal.organization_id, connection_id)
         return self._view(row)
 
@@ -332,6 +346,17 @@ class ConnectionService:
         """Schema validation, then the rules a schema cannot say (base URL shape, blocked headers)."""
         validated = connection_type.validate(configuration)
         if connection_type.http is not None:
+            path = validated.get("healthcheck_path")
+            try:
+                if isinstance(path, str):  # proxy-call path rules: a health check stays under the base
+                    check_path(path)
+            except InvalidRequest as exc:
+                message = exc.message.replace("request.path", "healthcheck_path")
+                raise Unprocessable(
+                    message,
+                    key="invalid_configuration",
+                    metadata={"errors": [{"field": "/healthcheck_path", "message": message}]},
+                ) from None
             try:
                 build_http_target(
                     connection_id="validation",
@@ -356,6 +381,19 @@ class ConnectionService:
                 key="connection_unreachable",
                 metadata={"reason": exc.key},
             ) from None
+
+    @staticmethod
+    def _scrubs(connection_type: ConnectionType, configuration: Mapping[str, Any]) -> bool:
+        if connection_type.http is None:
+            return False
+        target = build_http_target(
+            connection_id="scrub",
+            organization_id="scrub",
+            proxy_enabled=True,
+            connection_type=connection_type,
+            configuration=configuration,
+        )
+        return target.limits.scrub_echoed_secrets
 
     async def _check_oauth_endpoints(self, configuration: Mapping[str, Any]) -> None:
         """``validate`` for an OAuth2 connection: the token endpoint, the one Keyhole itself calls, must
@@ -441,3 +479,9 @@ class ConnectionService:
         """Call ``listener(organization_id, connection_id)`` after a connection is updated or
         deleted through this process (e.g. the query runner disposes its database pool)."""
         self._listeners.append(listener)
+
+    def on_retarget(self, hook: Callable[[AsyncSession, str], Awaitable[None]]) -> None:
+        """Run ``hook(session, connection_id)`` in the transaction of an update that changes the
+        connection's target, so that credentials kept outside its configuration (OAuth tokens,
+        pending connect flows) never outlive the target they were granted for."""
+        self._retarget_hooks.append(hook)

@@ -125,10 +125,7 @@ def _base_url(raw: str) -> yarl.URL:
 
 def _inherited_headers(spec: HttpSpec, configured: Mapping[str, str], locked: set[str]) -> dict[str, str]:
     for name in configured:
-        lower = name.lower()
-        if lower in contract.BLOCKED_REQUEST_LOWER or lower.startswith(
-            contract.BLOCKED_REQUEST_HEADER_PREFIXES
-        ):
+        if contract.is_blocked_header(name):
             raise InvalidRequest(
                 f"header {name} cannot be set on a connection: the proxy contract blocks it",
                 key="invalid_configuration",
@@ -169,8 +166,18 @@ def build_http_target(
             secrets.append(str(auth["password"]))
             pairs.append((str(auth["username"]), str(auth["password"])))
         case "header":
-            credential_headers[str(auth["name"])] = str(auth["value"])
+            name = str(auth["name"])
+            if contract.is_blocked_header(name):
+                raise InvalidRequest(
+                    f"the credential cannot be sent as header {name}: the proxy contract blocks it",
+                    key="invalid_configuration",
+                    metadata={"errors": [{"field": "/auth/name", "message": "blocked header"}]},
+                )
+            credential_headers[name] = str(auth["value"])
             secrets.append(str(auth["value"]))
+            scheme, _, token = str(auth["value"]).partition(" ")
+            if token and scheme.isalpha():  # "Basic xyz", "Token xyz": the part after the scheme too
+                secrets.append(token.strip())
         case "query":
             credential_query[str(auth["name"])] = str(auth["value"])
             secrets.append(str(auth["value"]))

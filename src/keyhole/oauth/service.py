@@ -62,6 +62,7 @@ class OAuthServices:
         auth_configs: AuthConfigService,
     ) -> OAuthServices:
         store = TokenStore(database, vault)
+        connections.on_retarget(store.discard_for_new_target)
         endpoint = TokenEndpoint(egress)
         lock: RefreshLock
         if settings.redis_url:

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyhole.connections.models import Connection
-from keyhole.oauth.models import TOKENS_ACTIVE, TOKENS_REAUTHORIZE, OAuthTokens
+from keyhole.oauth.models import TOKENS_ACTIVE, TOKENS_REAUTHORIZE, OAuthFlow, OAuthTokens
 from keyhole.oauth.tokens import TokenSet
 from keyhole.store.base import utcnow
 from keyhole.store.database import Database
@@ -123,6 +124,20 @@ class TokenStore:
                     account_status_reason=reason,
                 )
             )
+
+    @staticmethod
+    async def discard_for_new_target(session: AsyncSession, connection_id: str) -> None:
+        """The connection's target changed (in ``session``'s transaction): its tokens and its
+        pending connect flows were granted for the old one and go with it. Tokens carry their
+        target's fingerprint too, but tokens stored before they did would not know theirs."""
+        await session.execute(
+            update(OAuthTokens)
+            .where(OAuthTokens.id == connection_id)
+            .values(tokens=None, expires_at=None, version=OAuthTokens.version + 1, updated_at=utcnow())
+        )
+        await session.execute(
+            delete(OAuthFlow).where(OAuthFlow.connection_id == connection_id, OAuthFlow.used_at.is_(None))
+        )
 
     @staticmethod
     def fresh(expires_at: datetime | None, margin_seconds: float) -> bool:

@@ -57,6 +57,11 @@ BLOCKED_REQUEST_HEADERS = (
     "X-Remote-Addr",
     "X-Remote-IP",
     "X-Rewrite-URL",
+    "Front-End-Https",
+    "Via",
+    "X-Envoy-Original-Path",
+    "X-Scheme",
+    "X-Url-Scheme",
     "X-HTTP-Method",
     "X-HTTP-Method-Override",
     "X-Method-Override",
@@ -188,3 +193,14 @@ def header_name_key(name: str) -> str:
     if _SIMPLE_NAME.fullmatch(name):
         return name.lower().replace("_", "-")
     return _name_key(name, _HEADER_SEPARATORS)
+
+
+def is_blocked_key(key: str) -> bool:
+    """Whether a header whose ``header_name_key`` is ``key`` is one the contract refuses (the
+    blocked names are their own keys: lowercase, with '-' as the only separator)."""
+    return key in BLOCKED_REQUEST_LOWER or key.startswith(BLOCKED_REQUEST_HEADER_PREFIXES)
+
+
+def is_blocked_header(name: str) -> bool:
+    """The same for a name in any spelling, from a caller or a connection's configuration."""
+    return is_blocked_key(header_name_key(name))

@@ -158,8 +158,7 @@ def _check_headers(target: HttpTarget, headers: Mapping[str, str]) -> dict[str, 
                 key="locked_header",
                 metadata={"field": f"request.headers.{name}", "header": name},
             )
-        # The blocked names are their own keys: lowercase, with '-' as the only separator.
-        if key in contract.BLOCKED_REQUEST_LOWER or key.startswith(contract.BLOCKED_REQUEST_HEADER_PREFIXES):
+        if contract.is_blocked_key(key):
             raise InvalidRequest(
                 f"header {name} is blocked by the proxy contract (see blockedRequestHeaders in proxy info)",
                 key="blocked_header",

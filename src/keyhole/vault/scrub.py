@@ -20,6 +20,7 @@ body is chunked.
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 from collections.abc import Iterable
@@ -51,6 +52,9 @@ def echo_forms(secrets: Iterable[str], *, pairs: Iterable[tuple[str, str]] = ())
                 secret,
                 escaped,
                 escaped.replace("/", "\\/"),  # PHP's json_encode escapes '/' too
+                _html_safe_json(escaped),  # Go's encoding/json escapes & < > (and ' in some encoders)
+                html.escape(secret),  # HTML and XML bodies: &amp; &lt; &gt; &quot; &#x27;
+                html.escape(secret).replace("&#x27;", "&#39;").replace("&amp;", "&#38;"),
                 json.dumps(secret, ensure_ascii=False)[1:-1],
                 quote(secret, safe=""),
                 quote(secret, safe="/"),
@@ -62,6 +66,13 @@ def echo_forms(secrets: Iterable[str], *, pairs: Iterable[tuple[str, str]] = ())
     for user, password in pairs:
         forms.update(_base64(_encode(f"{user}:{password}")))
     return tuple(sorted(forms, key=lambda form: (-len(form), form)))
+
+
+_HTML_SAFE_JSON = {"&": "\\u0026", "<": "\\u003c", ">": "\\u003e", "'": "\\u0027"}
+
+
+def _html_safe_json(escaped: str) -> str:
+    return "".join(_HTML_SAFE_JSON.get(char, char) for char in escaped)
 
 
 def _encode(value: str) -> bytes:
