@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from polytomic import Polytomic
-from polytomic.errors import BadRequestError, NotFoundError
+from polytomic.errors import BadRequestError, NotFoundError, UnprocessableEntityError
 
 from conftest import KeyholeServer, Keys, require_service
 
@@ -117,15 +117,18 @@ def test_api_connection_lifecycle(
     assert bearer.json()["data"]["status"] == 200
     assert json.loads(bearer.json()["data"]["body"])["authenticated"] is True
 
-    # With echo scrubbing off, httpbin shows exactly which token went upstream.
+    # The stored token is the one sent: scrubbed from the echo (an old or another one would not be).
+    assert echoed_authorization(api, org_a, connection_id) == "Bearer [REDACTED]"
+    # Scrubbing may not be turned off while keeping the stored token (the echo would show it)...
     keep_placeholder = {
         "url": httpbin_url,
         "auth": {"type": "bearer", "token": REDACTED},
         "proxy": {"scrub_echoed_secrets": False},
     }
-    sdk.connections.update(id=connection_id, name="sdk api renamed", configuration=keep_placeholder)
-    assert echoed_authorization(api, org_a, connection_id) == "Bearer tok-SECRET-1"
-
+    with pytest.raises(UnprocessableEntityError) as refused:
+        sdk.connections.update(id=connection_id, name="sdk api renamed", configuration=keep_placeholder)
+    assert refused.value.body.key == "secret_required_for_new_target"
+    # ...only by whoever sends the token; httpbin then shows exactly which token went upstream.
     new_token = {**keep_placeholder, "auth": {"type": "bearer", "token": "tok-SECRET-2"}}
     updated = sdk.connections.update(id=connection_id, name="sdk api renamed", configuration=new_token).data
     assert updated.configuration["auth"]["token"] == REDACTED
