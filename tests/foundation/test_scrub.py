@@ -249,14 +249,11 @@ def test_html_safe_echoes_are_scrubbed(echo: str) -> None:
 
 def test_a_header_credential_with_a_scheme_is_scrubbed_without_it() -> None:
     from keyhole.connections.catalog import load_catalog
-    from keyhole.connections.target import build_http_target
+    from keyhole.connections.target import preview_target
 
-    target = build_http_target(
-        connection_id="c",
-        organization_id="o",
-        proxy_enabled=True,
-        connection_type=load_catalog().get("api"),
-        configuration={
+    target = preview_target(
+        load_catalog().get("api"),
+        {
             "url": "https://api.example",
             "auth": {"type": "header", "name": "Authorization", "value": "Token tk_Inner_Value_77"},
         },

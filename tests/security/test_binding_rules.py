@@ -19,7 +19,7 @@ from keyhole.connections.binding import (
     target_identity,
 )
 from keyhole.connections.catalog import CatalogError, load_catalog
-from keyhole.connections.target import build_http_target
+from keyhole.connections.target import preview_target
 from keyhole.errors import Unprocessable
 from keyhole.oauth.flows import _sealed, _unsealed
 from keyhole.oauth.refresh import _bound
@@ -259,12 +259,9 @@ def test_a_type_file_must_name_every_target_field(
 )
 def test_a_target_never_prints_its_secret(auth: dict[str, Any]) -> None:
     """A target in a log line or a traceback's locals shows no credential in any form."""
-    target = build_http_target(
-        connection_id="c",
-        organization_id="o",
-        proxy_enabled=True,
-        connection_type=API,
-        configuration={"url": "https://api.example", "auth": auth},
+    target = preview_target(
+        API,
+        {"url": "https://api.example", "auth": auth},
     )
     shown = repr(target) + str(target)
     assert "Repr_Secret_Value_1" not in shown

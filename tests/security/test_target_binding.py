@@ -47,37 +47,32 @@ def _token_answer(number: int) -> tuple[str, bytes]:
 @pytest.fixture(scope="module")
 def home() -> Iterator[Trap]:
     """The connections' own HTTP upstream: an honest recorder."""
-    trap = Trap("http").start()
-    yield trap
-    trap.stop()
+    with Trap("http") as instance:
+        yield instance
 
 
 @pytest.fixture(scope="module")
 def token_server() -> Iterator[Trap]:
-    trap = Trap("http", answer=_token_answer).start()
-    yield trap
-    trap.stop()
+    with Trap("http", answer=_token_answer) as instance:
+        yield instance
 
 
 @pytest.fixture
 def trap() -> Iterator[Trap]:
-    instance = Trap("http").start()
-    yield instance
-    instance.stop()
+    with Trap("http") as instance:
+        yield instance
 
 
 @pytest.fixture
 def pg_trap() -> Iterator[Trap]:
-    instance = Trap("postgresql").start()
-    yield instance
-    instance.stop()
+    with Trap("postgresql") as instance:
+        yield instance
 
 
 @pytest.fixture
 def mysql_trap() -> Iterator[Trap]:
-    instance = Trap("mysql").start()
-    yield instance
-    instance.stop()
+    with Trap("mysql") as instance:
+        yield instance
 
 
 @pytest.fixture(scope="module")

@@ -59,6 +59,12 @@ class Trap:
         if self._sock is not None:
             self._sock.close()
 
+    def __enter__(self) -> Trap:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
     def _accept(self) -> None:
         assert self._sock is not None
         while True:

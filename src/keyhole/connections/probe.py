@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from keyhole.connections.catalog import ConnectionType
-from keyhole.connections.target import build_http_target
+from keyhole.connections.target import preview_target
 from keyhole.egress import EgressClient, read_capped
 from keyhole.sql.probe import probe_sql
 
@@ -39,13 +39,7 @@ async def probe(
             connection_type.sql.dialect, configuration, resolver=egress.resolver, file_root=file_root
         )
         return Health("healthy")
-    target = build_http_target(
-        connection_id="probe",
-        organization_id="probe",
-        proxy_enabled=True,
-        connection_type=connection_type,
-        configuration=configuration,
-    )
+    target = preview_target(connection_type, configuration)
     http = connection_type.http
     path = configuration.get("healthcheck_path") or (http.healthcheck_path if http else None) or ""
     query = urlencode([*target.inherited_query, *target.credential_query.items()])

@@ -30,7 +30,7 @@ from keyhole.connections.schemas import (
     ParameterValues,
 )
 from keyhole.connections.secrets import join_secrets, keep_redacted, redact, split_secrets
-from keyhole.connections.target import HttpTarget, build_http_target
+from keyhole.connections.target import HttpTarget, build_http_target, preview_target
 from keyhole.egress import EgressClient
 from keyhole.errors import InvalidRequest, KeyholeError, NotFound, Unprocessable
 from keyhole.proxy.request import check_path
@@ -358,13 +358,7 @@ class ConnectionService:
                     metadata={"errors": [{"field": "/healthcheck_path", "message": message}]},
                 ) from None
             try:
-                build_http_target(
-                    connection_id="validation",
-                    organization_id="validation",
-                    proxy_enabled=True,
-                    connection_type=connection_type,
-                    configuration=validated,
-                )
+                preview_target(connection_type, validated)
             except InvalidRequest as exc:
                 raise Unprocessable(exc.message, key="invalid_configuration", metadata=exc.metadata) from None
         return validated
@@ -386,14 +380,7 @@ class ConnectionService:
     def _scrubs(connection_type: ConnectionType, configuration: Mapping[str, Any]) -> bool:
         if connection_type.http is None:
             return False
-        target = build_http_target(
-            connection_id="scrub",
-            organization_id="scrub",
-            proxy_enabled=True,
-            connection_type=connection_type,
-            configuration=configuration,
-        )
-        return target.limits.scrub_echoed_secrets
+        return preview_target(connection_type, configuration).limits.scrub_echoed_secrets
 
     async def _check_oauth_endpoints(self, configuration: Mapping[str, Any]) -> None:
         """``validate`` for an OAuth2 connection: the token endpoint, the one Keyhole itself calls, must

@@ -210,3 +210,15 @@ def build_http_target(
         limits=ProxyLimits(**{key: limits[key] for key in DEFAULT_LIMITS}),
         binding=binding_digest(connection_type, configuration),
     )
+
+
+def preview_target(connection_type: ConnectionType, configuration: Mapping[str, Any]) -> HttpTarget:
+    """The target a configuration would give, for checks and probes of a connection that is not
+    (or not yet) stored under these settings; never cached, never audited under a real id."""
+    return build_http_target(
+        connection_id="preview",
+        organization_id="preview",
+        proxy_enabled=True,
+        connection_type=connection_type,
+        configuration=configuration,
+    )
