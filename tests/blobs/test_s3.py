@@ -4,7 +4,6 @@ writes, presigned download URLs, deletion and expiry."""
 from __future__ import annotations
 
 import hashlib
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -17,14 +16,10 @@ import pytest
 from conftest import KeyholeServer, server_env
 from jobs.support import TOKEN, Upstream, api
 from jobs.upstream_server import CHUNK, pattern_chunk
-from keyhole.blobs import BlobStore, DownloadSigner, open_backend
+from keyhole.blobs import BlobStore
 from keyhole.store.base import utcnow
-from keyhole.store.database import Database
-from keyhole.store.migrate import upgrade
-from keyhole.tenancy.models import Organization
-from keyhole.vault import KeyRing
 
-from .conftest import BUCKET, S3Server
+from .conftest import BUCKET, S3Server, blob_store
 
 MIB = 1024 * 1024
 PREFIX = "keyhole-test"
@@ -74,30 +69,8 @@ def test_async_bodies_go_to_s3_behind_presigned_urls(
 
 @pytest.fixture
 async def s3_store(tmp_path: Path, s3: S3Server) -> AsyncIterator[tuple[BlobStore, str]]:
-    saved = {name: os.environ.get(name) for name in s3.env}
-    os.environ.update(s3.env)  # obstore reads the standard AWS_* environment, as in production
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
-    await upgrade(database_url)
-    database = Database(database_url)
-    organization = Organization(id=str(uuid.uuid4()), name=f"s3-{uuid.uuid4().hex[:6]}", created_at=utcnow())
-    async with database.transaction() as session:
-        session.add(organization)
-    keyring = KeyRing.load(None, tmp_path / "master.keys")
-    store = BlobStore(
-        database,
-        open_backend(f"s3://{BUCKET}/core-{uuid.uuid4().hex[:8]}", tmp_path),
-        DownloadSigner(keyring),
-        url_ttl_seconds=60,
-    )
-    try:
-        yield store, organization.id
-    finally:
-        await database.dispose()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    async with blob_store(tmp_path, f"s3://{BUCKET}/core-{uuid.uuid4().hex[:8]}", s3.env) as opened:
+        yield opened
 
 
 async def _pieces(count: int, size: int) -> AsyncIterator[bytes]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from obstore.store import LocalStore, ObjectStore, S3Store
 
+from keyhole.blobs.uploads import LocalPartials, S3Uploads, UploadSweeper
 from keyhole.errors import InvalidRequest
 
 
@@ -15,6 +16,7 @@ class Backend:
     store: ObjectStore
     local: bool  # True: Keyhole serves downloads itself; False: the store presigns them
     description: str
+    uploads: UploadSweeper  # finds the incomplete uploads of writers that died
 
 
 def open_backend(blob_url: str | None, home: Path) -> Backend:
@@ -23,7 +25,8 @@ def open_backend(blob_url: str | None, home: Path) -> Backend:
     ``file:///absolute/dir`` → that directory."""
     if blob_url is not None and blob_url.startswith(("s3://", "s3a://")):
         store = S3Store.from_url(blob_url)
-        return Backend(store, local=False, description=blob_url)
+        uploads = S3Uploads.from_environment(store.config["bucket"], store.prefix)
+        return Backend(store, local=False, description=blob_url, uploads=uploads)
     root = local_root(blob_url, home)
     if root is None:
         raise InvalidRequest(
@@ -31,7 +34,9 @@ def open_backend(blob_url: str | None, home: Path) -> Backend:
             key="invalid_configuration",
         )
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return Backend(LocalStore(prefix=root, mkdir=True), local=True, description=str(root))
+    return Backend(
+        LocalStore(prefix=root, mkdir=True), local=True, description=str(root), uploads=LocalPartials(root)
+    )
 
 
 def local_root(blob_url: str | None, home: Path) -> Path | None:

@@ -2,17 +2,21 @@
 
 Bytes never sit whole in memory: writes are multipart uploads fed by an async iterator,
 reads are streams. Every object has a ``blobs`` row (written first) that carries its
-organization, size, content type and expiry.
+organization, size, content type and expiry. A write that fails or is cancelled aborts its
+multipart upload before it returns; the uploads of writers that died are aborted by age
+(``abort_stale_uploads``, run by the purge).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import obstore
 from obstore.exceptions import BaseError as ObjectStoreError
@@ -20,6 +24,7 @@ from obstore.exceptions import NotFoundError
 from obstore.store import S3Store
 from sqlalchemy import delete, select, update
 
+from keyhole.blobs import metrics
 from keyhole.blobs.backends import Backend
 from keyhole.blobs.models import Blob
 from keyhole.blobs.tokens import DownloadSigner
@@ -33,6 +38,7 @@ _KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.=-]*(/[A-Za-z0-9_-][A-Za-z0-9_.=-]
 PART_SIZE = 5 * 1024 * 1024  # S3's minimum multipart part; at most PARTS_IN_FLIGHT are buffered
 PARTS_IN_FLIGHT = 2
 READ_CHUNK = 256 * 1024
+ABORT_WAIT_SECONDS = 30.0  # an interrupted write waits this long for its abort; then the sweep has it
 
 
 class BlobStoreUnavailable(KeyholeError):
@@ -68,15 +74,85 @@ def _ref(row: Blob) -> BlobRef:
     return BlobRef(row.id, row.key, row.organization_id, row.size or 0, row.content_type, row.expires_at)
 
 
+class _Abandoned(Exception):
+    """Raised to obstore by an abandoned write's source, so that it aborts the upload."""
+
+
+async def _next(chunks: AsyncIterator[bytes]) -> bytes | None:
+    return await anext(chunks, None)
+
+
+class _Feed:
+    """The source obstore pulls a write from. ``abandon`` fails the read in progress (or the
+    next one), and obstore aborts the multipart upload when its source fails; a cancelled or
+    dropped obstore future does not (the upload and its parts would stay in the bucket)."""
+
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self._chunks = chunks
+        self._reading: asyncio.Task[bytes | None] | None = None
+        self._abandoned = False
+
+    def __aiter__(self) -> _Feed:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._abandoned:
+            raise _Abandoned
+        reading = self._reading = asyncio.create_task(_next(self._chunks))
+        try:
+            chunk = await reading
+        except asyncio.CancelledError:
+            if self._abandoned and reading.cancelled():
+                raise _Abandoned from None
+            raise
+        finally:
+            self._reading = None
+        if chunk is None:
+            raise StopAsyncIteration
+        return chunk
+
+    def abandon(self) -> None:
+        self._abandoned = True
+        if self._reading is not None:
+            self._reading.cancel()
+
+
+def _retrieve(upload: asyncio.Future[Any]) -> None:
+    if not upload.cancelled():
+        upload.exception()  # an abandoned write's outcome is nobody's error
+
+
+async def _abandon(upload: asyncio.Future[Any], feed: _Feed, blob_id: str) -> None:
+    """Stop feeding an interrupted write and wait for obstore to abort its upload. Cancelling
+    again does not cut the wait short (the caller re-raises the first cancellation); the
+    deadline does, since a store that cannot be reached cannot be told to abort either."""
+    upload.add_done_callback(_retrieve)
+    feed.abandon()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ABORT_WAIT_SECONDS
+    while not upload.done() and (left := deadline - loop.time()) > 0:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait([upload], timeout=left)
+    if not upload.done():
+        logger.warning("the upload of blob %s is not aborted yet; the stale-upload sweep will", blob_id)
+
+
 class BlobStore:
     def __init__(
-        self, database: Database, backend: Backend, signer: DownloadSigner, *, url_ttl_seconds: int
+        self,
+        database: Database,
+        backend: Backend,
+        signer: DownloadSigner,
+        *,
+        url_ttl_seconds: int,
+        upload_max_age_seconds: int,
     ) -> None:
         self._db = database
         self._backend = backend
         self._store = backend.store
         self._signer = signer
         self._url_ttl = timedelta(seconds=url_ttl_seconds)
+        self._upload_max_age = timedelta(seconds=upload_max_age_seconds)
 
     @property
     def serves_downloads(self) -> bool:
@@ -95,7 +171,8 @@ class BlobStore:
         expires_at: datetime,
     ) -> BlobRef:
         """Stream ``chunks`` into the object at ``key`` (replacing any blob already there); memory
-        stays bounded by the part size."""
+        stays bounded by the part size. However the write ends (``chunks`` raising, the store
+        failing, the caller cancelled), no incomplete upload is left behind once this returns."""
         if len(key) > 512 or not _KEY.match(key) or ".." in key:
             raise InvalidRequest(f"blob key {key[:64]!r} is not a safe relative path", key="invalid_blob_key")
         async with self._db.transaction() as session:
@@ -118,17 +195,27 @@ class BlobStore:
             if size == 0:
                 yield b""  # an empty body is still an object
 
+        feed = _Feed(counted())
+        upload: asyncio.Future[Any] | None = None
         try:
             attributes = None if self._backend.local else {"Content-Type": row.content_type}
-            await obstore.put_async(
-                self._store,
-                key,
-                counted(),
-                attributes=attributes,
-                chunk_size=PART_SIZE,
-                max_concurrency=PARTS_IN_FLIGHT,
+            upload = asyncio.ensure_future(
+                obstore.put_async(
+                    self._store,
+                    key,
+                    feed,
+                    attributes=attributes,
+                    chunk_size=PART_SIZE,
+                    max_concurrency=PARTS_IN_FLIGHT,
+                )
             )
+            # Shielded: cancelling obstore's future would drop the upload without aborting it.
+            await asyncio.shield(upload)
         except BaseException as error:
+            interrupted = upload is not None and not upload.done()
+            metrics.OPERATIONS.labels("write", "cancelled" if interrupted else "error").inc()
+            if upload is not None and interrupted:
+                await _abandon(upload, feed, row.id)
             await self._forget(row.id, key)
             if isinstance(error, ObjectStoreError):
                 logger.warning("blob write failed: %s", type(error).__name__)
@@ -136,6 +223,8 @@ class BlobStore:
                     "the blob store refused the write; check KEYHOLE_BLOB_URL and its credentials"
                 ) from None
             raise
+        metrics.OPERATIONS.labels("write", "ok").inc()
+        metrics.WRITTEN_BYTES.inc(size)
         async with self._db.transaction() as session:
             await session.execute(update(Blob).where(Blob.id == row.id).values(size=size))
         return BlobRef(row.id, key, organization_id, size, row.content_type, expires_at)
@@ -155,9 +244,12 @@ class BlobStore:
         try:
             result = await obstore.get_async(self._store, key)
         except _MISSING:
+            metrics.OPERATIONS.labels("read", "missing").inc()
             raise _gone() from None
         except ObjectStoreError:
+            metrics.OPERATIONS.labels("read", "error").inc()
             raise BlobStoreUnavailable("the blob store could not be read; try again") from None
+        metrics.OPERATIONS.labels("read", "ok").inc()
 
         async def chunks() -> AsyncIterator[bytes]:
             async for chunk in result.stream(min_chunk_size=READ_CHUNK):
@@ -208,14 +300,31 @@ class BlobStore:
             if len(rows) < batch:
                 return purged
 
+    async def abort_stale_uploads(self) -> int:
+        """Abort the incomplete uploads of writers that died (``kill -9``, a lost machine) once
+        they are older than the upload max age; returns how many went."""
+        aborted = await self._backend.uploads.abort_older_than(utcnow() - self._upload_max_age)
+        if aborted:
+            metrics.STALE_UPLOADS_ABORTED.inc(aborted)
+            logger.info(
+                "aborted %d incomplete blob uploads older than %d s in %s",
+                aborted,
+                self._upload_max_age.total_seconds(),
+                self._backend.description,
+            )
+        return aborted
+
     async def _forget(self, blob_id: str | None, key: str) -> None:
         try:
             await obstore.delete_async(self._store, key)
         except _MISSING:
-            pass
+            metrics.OPERATIONS.labels("delete", "missing").inc()
         except ObjectStoreError:
+            metrics.OPERATIONS.labels("delete", "error").inc()
             logger.warning("could not delete blob object %s; its row is kept for the next purge", blob_id)
             return
+        else:
+            metrics.OPERATIONS.labels("delete", "ok").inc()
         if blob_id is not None:
             async with self._db.transaction() as session:
                 await session.execute(delete(Blob).where(Blob.id == blob_id))
