@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -13,7 +12,7 @@ import httpx
 import pytest
 from alembic.script import ScriptDirectory
 
-from conftest import PYTHON, KeyholeServer, require_service, server_env
+from conftest import PYTHON, KeyholeServer, server_env
 from keyhole.store.migrate import alembic_config
 from keyhole.vault.keyring import parse_keys
 
@@ -21,28 +20,6 @@ from .helpers import REDACTED, assert_envelope, bootstrap_keys, cli_ok, connecti
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 SECRET = "tok-PG-STORE-SECRET-5e0c"
-
-
-@pytest.fixture
-async def database() -> AsyncIterator[str]:
-    require_service("PostgreSQL", "127.0.0.1", 5432)
-    name = f"keyhole_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(ADMIN_URL)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield name
-    admin = await asyncpg.connect(ADMIN_URL)
-    try:
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = $1 AND pid <> pg_backend_pid()",
-            name,
-        )
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    finally:
-        await admin.close()
 
 
 async def fetch(name: str, query: str) -> list[asyncpg.Record]:

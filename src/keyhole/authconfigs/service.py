@@ -21,7 +21,7 @@ from keyhole.errors import InvalidRequest, NotFound
 from keyhole.store.base import utcnow
 from keyhole.store.database import Database
 from keyhole.tenancy.principal import Principal
-from keyhole.vault import Vault
+from keyhole.vault import Vault, VaultError
 from keyhole.vault.rotation import row_aad
 
 # Credential keys shown in clear: they configure, they do not authenticate.
@@ -245,6 +245,12 @@ class AuthConfigService:
         )
         return dict(value)
 
+    def _shown_credentials(self, row: AuthConfig) -> dict[str, Any]:
+        try:
+            return redact_credentials(self._secrets(row))
+        except VaultError as error:  # one unreadable row must not fail a list
+            return {"unreadable": error.message}
+
     def _view(self, row: AuthConfig, connections: int) -> AuthConfigView:
         return AuthConfigView(
             id=row.id,
@@ -252,7 +258,7 @@ class AuthConfigService:
             toolkit_slug=row.toolkit_slug,
             name=row.name,
             auth_scheme=row.auth_scheme,
-            credentials=redact_credentials(self._secrets(row)),
+            credentials=self._shown_credentials(row),
             enabled=row.enabled,
             tool_router_enabled=row.tool_router_enabled,
             tool_access_config=dict(row.tool_access_config or {}),

@@ -28,7 +28,7 @@ from keyhole.connections.composio_mapping import (
     is_toolkit,
 )
 from keyhole.connections.models import Connection
-from keyhole.connections.schemas import ConnectionCreate, ConnectionUpdate, ConnectionView
+from keyhole.connections.schemas import UNREADABLE, ConnectionCreate, ConnectionUpdate, ConnectionView
 from keyhole.connections.service import ConnectionService
 from keyhole.connections.target import HttpTarget
 from keyhole.errors import Conflict, InvalidRequest, NotFound
@@ -38,6 +38,7 @@ from keyhole.tenancy.principal import Principal
 
 DEFAULT_USER_ID = "default"
 ACTIVE = "ACTIVE"
+FAILED = "FAILED"
 STATUSES = ("INITIALIZING", "INITIATED", "ACTIVE", "FAILED", "EXPIRED", "INACTIVE", "REVOKED")
 
 
@@ -349,6 +350,9 @@ class AccountService:
     def _view(self, row: Connection) -> AccountView:
         connection: ConnectionView = self._connections.view(row)
         scheme = row.auth_scheme or default_scheme(connection.type, connection.configuration)
+        status, reason = row.account_status or ACTIVE, row.account_status_reason
+        if connection.status == UNREADABLE:
+            status, reason = FAILED, connection.status_error
         return AccountView(
             id=row.id,
             organization_id=row.organization_id,
@@ -356,8 +360,8 @@ class AccountService:
             name=row.name,
             user_id=row.account_user_id or DEFAULT_USER_ID,
             alias=row.account_alias,
-            status=row.account_status or ACTIVE,
-            status_reason=row.account_status_reason,
+            status=status,
+            status_reason=reason,
             disabled=not row.proxy_enabled,
             auth_config_id=row.auth_config_id,
             auth_scheme=scheme,

@@ -22,7 +22,7 @@ HEALTHCHECK_TIMEOUT_MS = 10_000
 
 @dataclass(frozen=True, slots=True)
 class Health:
-    status: str  # "healthy" | "unhealthy"
+    status: str  # "healthy" | "unhealthy" (and, only in views, UNREADABLE)
     error: str | None = None
 
 

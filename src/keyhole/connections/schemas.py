@@ -8,6 +8,9 @@ from typing import Any
 
 from keyhole.connections.catalog import ConnectionType
 
+UNREADABLE = "unreadable"
+"""The status a view shows for a connection whose secrets this process's master keys cannot open."""
+
 
 @dataclass(frozen=True, slots=True)
 class ConnectionCreate:

@@ -15,13 +15,21 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from keyhole.errors import SecretsUnreadable
 from keyhole.vault.keyring import KeyRing
 
 _PREFIX = "kh1"
 
 
-class VaultError(Exception):
-    """A ciphertext that cannot be opened. The message never contains key or plaintext."""
+class VaultError(SecretsUnreadable):
+    """A ciphertext that cannot be opened. The message never contains key or plaintext; a
+    request that meets one answers 503 with it, never 500."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"a stored secret cannot be opened with this server's master keys ({reason}); every "
+            "Keyhole server and worker sharing the store must hold the same KEYHOLE_MASTER_KEYS"
+        )
 
 
 class Vault:
@@ -40,7 +48,7 @@ class Vault:
             raise VaultError("unknown ciphertext format")
         key = self.keyring.find(kid)
         if key is None:
-            raise VaultError(f"master key {kid!r} is not configured; add it to KEYHOLE_MASTER_KEYS")
+            raise VaultError(f"master key {kid!r} is not configured")
         try:
             raw = base64.urlsafe_b64decode(body)
             return AESGCM(key.key).decrypt(raw[:12], raw[12:], aad.encode())

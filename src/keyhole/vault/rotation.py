@@ -29,7 +29,7 @@ def row_aad(table: str, row_id: str, column: str) -> str:
     return f"{table}:{row_id}:{column}"
 
 
-def _encrypted_columns() -> Iterator[tuple[type[Any], str]]:
+def encrypted_columns() -> Iterator[tuple[type[Any], str]]:
     for mapper in Base.registry.mappers:
         for column in getattr(mapper.class_, "__encrypted_columns__", ()):
             yield mapper.class_, column
@@ -38,7 +38,7 @@ def _encrypted_columns() -> Iterator[tuple[type[Any], str]]:
 async def reencrypt_all(database: Database, vault: Vault, *, batch: int = 200) -> RotationReport:
     report = RotationReport()
     primary = vault.keyring.primary.kid
-    for model, column in _encrypted_columns():
+    for model, column in encrypted_columns():
         attribute = getattr(model, column)
         last_id = ""
         while True:
@@ -75,7 +75,7 @@ async def stale_rows(database: Database, vault: Vault) -> int:
     """How many ciphertexts are still under a key other than the primary."""
     primary = vault.keyring.primary.kid
     count = 0
-    for model, column in _encrypted_columns():
+    for model, column in encrypted_columns():
         attribute = getattr(model, column)
         async with database.session() as session:
             tokens = (await session.execute(select(attribute).where(attribute.is_not(None)))).scalars()
