@@ -5,7 +5,8 @@ Run as ``python authserver.py PORT``. Everything is in memory. Endpoints:
 - ``GET /authorize``: consents at once (PKCE S256 required) and redirects with a code;
 - ``POST /token``: authorization_code (+ PKCE), refresh_token (rotation: every refresh issues a
   new refresh token and revokes the old one), client_credentials; client_secret_basic only;
-- ``GET /api/me``: the protected resource, 401 unless the bearer token is live;
+- ``GET /api/me``: the protected resource, 401 unless the bearer token is live; its answer names
+  the token by its issue number (``token``: 1 for the first issued), never by its value;
 - ``GET /admin/stats``: token requests by grant type, resource calls, last token per grant;
 - ``POST /admin/config``: ``{"expires_in": N}`` for tokens issued from now on,
   ``{"resource_always_401": true}`` to make the resource refuse every token;
@@ -15,6 +16,7 @@ Run as ``python authserver.py PORT``. Everything is in memory. Endpoints:
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import sys
 import threading
@@ -40,6 +42,7 @@ codes: dict[str, Any] = {}
 access_tokens: dict[str, dict[str, Any]] = {}
 refresh_tokens: dict[str, dict[str, Any]] = {}
 redirects_seen: list[str] = []
+issued = itertools.count(1)
 
 
 @dataclass
@@ -158,7 +161,11 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[mis
 
 def _save_token(token: dict[str, Any], req: Any) -> None:
     expires_at = time.time() + int(token.get("expires_in", 0))
-    access_tokens[token["access_token"]] = {"expires_at": expires_at, "revoked": False}
+    access_tokens[token["access_token"]] = {
+        "expires_at": expires_at,
+        "revoked": False,
+        "serial": next(issued),
+    }
     if token.get("refresh_token"):
         obj = Refresh(token["refresh_token"], token.get("scope", ""))
         refresh_tokens[token["refresh_token"]] = {"obj": obj}
@@ -212,7 +219,7 @@ def me() -> Any:
         ):
             counts["resource:401"] += 1
             return jsonify(error="invalid_token"), 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-    return jsonify(user=USER, ok=True)
+    return jsonify(user=USER, ok=True, token=entry["serial"])
 
 
 @app.get("/admin/stats")

@@ -36,6 +36,19 @@ def connected(base: str, keys: Keys, authserver: AuthServer) -> str:
     return location.split("connection_id=")[1].split("&")[0]
 
 
+def reauthorize(base: str, keys: Keys, connection_id: str) -> None:
+    """Run the connect flow again for an existing connection (its callback lands on ``base``)."""
+    started = httpx.post(
+        base + "/api/connections/connect/",
+        json={"name": "again", "redirect_url": REDIRECT, "connection": connection_id},
+        headers=keys.bearer,
+        timeout=30,
+    )
+    assert started.status_code == 200, started.text
+    done = follow_connect(started.json()["data"]["redirect_url"])
+    assert done.status_code == 302 and "status=success" in done.headers["location"], done.text
+
+
 def proxy(base: str, keys: Keys, connection_id: str, path: str = "/api/me") -> httpx.Response:
     return httpx.post(
         f"{base}/api/connections/{connection_id}/proxy",

@@ -12,7 +12,7 @@ import pytest
 from conftest import REDIS_URL, KeyholeServer, require_service
 
 from .conftest import AuthServer
-from .helpers import connected, proxy
+from .helpers import connected, proxy, reauthorize
 
 SHORT = "2"  # seconds of life for the tokens the tests let expire
 MARGIN = {"KEYHOLE_OAUTH_REFRESH_MARGIN_SECONDS": "1"}
@@ -80,13 +80,7 @@ def test_revoked_refresh_token_fails_once_then_stops(make_server, authserver: Au
     assert account["status"] == "EXPIRED" and "invalid_grant" in account["status_reason"]
 
     # Reconnecting the same connection heals it.
-    started = httpx.post(
-        server.url + "/api/connections/connect/",
-        json={"name": "again", "redirect_url": "https://app.example.test/", "connection": connection_id},
-        headers=keys.bearer,
-    ).json()["data"]
-    consent = httpx.get(started["redirect_url"], follow_redirects=False)
-    assert httpx.get(consent.headers["location"], follow_redirects=False).status_code == 302
+    reauthorize(server.url, keys, connection_id)
     assert proxy(server.url, keys, connection_id).json()["data"]["status"] == 200
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy import JSON, ForeignKey, String, Text, literal_column
 from sqlalchemy.orm import Mapped, mapped_column
 
 from keyhole.store.base import Base, new_id, utcnow
@@ -32,6 +32,13 @@ class Connection(Base):
     updated_by: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Grows with every write to the row, by any process (writes of its OAuth tokens touch the row
+    # too). What a process keeps longer than one cache TTL about the connection (an OAuth access
+    # token, a refused OAuth client) is used only while the version it was found at is still the
+    # one of the cached target, which is re-read every ``KEYHOLE_CACHE_TTL_SECONDS``.
+    version: Mapped[int] = mapped_column(
+        default=0, server_default="0", onupdate=literal_column("version") + 1
+    )
     # The Composio view of the same connection (a "connected account"); all null when created
     # through the Polytomic dialect. Disabling an account clears ``proxy_enabled``.
     account_user_id: Mapped[str | None] = mapped_column(String(255), index=True)

@@ -22,6 +22,7 @@ from keyhole.connections.catalog import Catalog, ConnectionType
 from keyhole.connections.models import Connection
 from keyhole.connections.probe import Health, probe
 from keyhole.connections.schemas import (
+    UNREADABLE,
     ConnectionCreate,
     ConnectionTest,
     ConnectionUpdate,
@@ -38,7 +39,7 @@ from keyhole.sql.probe import list_databases
 from keyhole.store.base import utcnow
 from keyhole.store.database import Database
 from keyhole.tenancy.principal import Principal
-from keyhole.vault import Vault
+from keyhole.vault import Vault, VaultError
 from keyhole.vault.rotation import row_aad
 
 
@@ -131,6 +132,7 @@ class ConnectionService:
             proxy_enabled=row.proxy_enabled,
             connection_type=connection_type,
             configuration=self._full_configuration(row),
+            version=row.version,
         )
 
     # -- writes ------------------------------------------------------------------------------
@@ -440,14 +442,21 @@ class ConnectionService:
         return join_secrets(row.configuration, self._secrets(row))
 
     def _view(self, row: Connection) -> ConnectionView:
+        status, status_error = row.status, row.status_error
+        try:
+            configuration = redact(row.configuration, self._secrets(row))
+        except VaultError as error:
+            # One row under a foreign key must not fail a whole list: it shows as unreadable.
+            configuration = redact(row.configuration, {})
+            status, status_error = UNREADABLE, error.message
         return ConnectionView(
             id=row.id,
             organization_id=row.organization_id,
             name=row.name,
             type=self.catalog.get(row.type_id),
-            configuration=redact(row.configuration, self._secrets(row)),
-            status=row.status,
-            status_error=row.status_error,
+            configuration=configuration,
+            status=status,
+            status_error=status_error,
             proxy_enabled=row.proxy_enabled,
             healthcheck_interval=row.healthcheck_interval,
             policies=list(row.policies or []),

@@ -32,7 +32,7 @@ DEFAULT_LIMITS: dict[str, Any] = {
 
 @dataclass(frozen=True, slots=True)
 class ProxyLimits:
-    rate_limit_per_minute: int
+    rate_limit_per_minute: int | None  # None: no limit
     timeout_ms: int
     max_request_body_bytes: int
     max_response_body_bytes: int
@@ -56,6 +56,7 @@ class HttpTarget:
     scrubber: Scrubber  # every injected secret in every echo form (computed once, per target)
     limits: ProxyLimits
     binding: str  # the target's fingerprint (connections.binding): OAuth tokens are bound to it
+    version: int  # the connection row's ``version`` this target was read at (0: not a stored row)
     # Each credential name's key (``contract.header_name_key``/``query_name_key``) → the name,
     # derived once here so the proxy hot path only looks caller names up.
     locked_header_keys: Mapping[str, str] = field(init=False, repr=False, compare=False)
@@ -144,6 +145,7 @@ def build_http_target(
     proxy_enabled: bool,
     connection_type: ConnectionType,
     configuration: Mapping[str, Any],
+    version: int = 0,
 ) -> HttpTarget:
     spec = connection_type.http
     if spec is None:
@@ -209,6 +211,7 @@ def build_http_target(
         scrubber=Scrubber.of([*secrets, *_secret_values(connection_type, configuration)], pairs=pairs),
         limits=ProxyLimits(**{key: limits[key] for key in DEFAULT_LIMITS}),
         binding=binding_digest(connection_type, configuration),
+        version=version,
     )
 
 

@@ -6,7 +6,12 @@ after taking it, so a refresh another process just made is used rather than repe
 answered ``invalid_grant`` marks the connection for reauthorization; calls then fail with
 :class:`ReauthorizationRequired` without reaching the upstream.
 
-The hot path (a fresh cached token) is a dict lookup and a float comparison: no database."""
+Everything cached here (a token, a failure) is kept only for the connection row's ``version``
+it was read under: every write to the connection or its tokens, by any process, bumps it, and
+the target each call brings is re-read every ``KEYHOLE_CACHE_TTL_SECONDS``. So a
+re-authorization, a fixed configuration or a revoked grant reaches every process within that
+TTL, at no cost to the hot path: a fresh cached token is a dict lookup, an integer and a float
+comparison; no database."""
 
 from __future__ import annotations
 
@@ -42,6 +47,13 @@ class _Entry:
     expires_at: float | None  # epoch seconds
     base: HttpTarget  # the connection target the token was applied to
     target: HttpTarget  # the same with the token injected
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    error: Callable[[], KeyholeError]  # a fresh error each time: callers annotate them
+    until: float  # monotonic seconds
+    version: int  # the connection row's version it was found at
 
 
 def with_token(target: HttpTarget, access_token: str) -> HttpTarget:
@@ -105,8 +117,7 @@ class TokenBroker:
         self._margin = margin_seconds
         self._dead_ttl = cache_ttl_seconds
         self._entries: dict[str, _Entry] = {}
-        # Recent failures, replayed without I/O (a fresh error each time: callers annotate them).
-        self._dead: dict[str, tuple[Callable[[], KeyholeError], float]] = {}
+        self._dead: dict[str, _Failure] = {}  # recent failures, replayed without I/O
         self._inflight: dict[tuple[str, str], asyncio.Task[TokenSet]] = {}
         connections.on_change(self._forget)
 
@@ -115,20 +126,18 @@ class TokenBroker:
     async def authorize(self, target: HttpTarget) -> HttpTarget:
         """``target`` with a fresh access token; refreshes (once, across processes) when needed."""
         entry = self._entries.get(target.connection_id)
-        if entry is not None and entry.base.binding != target.binding:
-            entry = None
-        if entry is not None and self._fresh(entry.expires_at):
+        if entry is not None and entry.base.version == target.version and self._fresh(entry.expires_at):
             return (
                 entry.target
                 if entry.base is target
                 else self._remember(target, entry.access_token, entry.expires_at)
             )
         dead = self._dead.get(target.connection_id)
-        if dead is not None and dead[1] > time.monotonic():
-            raise dead[0]()
+        if dead is not None and dead.version == target.version and dead.until > time.monotonic():
+            raise dead.error()
         stored = await self._store.read(target.connection_id)
         if stored is not None and stored.state == TOKENS_REAUTHORIZE:
-            raise self._died(target.connection_id, stored.error or "authorization revoked")
+            raise self._died(target, stored.error or "authorization revoked")
         current = _bound(stored, target)
         if current is not None:
             expires = _epoch(current)
@@ -168,7 +177,7 @@ class TokenBroker:
         try:
             stored = await self._store.read(connection_id)  # another process may have refreshed
             if stored is not None and stored.state == TOKENS_REAUTHORIZE:
-                raise self._died(connection_id, stored.error or "authorization revoked")
+                raise self._died(target, stored.error or "authorization revoked")
             current = _bound(stored, target)
             if current is not None and current.access_token != used and self._fresh(_epoch(current)):
                 return current
@@ -176,7 +185,7 @@ class TokenBroker:
             granted_elsewhere = current is None and stored is not None and stored.tokens is not None
             if granted_elsewhere and client.grant != "client_credentials":
                 raise _retargeted()
-            tokens = await self._fetch(client, current, organization_id, connection_id)
+            tokens = await self._fetch(client, current, target)
             await self._store.save(organization_id, connection_id, tokens, binding=target.binding)
             logger.info(
                 "oauth tokens refreshed", extra={"connection_id": connection_id, "grant": client.grant}
@@ -185,9 +194,8 @@ class TokenBroker:
         finally:
             await self._lock.release(connection_id, holder)
 
-    async def _fetch(
-        self, client: OAuthClient, current: TokenSet | None, organization_id: str, connection_id: str
-    ) -> TokenSet:
+    async def _fetch(self, client: OAuthClient, current: TokenSet | None, target: HttpTarget) -> TokenSet:
+        connection_id, organization_id = target.connection_id, target.organization_id
         try:
             if client.grant == "client_credentials":
                 return await self._endpoint.client_credentials(client)
@@ -200,7 +208,7 @@ class TokenBroker:
             if not current.refresh_token:
                 reason = "the provider sent no refresh token and the access token expired"
                 await self._store.mark_reauthorization(organization_id, connection_id, reason)
-                raise self._died(connection_id, reason)
+                raise self._died(target, reason)
             return await self._endpoint.refresh(client, current.refresh_token)
         except TokenEndpointError as exc:
             if not exc.permanent:
@@ -209,17 +217,18 @@ class TokenBroker:
                     key="oauth_refresh_failed",
                 ) from None
             if client.grant == "client_credentials":
-                # Nothing to reconnect: the client itself is refused. Not stored (a fixed
-                # configuration heals it at once); this process waits a cool-down before retrying.
+                # Nothing to reconnect: the client itself is refused. Not stored: this process
+                # waits a cool-down before asking again, unless the configuration is fixed first
+                # (through any process: that bumps the version).
                 refused = functools.partial(_client_refused, exc.error)
-                self._dead[connection_id] = (refused, time.monotonic() + CLIENT_REFUSED_COOLDOWN_SECONDS)
+                self._fail(target, refused, CLIENT_REFUSED_COOLDOWN_SECONDS)
                 raise refused() from None
             reason = f"the token endpoint answered {exc.error} to the refresh"
             await self._store.mark_reauthorization(organization_id, connection_id, reason)
             logger.warning(
                 "oauth refresh failed permanently", extra={"connection_id": connection_id, "error": exc.error}
             )
-            raise self._died(connection_id, reason) from None
+            raise self._died(target, reason) from None
 
     async def _client(self, target: HttpTarget) -> OAuthClient:
         connection_type, configuration = await self._connections.full_configuration(
@@ -247,14 +256,14 @@ class TokenBroker:
         self._dead.pop(base.connection_id, None)
         return target
 
-    def _died(self, connection_id: str, reason: str) -> ReauthorizationRequired:
-        self._entries.pop(connection_id, None)
+    def _died(self, target: HttpTarget, reason: str) -> ReauthorizationRequired:
+        self._entries.pop(target.connection_id, None)
         if self._dead_ttl > 0:
-            self._dead[connection_id] = (
-                functools.partial(_reauthorize, reason),
-                time.monotonic() + self._dead_ttl,
-            )
+            self._fail(target, functools.partial(_reauthorize, reason), self._dead_ttl)
         return _reauthorize(reason)
+
+    def _fail(self, target: HttpTarget, error: Callable[[], KeyholeError], seconds: float) -> None:
+        self._dead[target.connection_id] = _Failure(error, time.monotonic() + seconds, target.version)
 
     def _forget(self, organization_id: str, connection_id: str) -> None:
         self._entries.pop(connection_id, None)

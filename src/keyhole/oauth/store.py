@@ -1,5 +1,9 @@
 """Reading and writing a connection's OAuth tokens (one encrypted column, compare-and-swap on
-``version``) and the health columns of the connection they belong to."""
+``version``) and the health columns of the connection they belong to.
+
+Every change of the tokens also writes the connection row in the same transaction, which bumps
+the row's ``version``: that is how every other process learns, within one cache TTL, that the
+token it holds is no longer the current one (``keyhole.oauth.refresh``)."""
 
 from __future__ import annotations
 
