@@ -12,11 +12,12 @@ import yarl
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from keyhole import __version__
+from keyhole.egress.capacity import Capacity, EgressLimits, Origin
 from keyhole.egress.decoding import ACCEPT_ENCODING, BodyDecoder, decoder_for
 from keyhole.egress.failures import os_reason, upstream_error
 from keyhole.egress.http1 import Connection, RawHeaders, UpstreamClosed
 from keyhole.egress.policy import EgressPolicy
-from keyhole.egress.pool import ConnectionPool, PoolKey
+from keyhole.egress.pool import ConnectionPool
 from keyhole.egress.resolver import CheckingResolver, ResolvedAddress
 from keyhole.errors import InvalidRequest, UpstreamUnreachable
 
@@ -36,12 +37,15 @@ class EgressClient:
 
     Upstream cookies are never stored and proxy environment variables are never read: there
     is no cookie jar and no proxy support at all. Redirects come back as they are.
+    Exchanges in flight are limited in all, per origin and per organization (``capacity``).
     """
 
-    def __init__(self, policy: EgressPolicy, *, pool_limit: int = 256) -> None:
+    def __init__(self, policy: EgressPolicy, *, limits: EgressLimits | None = None) -> None:
+        limits = limits or EgressLimits()
         self.policy = policy
         self._resolver = CheckingResolver(policy)
-        self._pool = ConnectionPool(limit=pool_limit)
+        self._pool = ConnectionPool(idle_per_key=min(limits.per_origin, limits.in_flight))
+        self._capacity = Capacity(limits)
         self._allowed_literals: dict[tuple[str, int], list[ResolvedAddress]] = {}
 
     @property
@@ -93,13 +97,26 @@ class EgressClient:
         headers: Mapping[str, str] | None,
         data: bytes | None,
         timeout_ms: int,
+        organization: str | None = None,
     ) -> Exchange:
         """Async context manager yielding the response; the connection is released on exit.
 
-        ``timeout_ms`` bounds the whole exchange, connecting and reading the body included."""
+        ``timeout_ms`` bounds the whole exchange, waiting for a free slot, connecting and reading
+        the body included. The call counts against ``organization``'s limit when one is given."""
         if timeout_ms <= 0:
             raise InvalidRequest(f"timeout_ms must be positive, got {timeout_ms}")
-        return Exchange(self._pool, self.addresses, method, url, headers, data, timeout_ms / 1000, None)
+        return Exchange(
+            self._pool,
+            self._capacity,
+            self.addresses,
+            method,
+            url,
+            headers,
+            data,
+            timeout_ms / 1000,
+            None,
+            organization,
+        )
 
     def stream(
         self,
@@ -109,13 +126,24 @@ class EgressClient:
         headers: Mapping[str, str] | None,
         timeout_ms: int,
         deadline_ms: int,
+        organization: str | None = None,
     ) -> Exchange:
-        """Like ``request``, for bodies read as a long stream: ``timeout_ms`` bounds connecting and
-        every wait for data (headers included), ``deadline_ms`` the whole exchange."""
+        """Like ``request``, for bodies read as a long stream: ``timeout_ms`` bounds waiting for a
+        free slot, connecting and every wait for data (headers included), ``deadline_ms`` the
+        whole exchange."""
         if timeout_ms <= 0 or deadline_ms <= 0:
             raise InvalidRequest("timeouts must be positive")
         return Exchange(
-            self._pool, self.addresses, method, url, headers, None, deadline_ms / 1000, timeout_ms / 1000
+            self._pool,
+            self._capacity,
+            self.addresses,
+            method,
+            url,
+            headers,
+            None,
+            deadline_ms / 1000,
+            timeout_ms / 1000,
+            organization,
         )
 
     async def close(self) -> None:
@@ -165,11 +193,14 @@ class Exchange:
 
     __slots__ = (
         "_addresses",
+        "_capacity",
         "_connection",
         "_data",
         "_deadline",
         "_headers",
         "_method",
+        "_organization",
+        "_origin",
         "_pool",
         "_read_timeout",
         "_timer",
@@ -179,6 +210,7 @@ class Exchange:
     def __init__(
         self,
         pool: ConnectionPool,
+        capacity: Capacity,
         addresses: Callable[[yarl.URL], Awaitable[list[ResolvedAddress]]],
         method: str,
         url: yarl.URL,
@@ -186,8 +218,11 @@ class Exchange:
         data: bytes | None,
         deadline: float,
         read_timeout: float | None,
+        organization: str | None,
     ) -> None:
         self._pool = pool
+        self._capacity = capacity
+        self._organization = organization
         self._addresses = addresses
         self._method = method
         self._url = url
@@ -197,15 +232,18 @@ class Exchange:
         self._read_timeout = read_timeout
         self._connection: Connection | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._origin: Origin = (url.scheme, url.raw_host or "", url.port or 0)
 
     async def __aenter__(self) -> UpstreamResponse:
-        pool, url = self._pool, self._url
+        pool, capacity, url = self._pool, self._capacity, self._url
+        key, organization = self._origin, self._organization
+        started = asyncio.get_running_loop().time()
+        deadline = started + self._deadline
         addresses = await self._addresses(url)  # refuses before anything is opened
         parts = self._serialize()
-        await pool.reserve()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._deadline
-        key: PoolKey = (url.scheme, url.raw_host or "", url.port or 0)
+        if not capacity.take(key, organization):
+            wait = self._deadline if self._read_timeout is None else min(self._read_timeout, self._deadline)
+            await capacity.wait(key, organization, started + wait, round(wait * 1000))
         try:
             connection = pool.take_idle(key)
             reused = connection is not None
@@ -229,7 +267,7 @@ class Exchange:
             )
         except BaseException as exc:
             self._release(reusable=False)
-            pool.unreserve()
+            capacity.release(key, organization)
             if isinstance(exc, Exception):
                 raise upstream_error(exc, url.raw_host, url.port) from None
             raise
@@ -243,9 +281,9 @@ class Exchange:
     ) -> None:
         connection = self._connection
         self._release(reusable=connection is not None and connection.finish())
-        self._pool.unreserve()
+        self._capacity.release(self._origin, self._organization)
 
-    async def _open(self, key: PoolKey, addresses: list[ResolvedAddress], deadline: float) -> Connection:
+    async def _open(self, key: Origin, addresses: list[ResolvedAddress], deadline: float) -> Connection:
         loop = asyncio.get_running_loop()
         connect_seconds = min(_CONNECT_TIMEOUT_MS / 1000, self._read_timeout or self._deadline)
         return await self._pool.open(key, addresses, min(connect_seconds, deadline - loop.time()))

@@ -12,32 +12,20 @@ import ssl
 import time
 from collections.abc import Sequence
 
+from keyhole.egress.capacity import Origin
 from keyhole.egress.http1 import ConnectFailed, Connection, ConnectTimeout
 from keyhole.egress.resolver import ResolvedAddress
 
-PoolKey = tuple[str, str, int]  # scheme, host as in the URL, port
-
 
 class ConnectionPool:
-    def __init__(self, *, limit: int = 256, idle_seconds: float = 30.0) -> None:
-        self._idle: dict[PoolKey, list[Connection]] = {}
+    def __init__(self, *, idle_per_key: int, idle_seconds: float = 30.0) -> None:
+        self._idle: dict[Origin, list[Connection]] = {}
         self._idle_seconds = idle_seconds
-        self._limit = limit  # exchanges in flight at once, and idle connections kept per key
-        self._slots: asyncio.Semaphore | None = None
+        self._idle_per_key = idle_per_key  # no more than can be in flight to one origin at once
         self._ssl: ssl.SSLContext | None = None
         self._sweeper: asyncio.TimerHandle | None = None
 
-    async def reserve(self) -> None:
-        """Wait for one of the ``limit`` exchange slots; ``unreserve`` gives it back."""
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self._limit)
-        await self._slots.acquire()
-
-    def unreserve(self) -> None:
-        assert self._slots is not None
-        self._slots.release()
-
-    def take_idle(self, key: PoolKey) -> Connection | None:
+    def take_idle(self, key: Origin) -> Connection | None:
         stack = self._idle.get(key)
         if not stack:
             return None
@@ -50,7 +38,7 @@ class ConnectionPool:
         return None
 
     async def open(
-        self, key: PoolKey, addresses: Sequence[ResolvedAddress], connect_seconds: float
+        self, key: Origin, addresses: Sequence[ResolvedAddress], connect_seconds: float
     ) -> Connection:
         """A new connection to the first address that accepts, within ``connect_seconds`` overall."""
         scheme, host, _ = key
@@ -82,7 +70,7 @@ class ConnectionPool:
 
     def put_back(self, connection: Connection) -> None:
         stack = self._idle.setdefault(connection.key, [])
-        if len(stack) >= self._limit:
+        if len(stack) >= self._idle_per_key:
             connection.close()
             return
         connection.idle_since = time.monotonic()

@@ -160,9 +160,15 @@ class Opening:
     def _request(self, target: HttpTarget, upstream: UpstreamRequest) -> Exchange:
         url = target.url_for(upstream.url_path, upstream.encoded_query, upstream.origin)
         timeout_ms = target.limits.timeout_ms
+        organization = target.organization_id
         if self._deadline_ms is None:
             return self._egress.request(
-                upstream.method, url, headers=upstream.headers, data=upstream.body, timeout_ms=timeout_ms
+                upstream.method,
+                url,
+                headers=upstream.headers,
+                data=upstream.body,
+                timeout_ms=timeout_ms,
+                organization=organization,
             )
         return self._egress.stream(
             upstream.method,
@@ -170,6 +176,7 @@ class Opening:
             headers=upstream.headers,
             timeout_ms=timeout_ms,
             deadline_ms=self._deadline_ms,
+            organization=organization,
         )
 
 
