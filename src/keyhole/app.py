@@ -18,7 +18,7 @@ from starlette.routing import Route
 from keyhole.api import blobs, health, oauth
 from keyhole.api.composio.errors import error_response as composio_error
 from keyhole.api.composio.routes import routes as composio_routes
-from keyhole.api.middleware import RequestContext
+from keyhole.api.middleware import RequestContext, note_error
 from keyhole.api.polytomic.errors import error_response as polytomic_error
 from keyhole.api.polytomic.fast_proxy import FastProxy
 from keyhole.api.polytomic.routes import routes as polytomic_routes
@@ -31,6 +31,7 @@ logger = logging.getLogger("keyhole")
 
 
 def _render(request: Request, error: KeyholeError) -> Response:
+    note_error(request.scope, error.key)
     if request.url.path.startswith("/api/v3"):
         return composio_error(error, request.scope.get("state", {}).get("request_id"))
     return polytomic_error(error)
@@ -56,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastProxy:
         services = Services.build(settings)
         await upgrade(settings.resolved_database_url)
         await services.prepare()
-        services.start()
+        services.start("serve")
         _freeze_heap()
         app.state.services = services
         app.state.logger = logger

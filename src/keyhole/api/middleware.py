@@ -14,6 +14,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keyhole.ids import correlation_hex
+from keyhole.tenancy.principal import Principal
 
 logger = logging.getLogger("keyhole.access")
 
@@ -44,18 +45,37 @@ def enter_context(scope: Scope) -> Headers:
     return headers
 
 
-def log_access(scope: Scope, status: int, started: float) -> None:
+def note_principal(scope: Scope, principal: Principal) -> None:
+    """Who called, for the access log line (ids only; never a key)."""
+    state = scope["state"]
+    state["organization_id"] = principal.organization_id
+    state["principal_kind"] = principal.kind
+
+
+def note_error(scope: Scope, key: str) -> None:
+    """The domain error a request ended with, for the access log line."""
+    scope["state"]["error_key"] = key
+
+
+def log_access(scope: Scope, status: int, started: float, *, route: str | None = None) -> None:
     if not logger.isEnabledFor(logging.INFO):
         return
     path: str = scope["path"]
+    state = scope["state"]
+    template = route or getattr(scope.get("route"), "path", None)
     logger.info(
         "request",
         extra={
             "method": scope["method"],
             # never the query string (it may carry SQL or tokens), nor a download token
             "path": _BLOB_PATH if path.startswith(_BLOB_PATH) else path,
+            "route": template,
             "status": status,
-            "request_id": scope["state"]["request_id"],
+            "request_id": state["request_id"],
+            "organization_id": state.get("organization_id"),
+            "principal_kind": state.get("principal_kind"),
+            "connection_id": scope.get("path_params", {}).get("connection_id"),
+            "error_key": state.get("error_key"),
             "ms": round((time.perf_counter() - started) * 1000, 2),
         },
     )

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from keyhole.api.composio.errors import error_response
+from keyhole.api.middleware import note_error, note_principal
 from keyhole.errors import KeyholeError
 from keyhole.services import Services
 from keyhole.tenancy.principal import Principal
@@ -31,8 +32,10 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         services: Services = request.app.state.services
         try:
             principal = await services.tenancy.authenticate(request.headers)
+            note_principal(request.scope, principal)
             return await handler(request, services, principal)
         except KeyholeError as error:
+            note_error(request.scope, error.key)
             return error_response(error, request_id(request))
 
     return run

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from keyhole.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from keyhole.api.idempotency import idempotent
+from keyhole.api.middleware import note_error, note_principal
 from keyhole.api.polytomic.errors import error_response
 from keyhole.errors import KeyholeError
 from keyhole.services import Services
@@ -25,17 +26,20 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         services: Services = request.app.state.services
         try:
             principal = await services.tenancy.authenticate(request.headers)
+            note_principal(request.scope, principal)
             if request.method == "POST" and IDEMPOTENCY_HEADER in request.headers:
 
                 async def call(request: Request) -> Response:
                     try:
                         return await handler(request, services, principal)
                     except KeyholeError as error:
+                        note_error(request.scope, error.key)
                         return error_response(error)
 
                 return await idempotent(request, services.idempotency, principal, call)
             return await handler(request, services, principal)
         except KeyholeError as error:
+            note_error(request.scope, error.key)
             return error_response(error)
 
     return run

@@ -17,11 +17,11 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from keyhole.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from keyhole.api.links import public_base_url
-from keyhole.api.middleware import Headers, enter_context, log_access
+from keyhole.api.middleware import Headers, enter_context, log_access, note_error, note_principal
 from keyhole.api.polytomic import proxy
 from keyhole.api.polytomic.errors import error_response
 from keyhole.api.requests import read_limited
@@ -33,6 +33,7 @@ logger = logging.getLogger("keyhole")
 
 _PREFIX = "/api/connections/"
 _SUFFIX = "/proxy"
+_ROUTE = _PREFIX + "{connection_id}" + _SUFFIX
 _JSON = (b"content-type", b"application/json")
 
 
@@ -42,15 +43,18 @@ class FastProxy:
         self._access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        connection_id = _connection_id(scope) if scope["type"] == "http" else None
-        if connection_id is None:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        connection_id = _connection_id(scope)
+        if connection_id is None:
+            await _framework(self.app, scope, receive, send)
             return
         headers: dict[str, str] = {}
         for name, value in reversed(scope["headers"]):  # reversed: the first of repeats wins
             headers[name.decode("latin-1")] = value.decode("latin-1")
         if IDEMPOTENCY_HEADER in headers:
-            await self.app(scope, receive, send)
+            await _framework(self.app, scope, receive, send)
             return
         started = time.perf_counter()
         context = enter_context(scope)
@@ -64,7 +68,8 @@ class FastProxy:
             await _send_error(send, internal_error(scope["state"]["request_id"]), context)
         finally:
             if self._access_log:
-                log_access(scope, status, started)
+                scope["path_params"] = {"connection_id": connection_id}
+                log_access(scope, status, started, route=_ROUTE)
 
     async def _serve(
         self,
@@ -78,6 +83,7 @@ class FastProxy:
         services: Services = self.app.state.services  # set by the lifespan before any request
         try:
             principal = await services.tenancy.authenticate(headers)
+            note_principal(scope, principal)
             payload = await proxy.run(
                 services,
                 principal,
@@ -86,6 +92,7 @@ class FastProxy:
                 lambda: public_base_url(Request(scope), services.settings),
             )
         except KeyholeError as error:
+            note_error(scope, error.key)
             return await _send_error(send, error, context)
         body = render_json(payload)
         await send(
@@ -97,6 +104,26 @@ class FastProxy:
         )
         await send({"type": "http.response.body", "body": body})
         return 200
+
+
+async def _framework(app: Starlette, scope: Scope, receive: Receive, send: Send) -> None:
+    """Hand a request to the framework. Its error middleware re-raises an unexpected failure
+    after the 500 envelope went out (and the handler logged it); reaching the server, that
+    exception would close a keep-alive connection whose answer is complete. Only a failure
+    in the middle of an answer may still close it: the answer is broken then."""
+    answered = False
+
+    async def tracking_send(message: Message) -> None:
+        nonlocal answered
+        await send(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            answered = True
+
+    try:
+        await app(scope, receive, tracking_send)
+    except Exception:
+        if not answered:
+            raise
 
 
 def _connection_id(scope: Scope) -> str | None:

@@ -1,0 +1,78 @@
+"""An unexpected failure on the framework path answers the dialect's 500 envelope and keeps the
+keep-alive connection usable for the next request."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from conftest import free_port
+from keyhole.app import create_app
+from keyhole.settings import Settings
+
+
+async def _fail(request: Request) -> Response:
+    # The fault under test: a defect inside a route, which no request can provoke on purpose.
+    raise RuntimeError("a defect inside a route")
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[int]:
+    app = create_app(Settings(home=tmp_path, egress_allow=[]))
+    app.app.router.routes.append(Route("/api/v3/fail", _fail, methods=["GET"]))
+    app.app.router.routes.append(Route("/api/fail", _fail, methods=["GET"]))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+def _exchange(connection: socket.socket, path: str) -> tuple[int, dict[str, str], bytes]:
+    connection.sendall(f"GET {path} HTTP/1.1\r\nHost: keyhole.test\r\n\r\n".encode())
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = connection.recv(65536)
+        assert chunk, f"the connection was closed after {received!r}"
+        received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
+    while len(body) < int(headers["content-length"]):
+        chunk = connection.recv(65536)
+        assert chunk, "the connection was closed mid-body"
+        body += chunk
+    return int(lines[0].split()[1]), headers, body
+
+
+@pytest.mark.parametrize(("path", "dialect"), [("/api/fail", "polytomic"), ("/api/v3/fail", "composio")])
+def test_a_500_keeps_the_connection(served: int, path: str, dialect: str) -> None:
+    with socket.create_connection(("127.0.0.1", served), timeout=10) as connection:
+        for _ in range(2):
+            status, headers, body = _exchange(connection, path)
+            assert status == 500
+            assert headers.get("connection", "").lower() != "close"
+            envelope = json.loads(body)
+            error = envelope if dialect == "polytomic" else envelope["error"]
+            assert "quote the X-Request-Id" in error["message"]
+            assert "defect" not in body.decode()
+            status, _, _ = _exchange(connection, "/healthz")
+            assert status == 200
