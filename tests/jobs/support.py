@@ -123,10 +123,10 @@ class Deployment:
     database_url: str | None = None
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
+    def start_worker(self, *args: str) -> subprocess.Popen[bytes]:
         log = (self.server.home / f"worker-{len(self.workers)}.log").open("ab")
         process = subprocess.Popen(
-            [PYTHON, "-m", "keyhole.cli", "worker"],
+            [PYTHON, "-m", "keyhole.cli", "worker", *args],
             env=self.server.env,
             cwd=self.server.home,
             stdout=log,

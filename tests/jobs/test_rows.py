@@ -15,6 +15,7 @@ from keyhole.errors import UpstreamTimeout
 from keyhole.jobs import JobFailure, JobRegistry, JobStatus, JobView, RunningJob
 from keyhole.jobs.maintenance import Maintenance
 from keyhole.jobs.models import Job
+from keyhole.jobs.queues import PROXY_QUEUE
 from keyhole.jobs.rows import JobRows
 from keyhole.jobs.runner import JobRunner
 from keyhole.store.base import utcnow
@@ -66,7 +67,7 @@ async def store(tmp_path: Path) -> AsyncIterator[tuple[JobRows, str, Handler, Jo
     )
     handler = Handler()
     registry = JobRegistry()
-    registry.register("connectionproxy", handler)
+    registry.register("connectionproxy", handler, queue=PROXY_QUEUE)
     try:
         yield rows, organization.id, handler, registry
     finally:
@@ -82,12 +83,12 @@ async def submit(rows: JobRows, organization_id: str) -> JobView:
 async def test_a_job_is_claimed_once(store: tuple[JobRows, str, Handler, JobRegistry]) -> None:
     rows, organization_id, _, _ = store
     job = await submit(rows, organization_id)
-    assert job.status == JobStatus.CREATED and await rows.waiting(10) == [job.id]
+    assert job.status == JobStatus.CREATED and await rows.waiting(10, ["connectionproxy"]) == [job.id]
     claims = await asyncio.gather(*(rows.claim(job.id, f"w{n}") for n in range(5)))
     winners = [claim for claim in claims if claim is not None]
     assert len(winners) == 1
     assert winners[0].payload == {"value": 42} and winners[0].attempt == 1
-    assert await rows.waiting(10) == []
+    assert await rows.waiting(10, ["connectionproxy"]) == []
 
 
 async def test_run_finish_and_results(store: tuple[JobRows, str, Handler, JobRegistry]) -> None:
@@ -139,7 +140,7 @@ async def test_the_sweep_retries_then_fails_a_lost_job(
     assert await maintenance.sweep() == 0  # the lease still runs
     await asyncio.sleep(1.2)
     assert await maintenance.sweep() == 0  # attempt 1 of 2 lost: back to created
-    assert await rows.waiting(10) == [job.id]
+    assert await rows.waiting(10, ["connectionproxy"]) == [job.id]
     assert not await rows.renew(first, "dead-1"), "a swept attempt must learn it lost its lease"
     assert await rows.finish(first, "dead-1", result={"late": True}) is None
 
@@ -151,6 +152,30 @@ async def test_the_sweep_retries_then_fails_a_lost_job(
     assert view is not None
     assert (view.status, view.error) == (JobStatus.FAILED, "worker stopped responding during attempt 2 of 2")
     assert handler.ends == [("failed", JobFailure(view.error, "worker_lost"))]
+
+
+async def test_the_sweep_reports_every_lost_lease_before_the_job_ends(
+    store: tuple[JobRows, str, Handler, JobRegistry],
+) -> None:
+    """The lease-lost hook sees each attempt whose worker stopped responding, retried or failed,
+    with its payload, and before the handler learns that the job failed."""
+    rows, organization_id, handler, registry = store
+    maintenance = Maintenance(rows, registry)
+    lost: list[tuple[int, dict[str, Any], int]] = []
+
+    async def lease_lost(job: RunningJob) -> None:
+        lost.append((job.attempt, job.payload, len(handler.ends)))
+
+    maintenance.on_lease_lost("connectionproxy", lease_lost)
+    job = await submit(rows, organization_id)
+    for attempt in (1, 2):
+        assert await rows.claim(job.id, f"dead-{attempt}") is not None
+        await asyncio.sleep(1.2)
+        await maintenance.sweep()
+    assert lost == [(1, {"value": 42}, 0), (2, {"value": 42}, 0)]
+    assert [status for status, _ in handler.ends] == ["failed"]
+    await maintenance.sweep()
+    assert len(lost) == 2  # a lease is reported once
 
 
 async def test_a_lost_lease_cancels_the_work_and_discards_its_result(
@@ -185,7 +210,7 @@ async def test_shutdown_gives_the_attempt_back(store: tuple[JobRows, str, Handle
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
         await running
-    assert await rows.waiting(10) == [job.id]
+    assert await rows.waiting(10, ["connectionproxy"]) == [job.id]
     again = await rows.claim(job.id, "next")
     assert again is not None and again.attempt == 1  # a graceful stop does not use up an attempt
 

@@ -120,8 +120,12 @@ def test_timeout_and_cancel(
     assert timed_out.data.status == "failed" and "max_statement_time" in timed_out.data.error
 
     submitted = client.query_runner.run_query(connection_id=maria, query="SELECT SLEEP(60) AS slept")
+    running = (  # the statement as sent, behind the attempt's tag
+        "SELECT id FROM information_schema.processlist"
+        f" WHERE info = '/* keyhole/q/{submitted.data.id}/1 */ SELECT SLEEP(60) AS slept'"
+    )
     deadline = time.monotonic() + 20
-    while not admin("SELECT id FROM information_schema.processlist WHERE info = 'SELECT SLEEP(60) AS slept'"):
+    while not admin(running):
         assert time.monotonic() < deadline, "the statement never started"
         time.sleep(0.05)
     started = time.monotonic()
@@ -129,7 +133,7 @@ def test_timeout_and_cancel(
         cancelled = http.delete(f"/api/queries/{submitted.data.id}")
     assert cancelled.json()["data"]["status"] == "failed" and cancelled.json()["data"]["error"] == "cancelled"
     assert time.monotonic() - started < 5
-    assert not admin("SELECT id FROM information_schema.processlist WHERE info = 'SELECT SLEEP(60) AS slept'")
+    assert not admin(running)
     assert rows_of(client, maria, "SELECT 42 AS answer") == [{"answer": 42}]
 
 

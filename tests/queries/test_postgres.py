@@ -191,7 +191,7 @@ def test_cancel_stops_pg_sleep_at_the_database(
 ) -> None:
     submitted = client.query_runner.run_query(connection_id=pg, query="SELECT pg_sleep(60)")
     query_id = submitted.data.id
-    application = f"keyhole-query:{pg}"
+    application = f"keyhole/q/{query_id}/1"  # the attempt's tag
     deadline = time.monotonic() + 20
     while not admin(
         "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' "

@@ -9,8 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 
 class Dispatcher(Protocol):
-    async def enqueue(self, session: AsyncSession, job_ids: Sequence[str]) -> None:
-        """Hand the jobs to the engine inside ``session``'s transaction (it commits with the rows)."""
+    async def enqueue(self, session: AsyncSession, jobs: Sequence[tuple[str, str]]) -> None:
+        """Hand the ``(job id, job type)`` pairs to the engine inside ``session``'s transaction
+        (it commits with the rows)."""
 
     def notify(self) -> None:
         """Called after such a transaction committed (a local wake-up; may do nothing)."""
@@ -19,7 +20,7 @@ class Dispatcher(Protocol):
 class NoDispatch:
     """Until an engine is attached (e.g. in a CLI command that never submits jobs)."""
 
-    async def enqueue(self, session: AsyncSession, job_ids: Sequence[str]) -> None:
+    async def enqueue(self, session: AsyncSession, jobs: Sequence[tuple[str, str]]) -> None:
         return None
 
     def notify(self) -> None:

@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from keyhole.jobs.queues import PROXY_QUEUE
+
 # The job types the Polytomic dialect names (spec 2.4); only some have handlers on this server.
 JOB_TYPES = ("createmodel", "updatemodel", "previewmodel", "samplemodel", "exportlogs", "connectionproxy")
 
@@ -69,11 +71,21 @@ class JobHandler(Protocol):
 class JobRegistry:
     def __init__(self) -> None:
         self._handlers: dict[str, JobHandler] = {}
+        self._queues: dict[str, str] = {}
 
-    def register(self, job_type: str, handler: JobHandler) -> None:
+    def register(self, job_type: str, handler: JobHandler, *, queue: str) -> None:
         if job_type in self._handlers:
             raise ValueError(f"job type {job_type!r} already has a handler")
         self._handlers[job_type] = handler
+        self._queues[job_type] = queue
 
     def get(self, job_type: str) -> JobHandler | None:
         return self._handlers.get(job_type)
+
+    def queue_of(self, job_type: str) -> str:
+        """The queue a job type runs on; a type without a handler goes to the proxy queue, where
+        it fails at once with a clear error instead of waiting forever."""
+        return self._queues.get(job_type, PROXY_QUEUE)
+
+    def types_on(self, queue: str) -> list[str]:
+        return [job_type for job_type, on in self._queues.items() if on == queue]

@@ -9,11 +9,12 @@ never both own, finish or retry the same attempt.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyhole.jobs.dispatch import Dispatcher, NoDispatch
@@ -34,6 +35,15 @@ class Abandoned:
     job: RunningJob
     view: JobView
     failure: JobFailure
+
+
+@dataclass(frozen=True, slots=True)
+class Swept:
+    """What one sweep did: attempts given back for a retry (``RunningJob.attempt`` is the one
+    that lost its lease) and jobs failed on their last attempt."""
+
+    retried: list[RunningJob]
+    abandoned: list[Abandoned]
 
 
 def _payload_aad(job_id: str) -> str:
@@ -103,7 +113,7 @@ class JobRows:
         async with self.database.transaction() as session:
             session.add(row)
             await session.flush()
-            await self.dispatcher.enqueue(session, [job_id])
+            await self.dispatcher.enqueue(session, [(job_id, job_type)])
         self.dispatcher.notify()
         return view_of(row)
 
@@ -114,14 +124,28 @@ class JobRows:
             return None
         return view_of(row)
 
-    async def waiting(self, limit: int) -> list[str]:
-        """Ids of ``created`` jobs, oldest first (the embedded engine's queue)."""
+    async def unfinished(self) -> dict[tuple[str, str], int]:
+        """How many ``created`` and ``running`` jobs there are, by (type, status)."""
+        async with self.database.session() as session:
+            rows = await session.execute(
+                select(Job.type, Job.status, func.count())
+                .where(Job.status.in_([JobStatus.CREATED.value, JobStatus.RUNNING.value]))
+                .group_by(Job.type, Job.status)
+            )
+            return {(job_type, status): int(count) for job_type, status, count in rows}
+
+    async def waiting(self, limit: int, job_types: Sequence[str]) -> list[str]:
+        """Ids of ``created`` jobs of these types, oldest first (the embedded engine's queues)."""
         async with self.database.session() as session:
             return list(
                 (
                     await session.execute(
                         select(Job.id)
-                        .where(Job.status == JobStatus.CREATED.value, Job.expires_at > utcnow())
+                        .where(
+                            Job.status == JobStatus.CREATED.value,
+                            Job.type.in_(list(job_types)),
+                            Job.expires_at > utcnow(),
+                        )
                         .order_by(Job.created_at)
                         .limit(limit)
                     )
@@ -236,13 +260,13 @@ class JobRows:
             )
             if not _changed(released):
                 return False
-            await self.dispatcher.enqueue(session, [job.id])
+            await self.dispatcher.enqueue(session, [(job.id, job.type)])
         self.dispatcher.notify()
         return True
 
     # -- the sweep -----------------------------------------------------------------------------
 
-    async def sweep(self) -> list[Abandoned]:
+    async def sweep(self) -> Swept:
         """Retry or fail every ``running`` job whose lease expired (its worker stopped responding)."""
         now = utcnow()
         async with self.database.session() as session:
@@ -253,8 +277,7 @@ class JobRows:
                     )
                 )
             ).all()
-        abandoned: list[Abandoned] = []
-        retried = False
+        swept = Swept([], [])
         for job_id, attempts, max_attempts in rows:
             expired = (
                 (Job.id == job_id)
@@ -264,25 +287,28 @@ class JobRows:
             )
             async with self.database.transaction() as session:
                 if attempts < max_attempts:
-                    retried |= await self._retry(session, expired, job_id)
+                    retried = await self._retry(session, expired, job_id)
+                    if retried is not None:
+                        swept.retried.append(retried)
                     continue
                 lost = await self._abandon(session, expired, job_id, attempts, max_attempts)
             if lost is not None:
-                abandoned.append(lost)
-        if retried:
+                swept.abandoned.append(lost)
+        if swept.retried:
             self.dispatcher.notify()
-        return abandoned
+        return swept
 
-    async def _retry(self, session: AsyncSession, expired: Any, job_id: str) -> bool:
+    async def _retry(self, session: AsyncSession, expired: Any, job_id: str) -> RunningJob | None:
         retried = await session.execute(
             update(Job)
             .where(expired)
             .values(status=JobStatus.CREATED.value, worker_id=None, lease_until=None, updated_at=utcnow())
         )
         if not _changed(retried):
-            return False
-        await self.dispatcher.enqueue(session, [job_id])
-        return True
+            return None
+        row = await self._row(session, job_id)
+        await self.dispatcher.enqueue(session, [(job_id, row.type)])
+        return self._swept(row)
 
     async def _abandon(
         self, session: AsyncSession, expired: Any, job_id: str, attempts: int, max_attempts: int
@@ -302,12 +328,20 @@ class JobRows:
         )
         if not _changed(failed):
             return None
-        row = (await session.execute(select(Job).where(Job.id == job_id))).scalar_one()
+        row = await self._row(session, job_id)
+        return Abandoned(self._swept(row), view_of(row), JobFailure(message, "worker_lost"))
+
+    @staticmethod
+    async def _row(session: AsyncSession, job_id: str) -> Job:
+        return (await session.execute(select(Job).where(Job.id == job_id))).scalar_one()
+
+    def _swept(self, row: Job) -> RunningJob:
+        """The attempt that lost its lease, with its payload when it can still be read."""
         try:
-            payload = self._vault.decrypt_json(row.payload, _payload_aad(job_id))
+            payload = self._vault.decrypt_json(row.payload, _payload_aad(row.id))
         except VaultError:
             payload = {}
-        return Abandoned(self._running(row, payload), view_of(row), JobFailure(message, "worker_lost"))
+        return self._running(row, payload)
 
     # -- expiry --------------------------------------------------------------------------------
 

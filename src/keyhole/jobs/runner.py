@@ -11,10 +11,12 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import uuid
 from typing import Any
 
 from keyhole.errors import KeyholeError
+from keyhole.jobs import metrics
 from keyhole.jobs.records import JobFailure, JobHandler, JobRegistry, RunningJob
 from keyhole.jobs.rows import JobRows
 
@@ -48,6 +50,11 @@ class JobRunner:
                 job, None, None, JobFailure(f"no worker here runs {job.type} jobs", "unknown_job_type")
             )
             return
+        started = time.perf_counter()
+        queue = self._registry.queue_of(job.type)
+        running = metrics.ATTEMPTS_RUNNING.labels(queue)
+        running.inc()
+        logger.info("job attempt started", extra=_fields(job))
         work = asyncio.create_task(handler.run(job), name=f"job-{job.id}")
         lost = asyncio.Event()
         heartbeat = asyncio.create_task(self._heartbeat(job, work, lost), name=f"lease-{job.id}")
@@ -68,7 +75,20 @@ class JobRunner:
             failure = JobFailure(INTERNAL_FAILURE, "internal_error")
         finally:
             heartbeat.cancel()
+            running.dec()
         await self._end(job, handler, result, failure)
+        elapsed = time.perf_counter() - started
+        metrics.ATTEMPT_SECONDS.labels(queue).observe(elapsed)
+        metrics.ATTEMPTS.labels(queue, "failed" if failure else "done", failure.key if failure else "").inc()
+        logger.info(
+            "job attempt finished",
+            extra={
+                **_fields(job),
+                "outcome": "failed" if failure else "done",
+                "error_key": failure.key if failure else None,
+                "ms": round(elapsed * 1000, 1),
+            },
+        )
 
     async def _end(
         self,
@@ -101,3 +121,7 @@ class JobRunner:
                 lost.set()
                 work.cancel()
                 return
+
+
+def _fields(job: RunningJob) -> dict[str, object]:
+    return {"job_id": job.id, "job_type": job.type, "attempt": job.attempt}

@@ -6,19 +6,22 @@ import re
 from typing import Any
 
 from keyhole.errors import InvalidRequest, NotFound
+from keyhole.jobs import metrics
 from keyhole.jobs.engines import JobEngine
 from keyhole.jobs.engines.embedded import EmbeddedEngine
 from keyhole.jobs.engines.procrastinate import ProcrastinateEngine, psycopg_url
 from keyhole.jobs.maintenance import Maintenance
-from keyhole.jobs.records import JOB_TYPES, JobRegistry, JobView
+from keyhole.jobs.queues import ALL_QUEUES, PROXY_QUEUE, QUERIES_QUEUE
+from keyhole.jobs.records import JOB_TYPES, JobRegistry, JobStatus, JobView
 from keyhole.jobs.rows import JobRows
-from keyhole.jobs.runner import JobRunner, new_worker_id
+from keyhole.jobs.runner import JobRunner
 from keyhole.settings import Settings
 from keyhole.store.database import Database
 from keyhole.tenancy.principal import Principal
 from keyhole.vault import Vault
 
 _JOB_ID = re.compile(r"^[0-9a-fA-F-]{1,64}$")
+_UNFINISHED = (JobStatus.CREATED, JobStatus.RUNNING)
 
 
 class JobService:
@@ -38,7 +41,7 @@ class JobService:
         self._own_database = own_database
 
     @classmethod
-    def build(cls, settings: Settings, database: Database, vault: Vault) -> JobService:
+    def build(cls, settings: Settings, database: Database, vault: Vault, *, worker_id: str) -> JobService:
         registry = JobRegistry()
         own_database = None
         if settings.job_engine == "procrastinate":
@@ -51,18 +54,18 @@ class JobService:
             max_attempts=settings.job_max_attempts,
             ttl_seconds=settings.job_ttl_seconds,
         )
-        runner = JobRunner(
-            rows, registry, lease_seconds=settings.job_lease_seconds, worker_id=new_worker_id()
-        )
+        runner = JobRunner(rows, registry, lease_seconds=settings.job_lease_seconds, worker_id=worker_id)
         maintenance = Maintenance(rows, registry)
+        slots = {PROXY_QUEUE: settings.proxy_job_concurrency, QUERIES_QUEUE: settings.query_job_concurrency}
         engine: EmbeddedEngine | ProcrastinateEngine
         if own_database is not None:
             engine = ProcrastinateEngine(
                 rows,
                 runner,
                 maintenance,
+                registry,
                 database_url=settings.resolved_database_url,
-                concurrency=settings.worker_concurrency,
+                concurrency=slots,
                 sweep_seconds=settings.job_sweep_seconds,
                 purge_seconds=settings.purge_interval_seconds,
             )
@@ -71,7 +74,8 @@ class JobService:
                 rows,
                 runner,
                 maintenance,
-                concurrency=settings.worker_concurrency,
+                registry,
+                concurrency=slots,
                 sweep_seconds=settings.job_sweep_seconds,
                 purge_seconds=settings.purge_interval_seconds,
             )
@@ -100,6 +104,14 @@ class JobService:
         if view is None or view.type != job_type or (owner_only and view.owner_id != principal.id):
             raise NotFound(f"no {job_type} job {job_id[:64]!r} (it may have expired)", key="job_not_found")
         return view
+
+    async def observe(self) -> None:
+        """Set the ``keyhole_jobs`` gauge from the store (called when metrics are scraped)."""
+        counts = {(queue, status.value): 0 for queue in ALL_QUEUES for status in _UNFINISHED}
+        for (job_type, status), count in (await self.rows.unfinished()).items():
+            counts[(self.registry.queue_of(job_type), status)] += count
+        for (queue, status), count in counts.items():
+            metrics.JOBS.labels(queue, status).set(count)
 
     # -- lifecycle -----------------------------------------------------------------------------
 

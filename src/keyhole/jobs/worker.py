@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from keyhole.errors import InvalidRequest
 from keyhole.jobs.engines.procrastinate import ProcrastinateEngine
+from keyhole.jobs.queues import ALL_QUEUES
 from keyhole.settings import Settings
 
 
-async def run_worker(settings: Settings) -> None:
+async def run_worker(settings: Settings, queues: Sequence[str] = ALL_QUEUES) -> None:
     if settings.job_engine != "procrastinate":
         raise InvalidRequest(
             "keyhole worker runs the distributed engine: set KEYHOLE_JOB_ENGINE=procrastinate and a "
@@ -23,9 +25,9 @@ async def run_worker(settings: Settings) -> None:
     services = Services.build(settings)
     try:
         await services.prepare()
-        services.start()
+        services.start("worker", queues)
         engine = services.jobs.engine
         assert isinstance(engine, ProcrastinateEngine)
-        await engine.run_worker()
+        await engine.run_worker(queues)
     finally:
         await services.close()

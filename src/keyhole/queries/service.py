@@ -23,8 +23,10 @@ from sqlalchemy import delete, select, update
 from keyhole.blobs import BlobStore
 from keyhole.connections.service import ConnectionService
 from keyhole.egress import EgressClient
-from keyhole.errors import Conflict, Gone, InvalidRequest, NotFound
+from keyhole.errors import Conflict, Gone, InvalidRequest, KeyholeError, NotFound
+from keyhole.jobs.queues import QUERIES_QUEUE
 from keyhole.jobs.service import JobService
+from keyhole.queries import orphans
 from keyhole.queries.engines import QueryEngines
 from keyhole.queries.execution import CANCELLED, Control, QueryFailed, QueryLimits, run_statement
 from keyhole.queries.models import Query
@@ -170,7 +172,9 @@ class QueryService:
             blobs=blobs,
         )
         connections.on_change(engines.forget)
-        jobs.registry.register(QUERY_JOB, QueryJob(service))
+        handler = QueryJob(service)
+        jobs.registry.register(QUERY_JOB, handler, queue=QUERIES_QUEUE)
+        jobs.maintenance.on_lease_lost(QUERY_JOB, handler.lease_lost)
         jobs.maintenance.add_purger("queries", service.purge_expired)
         return service
 
@@ -291,20 +295,25 @@ class QueryService:
 
     # -- running (called by the job handler) ---------------------------------------------------
 
-    async def run(self, query_id: str, sql: str) -> dict[str, Any]:
+    async def run(self, query_id: str, sql: str, *, job_attempt: int) -> dict[str, Any]:
+        """Run attempt ``job_attempt`` (the job's, which tags the statement on the database)."""
         row = await self._load(query_id)
         if row is None or row.status in TERMINAL:
             return {"query_id": query_id, "skipped": True}
-        if row.status == "running" and not row.read_only:
-            # An earlier attempt died mid-run. A read-only query is simply run again; one that may
+        if row.status == "running":
+            # An earlier attempt died mid-run, and its statement may still be running: it goes
+            # before this one starts. A read-only query is then simply run again; one that may
             # write is not, since nobody can tell what it did.
-            await self._finish_failed(
-                row.id,
-                "the worker running this query stopped before it finished; it was not run again "
-                "because the connection is not read-only. Check the database, then submit it again",
-                "worker_lost",
-            )
-            return {"query_id": query_id, "skipped": True}
+            await self.cancel_orphans(row.id, through_attempt=job_attempt - 1)
+            if not row.read_only:
+                await self._finish_failed(
+                    row.id,
+                    "the worker running this query stopped before it finished; it was not run "
+                    "again because the connection is not read-only. Check the database, then "
+                    "submit it again",
+                    "worker_lost",
+                )
+                return {"query_id": query_id, "skipped": True}
         attempt = row.attempt + 1
         async with self._db.transaction() as session:
             claimed = await session.execute(
@@ -333,11 +342,13 @@ class QueryService:
         control = Control()
         self._controls[query_id] = control
         try:
-            return await self._execute(row, attempt, sql, control)
+            return await self._execute(row, attempt, sql, control, orphans.attempt_tag(row.id, job_attempt))
         finally:
             self._controls.pop(query_id, None)
 
-    async def _execute(self, row: Query, attempt: int, sql: str, control: Control) -> dict[str, Any]:
+    async def _execute(
+        self, row: Query, attempt: int, sql: str, control: Control, tag: str
+    ) -> dict[str, Any]:
         try:
             dialect, configuration = await self._sql_connection(row.organization_id, row.connection_id)
         except NotFound:
@@ -354,22 +365,21 @@ class QueryService:
             current = await self._load(row.id)
             return current is None or current.cancel_requested or current.status in TERMINAL
 
-        try:
-            summary = await run_statement(
-                lambda: pool.session(limits),
-                sql,
-                sink,
-                limits=limits,
-                page_rows=self._settings.page_rows,
-                page_bytes=self._settings.page_bytes,
-                control=control,
-                describe_error=pool.describe_error,
-                cancel_poll_seconds=self._settings.cancel_poll_seconds,
-                cancel_check=cancel_requested,
-            )
-        except QueryFailed as failure:
-            await self._finish_failed(row.id, failure.message, failure.key, attempt=attempt)
-            raise
+        # A QueryFailed is recorded by ``job_failed``, which only the attempt still holding the
+        # job's lease reaches: the statement of an attempt whose lease was taken is cancelled as
+        # an orphan, and that cancel must not fail the query its retry is about to run.
+        summary = await run_statement(
+            lambda: pool.session(limits, tag),
+            sql,
+            sink,
+            limits=limits,
+            page_rows=self._settings.page_rows,
+            page_bytes=self._settings.page_bytes,
+            control=control,
+            describe_error=pool.describe_error,
+            cancel_poll_seconds=self._settings.cancel_poll_seconds,
+            cancel_check=cancel_requested,
+        )
         async with self._db.transaction() as session:
             finished = await session.execute(
                 update(Query)
@@ -397,8 +407,23 @@ class QueryService:
         }
 
     async def job_failed(self, query_id: str, message: str, key: str) -> None:
-        """The job ended failed outside ``run`` (worker lost, crash): the query fails too."""
+        """The job ended failed (the statement failed, the worker was lost, a crash): the query
+        fails too."""
         await self._finish_failed(query_id, message, key)
+
+    async def cancel_orphans(self, query_id: str, *, through_attempt: int) -> None:
+        """Stop what job attempts 1…``through_attempt`` of the query left running on the database
+        when their worker died, with the connection's own credentials (see ``queries/orphans.py``)."""
+        row = await self._load(query_id)
+        if row is None:
+            return
+        try:
+            dialect, configuration = await self._sql_connection(row.organization_id, row.connection_id)
+        except KeyholeError as error:  # e.g. the connection was deleted: no credentials to cancel with
+            logger.warning("cannot cancel the orphaned statements of query %s: %s", row.id, error.message)
+            return
+        pool = self.engines.pool(row.connection_id, dialect, configuration)
+        await orphans.cancel_orphans(pool, row.id, through_attempt=through_attempt)
 
     # -- expiry --------------------------------------------------------------------------------
 

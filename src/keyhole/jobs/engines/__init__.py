@@ -9,6 +9,7 @@ from keyhole.jobs.dispatch import Dispatcher
 
 class JobEngine(Dispatcher, Protocol):
     name: str
+    queues: tuple[str, ...]  # every queue this engine runs (see keyhole.jobs.queues)
 
     async def prepare(self) -> None:
         """One-time set-up before the first job is submitted (e.g. the queue's schema)."""

@@ -3,9 +3,10 @@
 * API servers only defer. The procrastinate job is inserted through the very psycopg
   connection that inserts the job row, inside the same transaction (procrastinate's
   ``configure(connection=…)``): a job row and its queue entry commit together or not at all.
-* ``keyhole worker`` runs two procrastinate workers in one process: one for jobs
-  (``KEYHOLE_WORKER_CONCURRENCY`` at once) and one for the periodic sweep and purge, so long
-  jobs can never starve the sweep that recovers the jobs of dead workers.
+* ``keyhole worker`` runs one procrastinate worker per queue it serves (``--queues``): async
+  proxy calls and queries each with their own slots, and one slot for the periodic sweep and
+  purge, so long queries never hold up a short download, and nothing starves the sweep that
+  recovers the jobs of dead workers.
 * Procrastinate only dispatches: the task runs ``JobRunner.run(job_id)``, which claims the row
   with a compare-and-swap; a duplicate or stale queue entry finds nothing to claim.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import procrastinate
@@ -25,13 +26,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyhole.jobs.maintenance import Maintenance
+from keyhole.jobs.queues import ALL_QUEUES, MAINTENANCE_QUEUE, PROXY_QUEUE
+from keyhole.jobs.records import JobRegistry
 from keyhole.jobs.rows import JobRows
 from keyhole.jobs.runner import JobRunner
 
 logger = logging.getLogger(__name__)
 
-JOBS_QUEUE = "keyhole.jobs"
-MAINTENANCE_QUEUE = "keyhole.maintenance"
 RUN_JOB = "keyhole.run_job"
 SCHEMA_LOCK = 0x6B6579686F6C65  # "keyhole": serialises schema creation between starting processes
 SHUTDOWN_GRACE_SECONDS = 5.0
@@ -67,22 +68,25 @@ async def _driver_connection(session: AsyncSession) -> Any:
 
 class ProcrastinateEngine:
     name = "procrastinate"
+    queues: tuple[str, ...] = ALL_QUEUES
 
     def __init__(
         self,
         rows: JobRows,
         runner: JobRunner,
         maintenance: Maintenance,
+        registry: JobRegistry,
         *,
         database_url: str,
-        concurrency: int,
+        concurrency: Mapping[str, int],
         sweep_seconds: float,
         purge_seconds: float,
     ) -> None:
         self._rows = rows
         self._runner = runner
         self._maintenance = maintenance
-        self._concurrency = concurrency
+        self._registry = registry
+        self._concurrency = dict(concurrency)  # slots per job queue
         self._conninfo = libpq_conninfo(database_url)
         self.app = procrastinate.App(
             connector=procrastinate.PsycopgConnector(conninfo=self._conninfo, min_size=1, max_size=4)
@@ -92,7 +96,7 @@ class ProcrastinateEngine:
     def _define_tasks(self, sweep_seconds: float, purge_seconds: float) -> Any:
         app, runner, maintenance = self.app, self._runner, self._maintenance
 
-        @app.task(name=RUN_JOB, queue=JOBS_QUEUE, pass_context=False)
+        @app.task(name=RUN_JOB, queue=PROXY_QUEUE, pass_context=False)  # deferred to each type's queue
         async def run_job(job_id: str) -> None:
             await runner.run(job_id)
 
@@ -111,11 +115,15 @@ class ProcrastinateEngine:
 
     # -- Dispatcher ----------------------------------------------------------------------------
 
-    async def enqueue(self, session: AsyncSession, job_ids: Sequence[str]) -> None:
+    async def enqueue(self, session: AsyncSession, jobs: Sequence[tuple[str, str]]) -> None:
         connection = await _driver_connection(session)
-        await self._run_job.configure(connection=connection).batch_defer_async(
-            *({"job_id": job_id} for job_id in job_ids)
-        )
+        by_queue: dict[str, list[str]] = {}
+        for job_id, job_type in jobs:
+            by_queue.setdefault(self._registry.queue_of(job_type), []).append(job_id)
+        for queue, job_ids in by_queue.items():
+            await self._run_job.configure(connection=connection, queue=queue).batch_defer_async(
+                *({"job_id": job_id} for job_id in job_ids)
+            )
 
     def notify(self) -> None:
         return None  # procrastinate's own NOTIFY fires when the transaction commits
@@ -138,8 +146,9 @@ class ProcrastinateEngine:
     async def stop(self) -> None:
         return None
 
-    async def run_worker(self) -> None:
-        """Run until SIGINT/SIGTERM: job slots, plus one slot for the sweep and purge."""
+    async def run_worker(self, queues: Sequence[str] = ALL_QUEUES) -> None:
+        """Run until SIGINT/SIGTERM: each job queue of ``queues`` with its own slots, plus one
+        slot for the sweep and purge when ``queues`` holds the maintenance queue."""
         async with self.app.open_async():
             options: dict[str, Any] = {
                 "install_signal_handlers": False,
@@ -148,23 +157,17 @@ class ProcrastinateEngine:
                 "listen_notify": True,
                 "fetch_job_polling_interval": 2.0,
             }
+            slots = {**self._concurrency, MAINTENANCE_QUEUE: 1}
             workers = [
                 asyncio.create_task(
                     self.app.run_worker_async(
-                        queues=[JOBS_QUEUE],
-                        concurrency=self._concurrency,
-                        name=f"jobs@{self._runner.worker_id}",
+                        queues=[queue],
+                        concurrency=slots[queue],
+                        name=f"{queue}@{self._runner.worker_id}",
                         **options,
                     )
-                ),
-                asyncio.create_task(
-                    self.app.run_worker_async(
-                        queues=[MAINTENANCE_QUEUE],
-                        concurrency=1,
-                        name=f"maintenance@{self._runner.worker_id}",
-                        **options,
-                    )
-                ),
+                )
+                for queue in queues
             ]
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
@@ -176,10 +179,22 @@ class ProcrastinateEngine:
                     logger.error("a procrastinate worker stopped", exc_info=result)
 
     async def _tidy_queue(self) -> None:
-        """Finish queue entries left ``doing`` by dead workers (the rows were already swept)."""
+        """Finish queue entries left ``doing`` by dead workers, and dispatch their jobs again.
+
+        A worker killed after taking an entry but before claiming its row leaves the row
+        ``created`` with no entry, which the lease sweep (``running`` rows only) never sees. The
+        claim is a compare-and-swap, so a new entry for a row already claimed, retried or over
+        runs nothing."""
         manager = self.app.job_manager
         try:
-            for stalled in await manager.get_stalled_jobs():
+            stalled_entries = await manager.get_stalled_jobs()
+        except Exception:  # retried at the next purge
+            logger.warning("could not list stalled queue entries", exc_info=True)
+            return
+        for stalled in stalled_entries:
+            try:
+                if stalled.task_name == RUN_JOB:  # first: a failure here leaves the entry to retry
+                    await self._run_job.configure(queue=stalled.queue).defer_async(**stalled.task_kwargs)
                 await manager.finish_job(stalled, status=procrastinate.jobs.Status.FAILED, delete_job=True)
-        except Exception:  # tidying only: the job rows are already right
-            logger.warning("could not tidy stalled queue entries", exc_info=True)
+            except Exception:  # e.g. another worker's purge tidied it first; the others go on
+                logger.warning("could not tidy stalled queue entry %s", stalled.id, exc_info=True)

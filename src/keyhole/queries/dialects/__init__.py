@@ -1,13 +1,14 @@
 """One module per database family: how to connect, stream, limit, cancel and report errors.
 
-Each exposes a pool class with ``session(limits)`` (an async context manager yielding a
-``DatabaseSession``), ``describe_error(exc)`` (the database's message, scrubbed) and
-``dispose()``.
+Each exposes a pool class with ``session(limits, tag)`` (an async context manager yielding a
+``DatabaseSession`` whose statement carries ``tag`` where other connections see it),
+``tagged()`` (the statements of other connections, found by tag: see ``queries/orphans.py``),
+``describe_error(exc)`` (the database's message, scrubbed) and ``dispose()``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -36,10 +37,25 @@ async def end_transaction(
             raise
 
 
+class TaggedStatements(Protocol):
+    """Statements of other connections to the same database, found by their attempt tag."""
+
+    async def count(self, tags: Sequence[str]) -> int:
+        """How many statements (PostgreSQL: transactions) carrying one of ``tags`` are there."""
+
+    async def cancel(self, tags: Sequence[str]) -> int:
+        """Ask each of them to stop; returns how many were found."""
+
+    async def terminate(self, tags: Sequence[str]) -> int:
+        """Close their connections; returns how many were found."""
+
+
 class DatabasePool(Protocol):
     async def dispose(self) -> None: ...
 
-    def session(self, limits: QueryLimits) -> AbstractAsyncContextManager[DatabaseSession]: ...
+    def session(self, limits: QueryLimits, tag: str) -> AbstractAsyncContextManager[DatabaseSession]: ...
+
+    def tagged(self) -> AbstractAsyncContextManager[TaggedStatements]: ...
 
     def describe_error(self, error: BaseException) -> str: ...
 

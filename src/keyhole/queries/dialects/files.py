@@ -14,6 +14,8 @@ than sharing one across threads.
 * **DuckDB**: ``read_only=True`` when read-only, and always ``enable_external_access = false``
   (no ``read_csv('/etc/…')``, ``COPY … TO``, ``ATTACH`` or extension loading); the timeout is
   Keyhole's deadline calling ``interrupt()``.
+* **Orphans**: none. The database engine runs inside the Keyhole process, so a statement
+  never outlives the worker that ran it: attempt tags are not needed and nothing is found.
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ class FilePool:
         self._slots = asyncio.Semaphore(max_sessions)
 
     @asynccontextmanager
-    async def session(self, limits: QueryLimits) -> AsyncIterator[FileSession]:
+    async def session(self, limits: QueryLimits, tag: str) -> AsyncIterator[FileSession]:
         path = resolve_sql_file(str(self._path), self._root)
         async with self._slots:
             thread = _ThreadBound(f"keyhole-{self._dialect}")
@@ -123,6 +125,10 @@ class FilePool:
             finally:
                 thread.shutdown()
 
+    @asynccontextmanager
+    async def tagged(self) -> AsyncIterator[_InProcess]:
+        yield _InProcess()
+
     def describe_error(self, error: BaseException) -> str:
         if isinstance(error, KeyholeError):
             return error.message
@@ -133,6 +139,19 @@ class FilePool:
 
     async def dispose(self) -> None:
         return None
+
+
+class _InProcess:
+    """No statement of a file database outlives its process: there is never one to find."""
+
+    async def count(self, tags: Sequence[str]) -> int:
+        return 0
+
+    async def cancel(self, tags: Sequence[str]) -> int:
+        return 0
+
+    async def terminate(self, tags: Sequence[str]) -> int:
+        return 0
 
 
 def _open_sqlite(path: Path, limits: QueryLimits) -> sqlite3.Connection:

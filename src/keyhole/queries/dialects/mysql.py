@@ -11,6 +11,10 @@
   characteristic it answers error 1792.
 * **Timeout**: ``max_statement_time`` (MariaDB, seconds) or ``max_execution_time`` (MySQL, ms).
 * **Cancel**: ``KILL QUERY <thread id>`` from a separate connection.
+* **Tag**: the statement is sent as ``/* <attempt tag> */ <sql>``; the server keeps the comment
+  in ``information_schema.PROCESSLIST.INFO``, where orphans of dead workers are found (among the
+  threads of the connection's user). A session variable or connection attribute would not do:
+  the former is invisible to other connections, the latter fixed for a pooled connection.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from keyhole.queries.values import mysql_converters
 from keyhole.sql.probe import pinned_address
 
 logger = logging.getLogger(__name__)
+
+_UNKNOWN_THREAD = 1094  # ER_NO_SUCH_THREAD
 
 
 def _type_names() -> dict[int, str]:
@@ -57,10 +63,11 @@ class _Statement:
 class MySQLSession:
     timeout_grace = 1.0
 
-    def __init__(self, pool: MySQLPool, driver: Any, thread_id: int) -> None:
+    def __init__(self, pool: MySQLPool, driver: Any, thread_id: int, tag: str) -> None:
         self._pool = pool
         self._driver = driver
         self._thread_id = thread_id
+        self._marker = _marker(tag)
         self.succeeded = False
         self.unread = False
         self.abandoned = False
@@ -69,7 +76,8 @@ class MySQLSession:
         import aiomysql
 
         cursor = await self._driver.cursor(aiomysql.SSCursor)
-        await cursor.execute(sql)
+        # On the same line as the statement, so that error positions ("at line 1") stay true.
+        await cursor.execute(f"{self._marker} {sql}")
         if cursor.description is None:
             return _Statement(self, None, [])
         names = self._pool.type_names
@@ -149,7 +157,7 @@ class MySQLPool:
         return connection
 
     @asynccontextmanager
-    async def session(self, limits: QueryLimits) -> AsyncIterator[MySQLSession]:
+    async def session(self, limits: QueryLimits, tag: str) -> AsyncIterator[MySQLSession]:
         async with self.engine.connect() as connection:
             proxied = await connection.get_raw_connection()
             driver: Any = proxied.driver_connection
@@ -165,7 +173,7 @@ class MySQLPool:
                     mode = "READ ONLY" if limits.read_only else "READ WRITE"
                     await setup.execute(f"SET SESSION TRANSACTION {mode}")
                     await setup.execute(f"START TRANSACTION {mode}")
-                session = MySQLSession(self, driver, driver.thread_id())
+                session = MySQLSession(self, driver, driver.thread_id(), tag)
                 yield session
             finally:
                 if session is not None and session.unread:
@@ -178,6 +186,14 @@ class MySQLPool:
                         rollback=driver.rollback,
                         keep=session is not None and session.succeeded and not limits.read_only,
                     )
+
+    @asynccontextmanager
+    async def tagged(self) -> AsyncIterator[_TaggedThreads]:
+        control = await self.connect_raw()
+        try:
+            yield _TaggedThreads(control, str(self._configuration["username"]), self._timeout)
+        finally:
+            control.close()
 
     def describe_error(self, error: BaseException) -> str:
         connect = describe_connect_error(error, self._scrubber, self._timeout)
@@ -195,6 +211,52 @@ class MySQLPool:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _marker(tag: str) -> str:
+    return f"/* {tag} */"
+
+
+class _TaggedThreads:
+    """Threads of the connection's user whose running statement starts with a tag's marker."""
+
+    def __init__(self, control: Any, username: str, timeout: float) -> None:
+        self._control = control
+        self._username = username
+        self._timeout = timeout
+
+    async def count(self, tags: Sequence[str]) -> int:
+        return len(await self._threads(tags))
+
+    async def cancel(self, tags: Sequence[str]) -> int:
+        return await self._kill("KILL QUERY", tags)
+
+    async def terminate(self, tags: Sequence[str]) -> int:
+        return await self._kill("KILL CONNECTION", tags)
+
+    async def _threads(self, tags: Sequence[str]) -> list[int]:
+        markers = tuple(_marker(tag) for tag in tags)
+        async with asyncio.timeout(self._timeout), self._control.cursor() as cursor:
+            await cursor.execute(
+                "SELECT ID, LEFT(INFO, %s) FROM information_schema.PROCESSLIST"
+                " WHERE ID <> CONNECTION_ID() AND USER = %s AND LEFT(INFO, 3) = '/* '",
+                (max(map(len, markers)), self._username),
+            )
+            rows = await cursor.fetchall()
+        return [int(thread) for thread, head in rows if str(head).startswith(markers)]
+
+    async def _kill(self, command: str, tags: Sequence[str]) -> int:
+        import pymysql
+
+        threads = await self._threads(tags)
+        async with asyncio.timeout(self._timeout), self._control.cursor() as cursor:
+            for thread in threads:
+                try:
+                    await cursor.execute(f"{command} {thread}")
+                except pymysql.err.OperationalError as error:
+                    if error.args[0] != _UNKNOWN_THREAD:  # it ended meanwhile: that is the aim
+                        raise
+        return len(threads)
 
 
 def _tls(mode: str) -> ssl.SSLContext | None:

@@ -12,6 +12,9 @@
   step out of the read-only transaction.
 * **Cancel**: ``pg_cancel_backend`` of the session's backend pid, from a separate connection,
   guarded by the transaction start time so that it can only hit this very transaction.
+* **Tag**: the attempt's tag is the transaction's ``application_name`` (``set_config(…, true)``,
+  so a pooled connection reverts to ``keyhole-query:<connection id>`` when it ends); orphans of
+  dead workers are found by it in ``pg_stat_activity``, among the sessions of the same user.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 APPLICATION_NAME = "keyhole-query"  # + ":<connection id>", visible in pg_stat_activity
 _CANCEL = "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE pid = $1 AND xact_start = $2"
+_TAGGED = "FROM pg_stat_activity WHERE application_name = ANY($1::text[]) AND usename = session_user"
 
 
 class _Statement:
@@ -156,7 +160,7 @@ class PostgresPool:
         )
 
     @asynccontextmanager
-    async def session(self, limits: QueryLimits) -> AsyncIterator[PostgresSession]:
+    async def session(self, limits: QueryLimits, tag: str) -> AsyncIterator[PostgresSession]:
         async with self.engine.connect() as connection:
             proxied = await connection.get_raw_connection()
             driver: Any = proxied.driver_connection
@@ -168,7 +172,10 @@ class PostgresPool:
                     f"SET LOCAL statement_timeout = {int(limits.statement_timeout_ms)}; "
                     "SET LOCAL IntervalStyle = 'iso_8601'"
                 )
-                pid, xact_start = await driver.fetchrow("SELECT pg_backend_pid(), now()")
+                pid, xact_start, _ = await driver.fetchrow(
+                    "SELECT pg_backend_pid(), now(), set_config('application_name', $1, true)",
+                    tag,
+                )
                 session = PostgresSession(self, driver, pid, xact_start)
                 yield session
             finally:
@@ -178,6 +185,15 @@ class PostgresPool:
                     rollback=transaction.rollback,
                     keep=session is not None and session.succeeded and not limits.read_only,
                 )
+
+    @asynccontextmanager
+    async def tagged(self) -> AsyncIterator[_TaggedSessions]:
+        control = await self.connect_raw()
+        try:
+            yield _TaggedSessions(control, self._timeout)
+        finally:
+            with contextlib.suppress(Exception):
+                await control.close(timeout=5)
 
     def describe_error(self, error: BaseException) -> str:
         connect = describe_connect_error(error, self._scrubber, self._timeout)
@@ -201,6 +217,30 @@ class PostgresPool:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class _TaggedSessions:
+    """Sessions of the same user whose ``application_name`` is one of the tags (each statement
+    is its own transaction here, so every call sees ``pg_stat_activity`` afresh)."""
+
+    def __init__(self, control: Any, timeout: float) -> None:
+        self._control = control
+        self._timeout = timeout
+
+    async def count(self, tags: Sequence[str]) -> int:
+        return await self._each("*", tags)
+
+    async def cancel(self, tags: Sequence[str]) -> int:
+        return await self._each("pg_cancel_backend(pid)", tags)
+
+    async def terminate(self, tags: Sequence[str]) -> int:
+        return await self._each("pg_terminate_backend(pid)", tags)
+
+    async def _each(self, expression: str, tags: Sequence[str]) -> int:
+        found = await self._control.fetchval(
+            f"SELECT count({expression}) {_TAGGED}", list(tags), timeout=self._timeout
+        )
+        return int(found)
 
 
 def _install_codecs(dbapi_connection: Any, _record: Any) -> None:
