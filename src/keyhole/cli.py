@@ -1,45 +1,119 @@
-"""The `keyhole` command: serve, worker, migrate, bootstrap, keys."""
+"""The `keyhole` command: serve, worker, migrate, doctor, bootstrap, keys.
+
+Results go to stdout (one JSON document and a newline, or a table with ``--format table``);
+logs go to stderr, at WARNING unless ``--verbose``. A known failure is one ``error:`` line
+and a non-zero status: 1 for a refused operation, 2 for a configuration that cannot run.
+Imports are deferred to the commands, so ``--help`` answers at once.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Annotated, NoReturn, TypeVar
+from collections.abc import Awaitable, Callable, Iterator
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from pydantic import ValidationError
 
-from keyhole.errors import KeyholeError
-from keyhole.logs import configure_logging
-from keyhole.settings import Settings
+if TYPE_CHECKING:
+    from keyhole.services import Services
+    from keyhole.settings import Settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Keyhole credential gateway.")
-keys_app = typer.Typer(no_args_is_help=True, help="API keys and master keys.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    help="Keyhole credential gateway.",
+)
+keys_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="API keys and master keys.")
 app.add_typer(keys_app, name="keys")
 
 T = TypeVar("T")
 
 
+class Format(StrEnum):
+    json = "json"
+    table = "table"
+
+
+FormatOption = Annotated[Format, typer.Option("--format", help="json (default) or a readable table.")]
+
+
+class _Options:
+    verbose = False
+
+
+class Refused(Exception):
+    """An operation the command will not do as asked; the message says what to do instead."""
+
+
 @app.callback()
-def _private_files() -> None:
+def _global(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log at KEYHOLE_LOG_LEVEL instead of WARNING.")
+    ] = False,
+) -> None:
     from keyhole.home import PRIVATE_UMASK
 
+    _Options.verbose = verbose
     # Every command, and the server processes `serve` starts, creates its files private to the
     # service account, those that libraries write (obstore's blobs and uploads) included.
     os.umask(PRIVATE_UMASK)
 
 
-def _settings() -> Settings:
+# -- running a command ---------------------------------------------------------------------------
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _known_failures() -> Iterator[None]:
+    """Every failure an operator can meet and fix, as one line instead of a traceback."""
+    from sqlalchemy.exc import DBAPIError
+
+    from keyhole.errors import KeyholeError
+    from keyhole.vault.checks import ForeignKeyRing
+    from keyhole.vault.keyring import KeyRingError
+
     try:
-        return Settings()
+        yield
+    except ForeignKeyRing as error:
+        _fail(str(error), 2)
+    except KeyRingError as error:
+        _fail(f"master keys: {error}", 2)
+    except KeyholeError as error:  # an expected failure (unknown id, ...)
+        _fail(error.message)
+    except Refused as error:
+        _fail(str(error))
+    except (DBAPIError, OSError) as error:
+        reason = getattr(error, "orig", None) or error
+        _fail(f"the store cannot be used: {type(reason).__name__}: {str(reason).splitlines()[0]}")
+
+
+def _settings(*, server: bool = False) -> Settings:
+    from pydantic import ValidationError
+
+    from keyhole.logs import configure_logging
+    from keyhole.settings import Settings
+
+    try:
+        settings = Settings()
     except ValidationError as error:  # e.g. the procrastinate engine without PostgreSQL
         reasons = "; ".join(str(item["msg"]).removeprefix("Value error, ") for item in error.errors())
-        typer.echo(f"error: invalid configuration: {reasons}", err=True)
-        raise typer.Exit(2) from None
+        _fail(f"invalid configuration: {reasons}", 2)
+    # A server's and a worker's logs are their output; an admin command's output is its result.
+    configure_logging(settings.log_level if server or _Options.verbose else "WARNING")
+    if not _Options.verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    return settings
 
 
 def _exit_now(code: int) -> NoReturn:
@@ -51,12 +125,13 @@ def _exit_now(code: int) -> NoReturn:
     os._exit(code)
 
 
-def _run(work: Callable[[Settings], Awaitable[T]]) -> T:
+def _run(work: Callable[[Settings], Awaitable[T]], *, server: bool = False) -> T:
     from keyhole.home import prepare_home
 
-    settings = _settings()
-    configure_logging(settings.log_level)
+    settings = _settings(server=server)
     prepare_home(settings)
+
+    import asyncio
 
     async def main() -> T:
         from keyhole.store.migrate import upgrade
@@ -64,11 +139,54 @@ def _run(work: Callable[[Settings], Awaitable[T]]) -> T:
         await upgrade(settings.resolved_database_url)
         return await work(settings)
 
-    try:
+    with _known_failures():
         return asyncio.run(main())
-    except KeyholeError as error:  # an expected failure (unknown id, ...): one line, no traceback
-        typer.echo(f"error: {error.message}", err=True)
-        raise typer.Exit(1) from None
+
+
+def _with_services(work: Callable[[Services], Awaitable[T]]) -> T:
+    async def run(settings: Settings) -> T:
+        from keyhole.services import Services
+        from keyhole.vault.checks import verify_key_ring
+
+        services = Services.build(settings)
+        try:
+            await verify_key_ring(services.database, services.vault)
+            return await work(services)
+        finally:
+            await services.close()
+
+    return _run(run)
+
+
+def _emit(result: Any, output: Format = Format.json) -> None:
+    if output is Format.json:
+        typer.echo(json.dumps(result))
+        return
+    rows = result if isinstance(result, list) else [result]
+    if not rows:
+        typer.echo("(none)")
+        return
+    if not isinstance(result, list):
+        width = max(len(str(key)) for key in result)
+        for key, value in result.items():
+            typer.echo(f"{key:<{width}}  {_cell(value)}")
+        return
+    columns = list(rows[0])
+    cells = [[_cell(row.get(column)) for column in columns] for row in rows]
+    widths = [max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(columns)]
+    for line in [columns, *cells]:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return str(value)
+
+
+# -- processes ------------------------------------------------------------------------------------
 
 
 @app.command()
@@ -78,17 +196,22 @@ def serve(
     workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
 ) -> None:
     """Start the API server (migrations are applied on start)."""
+    import asyncio
+
     import uvicorn
 
     from keyhole.home import prepare_home
     from keyhole.store.migrate import upgrade_sync
 
-    settings = _settings()
-    configure_logging(settings.log_level)
-    # Migrate once here, before any worker starts, so several workers never race on DDL;
-    # each worker's own start-up check then finds the schema current.
-    prepare_home(settings)
-    upgrade_sync(settings.resolved_database_url)
+    settings = _settings(server=True)
+    with _known_failures():
+        # Migrate once here, before any worker starts, so several workers never race on DDL;
+        # each worker's own start-up check then finds the schema current.
+        prepare_home(settings)
+        upgrade_sync(settings.resolved_database_url)
+        # Each server process checks the key ring at start too; doing it once here first ends
+        # `serve` with one line instead of a worker's traceback.
+        asyncio.run(_verify_key_ring(settings))
     uvicorn.run(
         "keyhole.app:create_app",
         factory=True,
@@ -104,47 +227,105 @@ def serve(
     _exit_now(0)
 
 
+async def _verify_key_ring(settings: Settings) -> None:
+    from keyhole.store.database import Database
+    from keyhole.vault import KeyRing, Vault
+    from keyhole.vault.checks import verify_key_ring
+
+    database = Database(settings.resolved_database_url)
+    try:
+        await verify_key_ring(database, Vault(KeyRing.load(settings.master_keys, settings.key_file)))
+    finally:
+        await database.dispose()
+
+
 @app.command()
-def worker() -> None:
+def worker(
+    queues: Annotated[
+        str, typer.Option(help="The queues to take jobs from: any of proxy, queries, maintenance.")
+    ] = "proxy,queries,maintenance",
+    metrics_port: Annotated[
+        int, typer.Option(help="Serve Prometheus metrics on this port (0: none).", min=0, max=65535)
+    ] = 0,
+    metrics_host: Annotated[str, typer.Option(help="Interface of the metrics port.")] = "127.0.0.1",
+) -> None:
     """Run jobs from PostgreSQL (KEYHOLE_JOB_ENGINE=procrastinate) until SIGTERM or SIGINT.
 
-    Start as many as needed, on any machine that reaches the database and the blob store;
-    KEYHOLE_WORKER_CONCURRENCY jobs run at once in each.
+    Start as many as needed, on any machine that reaches the database and the blob store. Each
+    queue has its own slots: KEYHOLE_PROXY_JOB_CONCURRENCY async proxy calls and
+    KEYHOLE_QUERY_JOB_CONCURRENCY queries at once, and one for the sweep and purge.
     """
+    from keyhole.jobs.queues import parse_queues
     from keyhole.jobs.worker import run_worker
 
-    _run(run_worker)
+    try:
+        selected = parse_queues(queues)
+    except ValueError as error:
+        _fail(f"--queues: {error}", 2)
+
+    async def work(settings: Settings) -> None:
+        if metrics_port:
+            from prometheus_client import start_http_server
+
+            start_http_server(metrics_port, addr=metrics_host)
+        await run_worker(settings, selected)
+
+    _run(work, server=True)
     _exit_now(0)
 
 
 @app.command()
-def migrate() -> None:
+def migrate(output: FormatOption = Format.json) -> None:
     """Apply database migrations and exit."""
     from keyhole.home import prepare_home
     from keyhole.store.migrate import upgrade_sync
 
     settings = _settings()
-    configure_logging(settings.log_level)
-    prepare_home(settings)
-    upgrade_sync(settings.resolved_database_url)
-    typer.echo("migrations applied")
+    with _known_failures():
+        prepare_home(settings)
+        upgrade_sync(settings.resolved_database_url)
+    _emit({"status": "migrations applied"}, output)
+
+
+@app.command()
+def doctor(
+    output: Annotated[
+        Format, typer.Option("--format", help="table (default): plain words; json: for scripts.")
+    ] = Format.table,
+) -> None:
+    """Check this deployment: store and migrations, master keys, workers per queue, clocks, Redis
+    and the blob store. Exits 1 when something is wrong; changes nothing."""
+    import asyncio
+
+    from keyhole.deployment.doctor import Status, examine
+
+    settings = _settings()
+    findings = asyncio.run(examine(settings))
+    if output is Format.json:
+        _emit([{"check": f.check, "status": f.status, "detail": f.detail, "fix": f.fix} for f in findings])
+    else:
+        width = max(len(finding.check) for finding in findings)
+        for finding in findings:
+            typer.echo(f"{finding.status.value:<8} {finding.check:<{width}}  {finding.detail}")
+            if finding.fix:
+                typer.echo(f"{'':<8} {'':<{width}}  → {finding.fix}")
+    if any(finding.status is Status.PROBLEM for finding in findings):
+        raise typer.Exit(1)
+
+
+# -- tenancy --------------------------------------------------------------------------------------
 
 
 @app.command()
 def bootstrap(
     org: Annotated[str, typer.Option(help="Organization name (reused when it exists).")],
     user: Annotated[str, typer.Option(help="User email (reused when it exists).")],
+    output: FormatOption = Format.json,
 ) -> None:
     """Create or reuse an organization and user; mint a user key and an organization key."""
 
-    async def work(settings: Settings) -> dict[str, str]:
-        from keyhole.services import Services
-
-        services = Services.build(settings)
-        try:
-            result = await services.tenancy.bootstrap(org, user)
-        finally:
-            await services.close()
+    async def work(services: Services) -> dict[str, str]:
+        result = await services.tenancy.bootstrap(org, user)
         return {
             "organization_id": result.organization_id,
             "user_id": result.user_id,
@@ -152,23 +333,17 @@ def bootstrap(
             "org_api_key": result.org_api_key,
         }
 
-    typer.echo(json.dumps(_run(work)))
+    _emit(_with_services(work), output)
 
 
 @keys_app.command("list")
 def keys_list(
     organization: Annotated[str | None, typer.Option(help="Only this organization's keys.")] = None,
+    output: FormatOption = Format.json,
 ) -> None:
     """List API keys (prefixes only; keys are never stored)."""
 
-    async def work(settings: Settings) -> list[dict[str, str | None]]:
-        from keyhole.services import Services
-
-        services = Services.build(settings)
-        try:
-            views = await services.tenancy.list_keys(organization)
-        finally:
-            await services.close()
+    async def work(services: Services) -> list[dict[str, str | None]]:
         return [
             {
                 "id": view.id,
@@ -180,10 +355,10 @@ def keys_list(
                 "created_at": view.created_at.isoformat(),
                 "revoked_at": view.revoked_at.isoformat() if view.revoked_at else None,
             }
-            for view in views
+            for view in await services.tenancy.list_keys(organization)
         ]
 
-    typer.echo(json.dumps(_run(work), indent=2))
+    _emit(_with_services(work), output)
 
 
 @keys_app.command("create")
@@ -191,37 +366,32 @@ def keys_create(
     organization: Annotated[str, typer.Option(help="Organization id.")],
     user: Annotated[str | None, typer.Option(help="User id; omit for an organization key.")] = None,
     name: Annotated[str | None, typer.Option(help="A label for the key.")] = None,
+    output: FormatOption = Format.json,
 ) -> None:
     """Mint a key. It is printed once and cannot be shown again."""
 
-    async def work(settings: Settings) -> dict[str, str]:
-        from keyhole.services import Services
-
-        services = Services.build(settings)
-        try:
-            minted = await services.tenancy.create_key(organization, user_id=user, name=name)
-        finally:
-            await services.close()
+    async def work(services: Services) -> dict[str, str]:
+        minted = await services.tenancy.create_key(organization, user_id=user, name=name)
         return {"id": minted.view.id, "kind": minted.view.kind, "api_key": minted.secret}
 
-    typer.echo(json.dumps(_run(work)))
+    _emit(_with_services(work), output)
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (see `keys list`).")]) -> None:
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (see `keys list`).")],
+    output: FormatOption = Format.json,
+) -> None:
     """Revoke a key. Servers stop accepting it within KEYHOLE_CACHE_TTL_SECONDS."""
 
-    async def work(settings: Settings) -> dict[str, str]:
-        from keyhole.services import Services
-
-        services = Services.build(settings)
-        try:
-            view = await services.tenancy.revoke_key(key_id)
-        finally:
-            await services.close()
+    async def work(services: Services) -> dict[str, str]:
+        view = await services.tenancy.revoke_key(key_id)
         return {"id": view.id, "revoked_at": view.revoked_at.isoformat() if view.revoked_at else ""}
 
-    typer.echo(json.dumps(_run(work)))
+    _emit(_with_services(work), output)
+
+
+# -- master keys ----------------------------------------------------------------------------------
 
 
 @keys_app.command("new-master")
@@ -237,6 +407,7 @@ def rotate_master(
     new_key: Annotated[
         bool, typer.Option("--new-key/--no-new-key", help="Generate a new key file entry first.")
     ] = True,
+    output: FormatOption = Format.json,
 ) -> None:
     """Re-encrypt every secret under a new master key while servers keep serving.
 
@@ -244,59 +415,56 @@ def rotate_master(
     KEYHOLE_MASTER_KEYS, put the new key first yourself and pass --no-new-key.
     """
 
-    async def work(settings: Settings) -> dict[str, object]:
-        from keyhole.services import Services
+    async def work(services: Services) -> dict[str, object]:
+        from keyhole.vault.checks import record_primary
         from keyhole.vault.keyring import generate_key
         from keyhole.vault.rotation import reencrypt_all, stale_rows
 
-        services = Services.build(settings)
-        try:
-            keyring = services.vault.keyring
-            if new_key:
-                if keyring.file is None:
-                    raise typer.BadParameter(
-                        "KEYHOLE_MASTER_KEYS is set: put the new key first there and pass --no-new-key"
-                    )
-                keyring.add_primary(generate_key())
-            passes = 0
-            while True:
-                passes += 1
-                report = await reencrypt_all(services.database, services.vault)
-                remaining = await stale_rows(services.database, services.vault)
-                if remaining == 0 or passes >= 5:
-                    break
-            return {
-                "primary": keyring.primary.kid,
-                "reencrypted": report.reencrypted,
-                "remaining_under_old_keys": remaining,
-                "old_keys": [kid for kid in keyring.kids if kid != keyring.primary.kid],
-            }
-        finally:
-            await services.close()
+        keyring = services.vault.keyring
+        if new_key:
+            if keyring.file is None:
+                raise Refused("KEYHOLE_MASTER_KEYS is set: put the new key first there and pass --no-new-key")
+            keyring.add_primary(generate_key())
+            await record_primary(services.database, services.vault)
+        passes = 0
+        while True:
+            passes += 1
+            report = await reencrypt_all(services.database, services.vault)
+            remaining = await stale_rows(services.database, services.vault)
+            if remaining == 0 or passes >= 5:
+                break
+        return {
+            "primary": keyring.primary.kid,
+            "reencrypted": report.reencrypted,
+            "remaining_under_old_keys": remaining,
+            "old_keys": [kid for kid in keyring.kids if kid != keyring.primary.kid],
+        }
 
-    typer.echo(json.dumps(_run(work)))
+    _emit(_with_services(work), output)
 
 
 @keys_app.command("remove-master")
 def remove_master(
     kid: Annotated[str, typer.Argument(help="The old key id to delete from the key file.")],
+    output: FormatOption = Format.json,
 ) -> None:
     """Delete an old master key from the key file once nothing is encrypted under it."""
 
-    async def work(settings: Settings) -> dict[str, str]:
-        from keyhole.services import Services
+    async def work(services: Services) -> dict[str, str]:
+        from keyhole.vault.checks import forget
+        from keyhole.vault.keyring import KeyRingError
         from keyhole.vault.rotation import stale_rows
 
-        services = Services.build(settings)
+        if await stale_rows(services.database, services.vault):
+            raise Refused("some secrets are still under an old key; run `keyhole keys rotate-master` first")
         try:
-            if await stale_rows(services.database, services.vault):
-                raise typer.BadParameter("some secrets are still under an old key; run rotate-master first")
             services.vault.keyring.remove(kid)
-            return {"removed": kid, "primary": services.vault.keyring.primary.kid}
-        finally:
-            await services.close()
+        except KeyRingError as error:
+            raise Refused(str(error)) from None
+        await forget(services.database, kid)
+        return {"removed": kid, "primary": services.vault.keyring.primary.kid}
 
-    typer.echo(json.dumps(_run(work)))
+    _emit(_with_services(work), output)
 
 
 if __name__ == "__main__":
