@@ -14,10 +14,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
@@ -38,6 +41,31 @@ def require_service(name: str, host: str, port: int) -> None:
         if IN_CI:
             pytest.fail(message + " (CI=true: a missing service is a failure)")
         pytest.skip(message)
+
+
+@asynccontextmanager
+async def fresh_postgres_database(prefix: str = "keyhole_test") -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database for one test; dropped afterwards with its sessions."""
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield name
+    finally:
+        admin = await asyncpg.connect(POSTGRES_URL)
+        try:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = $1 AND pid <> pg_backend_pid()",
+                name,
+            )
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        finally:
+            await admin.close()
 
 
 def free_port() -> int:

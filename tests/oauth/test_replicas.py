@@ -12,15 +12,13 @@ import base64
 import json
 import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
-from conftest import POSTGRES_URL, KeyholeServer, Keys, require_service
+from conftest import KeyholeServer, Keys, fresh_postgres_database
 
 from .conftest import AuthServer
 from .helpers import connected, proxy, reauthorize
@@ -38,27 +36,11 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, str]]
     if request.param == "sqlite":
         yield {}  # the second server shares the first one's home, hence its SQLite file
         return
-    require_service("PostgreSQL", "127.0.0.1", 5432)
-    name = f"keyhole_replicas_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(POSTGRES_URL)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield {
-        "KEYHOLE_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}",
-        "KEYHOLE_MASTER_KEYS": f"replicas:{base64.b64encode(os.urandom(32)).decode()}",
-    }
-    admin = await asyncpg.connect(POSTGRES_URL)
-    try:
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = $1 AND pid <> pg_backend_pid()",
-            name,
-        )
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    finally:
-        await admin.close()
+    async with fresh_postgres_database("keyhole_replicas") as name:
+        yield {
+            "KEYHOLE_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}",
+            "KEYHOLE_MASTER_KEYS": f"replicas:{base64.b64encode(os.urandom(32)).decode()}",
+        }
 
 
 def _pair(
