@@ -237,7 +237,10 @@ def test_api_missing_url(catalog: Catalog) -> None:
         ({"url": "https://x", "healthcheck_path": "health"}, {"/healthcheck_path"}),
         ({"url": "https://x", "proxy": {"timeout_ms": "1000"}}, {"/proxy/timeout_ms"}),
         ({"url": "https://x", "proxy": {"timeout_ms": 99}}, {"/proxy/timeout_ms"}),
-        ({"url": "https://x", "proxy": {"rate_limit_per_minute": 100001}}, {"/proxy/rate_limit_per_minute"}),
+        (
+            {"url": "https://x", "proxy": {"rate_limit_per_minute": 100_000_001}},
+            {"/proxy/rate_limit_per_minute"},
+        ),
         ({"url": "https://x", "proxy": {"scrub_echoed_secrets": "yes"}}, {"/proxy/scrub_echoed_secrets"}),
         ({"url": "https://x", "proxy": {"burst": 1}}, {"/proxy/burst"}),
         ({"url": "https://x", "auth": "bearer"}, {"/auth"}),

@@ -1,6 +1,8 @@
 """Per-connection and per-organization request limits (see :mod:`keyhole.ratelimit.limiter`)."""
 
 from keyhole.ratelimit.limiter import (
+    MAX_LIMIT_PER_MINUTE,
+    WINDOW_SECONDS,
     MemoryRateLimiter,
     RateDecision,
     RateLimiter,
@@ -10,6 +12,8 @@ from keyhole.ratelimit.limiter import (
 )
 
 __all__ = [
+    "MAX_LIMIT_PER_MINUTE",
+    "WINDOW_SECONDS",
     "MemoryRateLimiter",
     "RateDecision",
     "RateLimiter",

@@ -1,4 +1,15 @@
-"""Shared types of the rate limiter: the decision, the protocol and the domain error."""
+"""Shared types of the rate limiter: the decision, the protocol, the bounds and the domain error.
+
+The counting, the same in memory and in Redis: each key keeps its allowed hits in *groups*. A
+group takes the hits of one second from its first one and keeps their count and the time of its
+last one; it is dropped once that last hit is a window (60 s) old. Groups start at least a second
+apart and live less than 61 s, so a key holds at most 61 of them whatever its limit.
+
+The guarantee: a limit of N per minute never lets more than N hits through in any window
+``(t - 60 s, t]``, since every hit counts for at least 60 s after it. It counts for less than one
+second longer, so a slot frees at most a second later than an exact log of timestamps would free
+it, and never more than 60 s ahead: ``Retry-After`` stays within 1..60.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +20,14 @@ from typing import ClassVar, Protocol
 
 from keyhole.errors import KeyholeError
 
-WINDOW_SECONDS = 60.0
+WINDOW_SECONDS = 60
 """Length of the sliding window; limits are expressed per minute."""
+
+GROUP_SECONDS = 1
+"""How long a group of hits takes new hits after its first one."""
+
+MAX_LIMIT_PER_MINUTE = 100_000_000
+"""The largest limit accepted (about 1.7 million a second, more than any deployment serves)."""
 
 
 class RateLimiterUnavailable(KeyholeError):
@@ -28,7 +45,7 @@ class RateDecision:
     limit: int
     remaining: int
     reset_after: float
-    """Seconds until a slot frees up (>= 0)."""
+    """Seconds until a slot frees up (>= 0): when allowed, until the oldest counted hit expires."""
 
     @property
     def retry_after(self) -> int:
@@ -49,11 +66,16 @@ class RateDecision:
 
 
 class RateLimiter(Protocol):
-    """Counts requests per key over a sliding one-minute window."""
+    """Counts requests per key over a sliding one-minute window (see the module's guarantee)."""
+
+    @property
+    def shared(self) -> bool:
+        """Whether every server process counts against the same limits (False: each its own)."""
+        ...
 
     async def hit(self, key: str, limit_per_minute: int) -> RateDecision:
-        """Take one slot for ``key`` if fewer than ``limit_per_minute`` were taken in the last
-        minute; a denied hit takes nothing."""
+        """Take one slot for ``key`` if fewer than ``limit_per_minute`` hits are counted in the
+        window; a denied hit takes nothing."""
         ...
 
     async def close(self) -> None:
@@ -62,5 +84,5 @@ class RateLimiter(Protocol):
 
 
 def check_limit(limit_per_minute: int) -> None:
-    if limit_per_minute < 1:
-        raise ValueError(f"limit_per_minute must be >= 1, got {limit_per_minute}")
+    if not 1 <= limit_per_minute <= MAX_LIMIT_PER_MINUTE:
+        raise ValueError(f"limit_per_minute must be from 1 to {MAX_LIMIT_PER_MINUTE}, got {limit_per_minute}")

@@ -23,6 +23,7 @@ from keyhole.errors import InvalidRequest
 from keyhole.proxy import contract
 from keyhole.proxy.request import ProxyCall, check_method, encode_body, flatten_query
 from keyhole.proxy.service import ProxyInfo
+from keyhole.ratelimit import WINDOW_SECONDS
 from keyhole.services import Services
 from keyhole.tenancy.principal import Principal
 
@@ -158,6 +159,20 @@ async def _submit(
     }
 
 
+def _rate_limit(per_minute: int | None) -> dict[str, Any]:
+    return {"perMinute": per_minute, "unlimited": per_minute is None}
+
+
+def _rate_limits(info: ProxyInfo) -> dict[str, Any]:
+    """The limits as the proxy enforces them (``null`` per minute: no limit)."""
+    return {
+        "connection": _rate_limit(info.target.limits.rate_limit_per_minute),
+        "organization": _rate_limit(info.organization_rate_limit_per_minute),
+        "windowSeconds": WINDOW_SECONDS,
+        "sharedAcrossProcesses": info.shared_rate_limits,
+    }
+
+
 def _info(info: ProxyInfo) -> dict[str, Any]:
     target, stats = info.target, info.stats
     limits = target.limits
@@ -192,6 +207,7 @@ def _info(info: ProxyInfo) -> dict[str, Any]:
             "maxResponseBodyBytes": limits.max_response_body_bytes,
             "rateLimitPerMinute": limits.rate_limit_per_minute,
             "organizationRateLimitPerMinute": info.organization_rate_limit_per_minute,
+            "rateLimits": _rate_limits(info),
             "timeoutMs": limits.timeout_ms,
             "scrubEchoedSecrets": limits.scrub_echoed_secrets,
             "maxAsyncBodyBytes": limits.max_async_body_bytes,
