@@ -1,7 +1,9 @@
-"""Buffered audit writes and the queries behind proxy info stats and the call listing.
+"""Audit writes, and the queries behind proxy info stats and the call listing.
 
-Records are appended in memory and written in one bulk insert every flush interval, so the
-request path never waits on the database. A crash loses at most one interval of records.
+A call's record goes to the process's local spool (one ``write``) before the call answers and
+to the store in one bulk insert every flush interval, so the request path never waits on the
+database and a process killed right after answering, even with SIGKILL, loses no record: the
+next process on the same home stores what its spool holds (``audit/spool.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy import Dialect, and_, bindparam, case, func, insert, or_, select
 
 from keyhole.audit.models import ProxyCall
 from keyhole.audit.records import COLUMNS, CallRecord
+from keyhole.audit.spool import AuditSpool
 from keyhole.errors import InvalidRequest
 from keyhole.store.base import utcnow
 from keyhole.store.database import Database
@@ -43,9 +46,12 @@ class CallPage:
 
 
 class AuditLog:
-    def __init__(self, database: Database, *, flush_seconds: float = 1.0) -> None:
+    def __init__(
+        self, database: Database, *, flush_seconds: float = 1.0, spool: AuditSpool | None = None
+    ) -> None:
         self._db = database
         self._flush_seconds = flush_seconds
+        self._spool = spool
         self._pending: list[CallRecord] = []
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -55,6 +61,8 @@ class AuditLog:
         if len(self._pending) >= MAX_BUFFER:
             self.dropped += 1  # the store is down or far behind; bound memory rather than grow
             return
+        if self._spool is not None:
+            self._spool.append(record)
         self._pending.append(record)
 
     def start(self) -> None:
@@ -66,35 +74,61 @@ class AuditLog:
             self._task.cancel()
             self._task = None
         await self.flush()
+        if self._spool is not None:
+            self._spool.close()
 
     async def flush(self) -> None:
         async with self._lock:
             if not self._pending:
                 return
+            if self._spool is not None:
+                self._spool.rotate()
             batch, self._pending = self._pending, []
-            naive = self._db.is_sqlite
-            for start in range(0, len(batch), FLUSH_CHUNK):
-                chunk = batch[start : start + FLUSH_CHUNK]
-                try:
-                    # Positional rows straight to the driver's executemany, in bounded chunks:
-                    # SQLAlchemy's per-row parameter processing cost more than the insert itself,
-                    # and one huge statement would hold the event loop for tens of ms.
-                    async with self._db.engine.begin() as connection:
-                        await connection.exec_driver_sql(
-                            _insert_statement(connection.dialect),
-                            [record.values(naive_timestamps=naive) for record in chunk],
-                        )
-                except Exception:
-                    rest = batch[start:]
-                    logger.exception("audit flush failed; %d records kept for the next attempt", len(rest))
+            if await self._write(batch) and self._spool is not None:
+                self._spool.stored()
+
+    async def recover(self) -> int:
+        """Store what dead processes left in the spool; returns how many records."""
+        if self._spool is None:
+            return 0
+        recovered = 0
+        async with self._lock:
+            for records in self._spool.orphans():
+                if not await self._write(records, requeue=False):
+                    break  # the store is down: the segment stays for the next attempt
+                recovered += len(records)
+        if recovered:
+            logger.warning("stored %d audit records a stopped process left in its spool", recovered)
+        return recovered
+
+    async def _write(self, batch: list[CallRecord], *, requeue: bool = True) -> bool:
+        naive = self._db.is_sqlite
+        for start in range(0, len(batch), FLUSH_CHUNK):
+            chunk = batch[start : start + FLUSH_CHUNK]
+            try:
+                # Positional rows straight to the driver's executemany, in bounded chunks:
+                # SQLAlchemy's per-row parameter processing cost more than the insert itself,
+                # and one huge statement would hold the event loop for tens of ms.
+                async with self._db.engine.begin() as connection:
+                    await connection.exec_driver_sql(
+                        _insert_statement(connection.dialect),
+                        [record.values(naive_timestamps=naive) for record in chunk],
+                    )
+            except Exception:
+                rest = batch[start:]
+                logger.exception("audit write failed; %d records kept for the next attempt", len(rest))
+                if requeue:
                     self._pending[:0] = rest[: MAX_BUFFER - len(self._pending)]
-                    return
-                await asyncio.sleep(0)
+                return False
+            await asyncio.sleep(0)
+        return True
 
     async def _run(self) -> None:
+        await self.recover()
         while True:
             await asyncio.sleep(self._flush_seconds)
             await self.flush()
+            await self.recover()
 
     async def stats(self, organization_id: str, connection_id: str) -> CallStats:
         await self.flush()
@@ -152,7 +186,8 @@ def _insert_statement(dialect: Dialect) -> str:
     compiled = insert(ProxyCall).values({name: bindparam(name) for name in COLUMNS}).compile(dialect=dialect)
     if compiled.positiontup != list(COLUMNS):
         raise RuntimeError(f"the {dialect.name} driver does not take positional parameters")
-    return str(compiled)
+    # A spooled record may already be stored (its process died between the two steps).
+    return f"{compiled} ON CONFLICT DO NOTHING"
 
 
 def _record(row: ProxyCall) -> CallRecord:

@@ -41,7 +41,8 @@ class ProxyResult:
 @dataclass(frozen=True, slots=True)
 class ProxyInfo:
     target: HttpTarget
-    organization_rate_limit_per_minute: int
+    organization_rate_limit_per_minute: int | None  # None: no limit
+    shared_rate_limits: bool  # counted once for every server process (Redis), not per process
     stats: CallStats
 
 
@@ -53,7 +54,7 @@ class ProxyService:
         limiter: RateLimiter,
         audit: AuditLog,
         *,
-        organization_rate_limit_per_minute: int,
+        organization_rate_limit_per_minute: int | None,
         oauth: TokenBroker | None = None,
     ) -> None:
         self.upstream = UpstreamReader(egress, oauth)  # the one upstream read, also the async jobs'
@@ -92,11 +93,11 @@ class ProxyService:
             result = await self._call(target, request, upstream, call_id, started, binary_sink)
             status, truncated = result.status, result.truncated
             bytes_out = result.body_bytes
-            self._record(principal, target, dialect, call_id, upstream, status, started, bytes_out, truncated)
+            self.record(principal, target, dialect, call_id, upstream, status, started, bytes_out, truncated)
             return result
         except KeyholeError as error:
             error.metadata.setdefault("proxyCallId", call_id)
-            self._record(
+            self.record(
                 principal,
                 target,
                 dialect,
@@ -127,7 +128,9 @@ class ProxyService:
         connection_key = f"conn:{target.organization_id}:{target.connection_id}"
         await self._limit(connection_key, target.limits.rate_limit_per_minute, "connection")
 
-    async def _limit(self, key: str, limit: int, scope: str) -> None:
+    async def _limit(self, key: str, limit: int | None, scope: str) -> None:
+        if limit is None:  # no limit: nothing is counted, nothing is kept
+            return
         decision: RateDecision = await self._limiter.hit(key, limit)
         if not decision.allowed:
             raise RateLimited(
@@ -195,7 +198,7 @@ class ProxyService:
             binary=stored,
         )
 
-    def _record(
+    def record(
         self,
         principal: Principal,
         target: HttpTarget,
@@ -209,6 +212,7 @@ class ProxyService:
         error: KeyholeError | None = None,
         request: ProxyCall | None = None,
     ) -> None:
+        """Count the call and audit it (also the async proxy's record of a job's call)."""
         latency = time.perf_counter() - started
         outcome = "ok" if error is None else error.key
         count_call(dialect, outcome)
@@ -243,9 +247,7 @@ class ProxyService:
             )
         )
 
-    record = _record  # the audit record of a call, also written by the async proxy's jobs
-
     async def info(self, principal: Principal, connection_id: str) -> ProxyInfo:
         target = await self.target(principal, connection_id)
         stats = await self._audit.stats(principal.organization_id, connection_id)
-        return ProxyInfo(target, self._org_limit, stats)
+        return ProxyInfo(target, self._org_limit, self._limiter.shared, stats)
