@@ -93,6 +93,22 @@ class UpstreamUnreachable(KeyholeError):
     default_key = "upstream_unreachable"
 
 
+class SecretsUnreadable(KeyholeError):
+    """A stored secret that this process's master keys cannot open: a deployment fault, not the
+    caller's, and never worked around by sending the call without its credential."""
+
+    status = 503
+    default_key = "secrets_unreadable"
+
+
+class EgressSaturated(KeyholeError):
+    """Too many upstream calls already run and wait (for one origin, or in all): the request was
+    not sent, and may be sent again after ``Retry-After``."""
+
+    status = 503
+    default_key = "egress_saturated"
+
+
 class UpstreamTimeout(KeyholeError):
     status = 504
     default_key = "upstream_timeout"

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from keyhole.audit.service import AuditLog
+from keyhole.audit.spool import AuditSpool
 from keyhole.authconfigs.service import AuthConfigService
 from keyhole.blobs import BlobStore, DownloadSigner, open_backend
 from keyhole.connections.accounts import AccountService
 from keyhole.connections.catalog import Catalog, load_catalog
 from keyhole.connections.service import ConnectionService
-from keyhole.egress import EgressClient, EgressPolicy
+from keyhole.deployment.service import ProcessRegistry
+from keyhole.egress import EgressClient, EgressLimits, EgressPolicy
 from keyhole.home import prepare_home
 from keyhole.idempotency import IdempotencyService
+from keyhole.jobs.queues import ALL_QUEUES, PROXY_QUEUE
+from keyhole.jobs.runner import new_worker_id
 from keyhole.jobs.service import JobService
 from keyhole.oauth.service import OAuthServices
 from keyhole.proxy.async_calls import CONNECTION_PROXY, AsyncProxy
@@ -25,6 +30,7 @@ from keyhole.store.database import Database
 from keyhole.tenancy.service import TenancyService
 from keyhole.toolrouter.service import SessionService
 from keyhole.vault import KeyRing, Vault
+from keyhole.vault.checks import verify_key_ring
 
 
 @dataclass
@@ -48,6 +54,7 @@ class Services:
     async_proxy: AsyncProxy
     queries: QueryService
     oauth: OAuthServices
+    processes: ProcessRegistry
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -56,7 +63,14 @@ class Services:
         database = Database(settings.resolved_database_url)
         vault = Vault(KeyRing.load(settings.master_keys, settings.key_file))
         catalog = load_catalog()
-        egress = EgressClient(EgressPolicy(settings.egress_allow))
+        egress = EgressClient(
+            EgressPolicy(settings.egress_allow),
+            limits=EgressLimits(
+                in_flight=settings.egress_max_in_flight,
+                per_origin=settings.egress_max_in_flight_per_origin,
+                per_organization=settings.egress_max_in_flight_per_organization,
+            ),
+        )
         connections = ConnectionService(
             database,
             vault,
@@ -66,7 +80,11 @@ class Services:
             cache_ttl_seconds=settings.cache_ttl_seconds,
         )
         limiter = create_rate_limiter(settings.redis_url)
-        audit = AuditLog(database, flush_seconds=settings.audit_flush_seconds)
+        audit = AuditLog(
+            database,
+            flush_seconds=settings.audit_flush_seconds,
+            spool=AuditSpool(settings.home / "audit-spool"),
+        )
         auth_configs = AuthConfigService(database, vault, catalog)
         accounts = AccountService(
             database, connections, catalog, auth_configs, cache_ttl_seconds=settings.cache_ttl_seconds
@@ -77,7 +95,7 @@ class Services:
             egress,
             limiter,
             audit,
-            organization_rate_limit_per_minute=settings.org_rate_limit_per_minute,
+            organization_rate_limit_per_minute=settings.resolved_org_rate_limit_per_minute,
             oauth=oauth.broker,
         )
         blobs = BlobStore(
@@ -85,6 +103,7 @@ class Services:
             open_backend(settings.blob_url, settings.home),
             DownloadSigner(vault.keyring),
             url_ttl_seconds=settings.blob_url_ttl_seconds,
+            upload_max_age_seconds=settings.resolved_blob_upload_max_age_seconds,
         )
         idempotency = IdempotencyService(
             database,
@@ -92,13 +111,17 @@ class Services:
             ttl_seconds=settings.idempotency_ttl_seconds,
             lock_seconds=settings.idempotency_lock_seconds,
         )
-        jobs = JobService.build(settings, database, vault)
+        process_id = new_worker_id()
+        jobs = JobService.build(settings, database, vault, worker_id=process_id)
         async_proxy = AsyncProxy(
             proxy, connections, blobs, jobs, deadline_seconds=settings.async_proxy_deadline_seconds
         )
-        jobs.registry.register(CONNECTION_PROXY, async_proxy)
+        jobs.registry.register(CONNECTION_PROXY, async_proxy, queue=PROXY_QUEUE)
         jobs.maintenance.add_purger("blobs", blobs.purge_expired)
+        jobs.maintenance.add_purger("blob_uploads", blobs.abort_stale_uploads)
         jobs.maintenance.add_purger("idempotency", idempotency.purge_expired)
+        processes = ProcessRegistry(database, process_id, heartbeat_seconds=settings.heartbeat_seconds)
+        jobs.maintenance.add_purger("processes", processes.purge_stale)
         jobs.maintenance.add_purger("oauth_flows", oauth.flows.purge_expired)
         queries = QueryService.build(settings, database, connections, egress, vault, jobs=jobs, blobs=blobs)
         return cls(
@@ -121,19 +144,26 @@ class Services:
             async_proxy=async_proxy,
             queries=queries,
             oauth=oauth,
+            processes=processes,
         )
 
     async def prepare(self) -> None:
-        """One-time set-up after migrations (the job engine's queue schema)."""
+        """One-time set-up after migrations: refuse master keys that cannot read the store, then
+        the job engine's queue schema."""
+        await verify_key_ring(self.database, self.vault)
         await self.jobs.prepare()
 
-    def start(self) -> None:
-        """Start background work (the audit flusher, the embedded job worker); call inside the
-        running event loop."""
+    def start(self, role: str, queues: Sequence[str] = ALL_QUEUES) -> None:
+        """Start background work (the audit flusher, the embedded job worker, the process
+        heartbeat) for a ``"serve"`` process or a ``"worker"`` taking jobs from ``queues``; call
+        inside the running event loop."""
         self.audit.start()
         self.jobs.start()
+        runs_jobs = role == "worker" or self.settings.job_engine == "embedded"
+        self.processes.start(role, queues if runs_jobs else ())
 
     async def close(self) -> None:
+        await self.processes.close()
         await self.jobs.close()
         await self.queries.close()
         await self.audit.stop()

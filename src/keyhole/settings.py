@@ -7,10 +7,19 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, FilePath, field_validator, model_validator
+from pydantic import (
+    Field,
+    FilePath,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+MAX_EGRESS_IN_FLIGHT = 100_000
 
 
 class Settings(BaseSettings):
@@ -25,6 +34,23 @@ class Settings(BaseSettings):
     egress_allow: Annotated[list[IPNetwork], NoDecode] = Field(
         default_factory=list, description="CIDRs reachable although not globally routable."
     )
+    # Upstream calls at once per process (see docs/decisions.md, "Egress capacity"); the defaults
+    # are keyhole.egress.capacity.EgressLimits' (not imported: it would load the HTTP client).
+    egress_max_in_flight: int = Field(
+        default=256, ge=1, le=MAX_EGRESS_IN_FLIGHT, description="Upstream calls in flight at once."
+    )
+    egress_max_in_flight_per_origin: int = Field(
+        default=128,
+        ge=1,
+        le=MAX_EGRESS_IN_FLIGHT,
+        description="Upstream calls in flight at once to one scheme, host and port.",
+    )
+    egress_max_in_flight_per_organization: int = Field(
+        default=64,
+        ge=1,
+        le=MAX_EGRESS_IN_FLIGHT,
+        description="Upstream calls in flight at once for one organization.",
+    )
     public_url: str | None = Field(default=None, description="Absolute base URL used in links.")
     public_suffix_list: FilePath | None = Field(
         default=None,
@@ -32,7 +58,12 @@ class Settings(BaseSettings):
     )
     sql_file_root: Path | None = Field(default=None, description="Where sqlite/duckdb files may live.")
     redis_url: str | None = Field(default=None, description="Shared rate-limit counters when set.")
-    org_rate_limit_per_minute: int = Field(default=6000, ge=1)
+    org_rate_limit_per_minute: int = Field(
+        default=600_000,
+        ge=0,
+        le=100_000_000,  # keyhole.ratelimit.MAX_LIMIT_PER_MINUTE (not imported: it would load redis)
+        description="Proxy calls per organization per minute, across its connections; 0: no limit.",
+    )
     cache_ttl_seconds: float = Field(default=1.0, ge=0)
     audit_flush_seconds: float = Field(default=1.0, gt=0)
     max_api_body_bytes: int = Field(default=1_048_576, ge=1024)
@@ -40,7 +71,12 @@ class Settings(BaseSettings):
     job_engine: Literal["embedded", "procrastinate"] = Field(
         default="embedded", description="embedded: in-process worker; procrastinate: `keyhole worker`s."
     )
-    worker_concurrency: int = Field(default=4, ge=1, le=256, description="Jobs run at once per worker.")
+    proxy_job_concurrency: int = Field(
+        default=8, ge=1, le=256, description="Async proxy jobs run at once per worker (queue keyhole.proxy)."
+    )
+    query_job_concurrency: int = Field(
+        default=4, ge=1, le=256, description="Queries run at once per worker (queue keyhole.queries)."
+    )
     job_lease_seconds: float = Field(default=15.0, ge=1, description="A running job's lease.")
     job_sweep_seconds: float = Field(default=5.0, gt=0, description="How often expired leases are swept.")
     job_max_attempts: int = Field(default=3, ge=1, le=20)
@@ -51,6 +87,11 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(default=86_400, ge=1)
     idempotency_lock_seconds: float = Field(default=360.0, gt=0)
     async_proxy_deadline_seconds: int = Field(default=3_600, ge=1)
+    blob_upload_max_age_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="Incomplete blob uploads older than this are aborted; default: the async deadline + 1 h.",
+    )
     # Query runner (see docs/decisions.md, "Query runner").
     query_result_ttl_seconds: int = Field(default=86_400, ge=1, description="How long results are kept.")
     query_expired_notice_seconds: int = Field(
@@ -75,6 +116,9 @@ class Settings(BaseSettings):
     oauth_lock_wait_seconds: float = Field(
         default=20.0, gt=0, le=600, description="How long a call waits for another process's refresh."
     )
+    heartbeat_seconds: float = Field(
+        default=10.0, gt=0, le=3600, description="How often a process refreshes its row in the registry."
+    )
     log_level: str = "INFO"
     access_log: bool = Field(default=False, description="One JSON log line per HTTP request.")
 
@@ -87,12 +131,41 @@ class Settings(BaseSettings):
             ]
         return value
 
+    @field_validator(
+        "egress_max_in_flight",
+        "egress_max_in_flight_per_origin",
+        "egress_max_in_flight_per_organization",
+        mode="wrap",
+    )
+    @classmethod
+    def _egress_limit(cls, value: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> int:
+        try:
+            limit: int = handler(value)
+        except ValidationError:
+            raise ValueError(
+                f"KEYHOLE_{(info.field_name or '').upper()} must be a whole number from 1 to "
+                f"{MAX_EGRESS_IN_FLIGHT:,}, not {str(value)[:32]!r}"
+            ) from None
+        return limit
+
     @field_validator("blob_url")
     @classmethod
     def _blob_scheme(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("s3://", "s3a://", "file:///")):
             raise ValueError("KEYHOLE_BLOB_URL must be s3://bucket/prefix or file:///absolute/directory")
         return value
+
+    @model_validator(mode="after")
+    def _uploads_outlive_writes(self) -> Settings:
+        # The sweep goes by age alone: an upload still being written must never look abandoned.
+        maximum = self.blob_upload_max_age_seconds
+        if maximum is not None and maximum <= self.async_proxy_deadline_seconds:
+            raise ValueError(
+                f"KEYHOLE_BLOB_UPLOAD_MAX_AGE_SECONDS ({maximum}) must be longer than "
+                f"KEYHOLE_ASYNC_PROXY_DEADLINE_SECONDS ({self.async_proxy_deadline_seconds}), the longest "
+                "a blob write may take; otherwise the sweep would abort uploads still being written"
+            )
+        return self
 
     @model_validator(mode="after")
     def _procrastinate_needs_postgres(self) -> Settings:
@@ -116,9 +189,18 @@ class Settings(BaseSettings):
             )
         return self
 
+    @property
+    def resolved_org_rate_limit_per_minute(self) -> int | None:
+        """The organization limit, None when there is none (0)."""
+        return self.org_rate_limit_per_minute or None
+
     @cached_property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{(self.home / 'keyhole.db').resolve()}"
+
+    @property
+    def resolved_blob_upload_max_age_seconds(self) -> int:
+        return self.blob_upload_max_age_seconds or self.async_proxy_deadline_seconds + 3_600
 
     @cached_property
     def resolved_sql_file_root(self) -> Path:

@@ -4,6 +4,7 @@ from keyhole.audit.models import ProxyCall
 from keyhole.authconfigs.models import AuthConfig
 from keyhole.blobs.models import Blob
 from keyhole.connections.models import Connection
+from keyhole.deployment.models import ProcessRecord
 from keyhole.idempotency.models import IdempotencyRecord
 from keyhole.jobs.models import Job
 from keyhole.oauth.models import OAuthFlow, OAuthTokens
@@ -11,6 +12,7 @@ from keyhole.queries.models import Query
 from keyhole.store.base import Base
 from keyhole.tenancy.models import ApiKey, Organization, User
 from keyhole.toolrouter.models import ToolRouterSession
+from keyhole.vault.models import MasterKeyCheck
 
 metadata = Base.metadata
 
@@ -21,9 +23,11 @@ __all__ = [
     "Connection",
     "IdempotencyRecord",
     "Job",
+    "MasterKeyCheck",
     "OAuthFlow",
     "OAuthTokens",
     "Organization",
+    "ProcessRecord",
     "ProxyCall",
     "Query",
     "ToolRouterSession",

@@ -31,6 +31,7 @@ _FIXES = {
     422: "Fix the configuration fields listed in errors.",
     429: "Wait for the Retry-After seconds, then retry.",
     502: "The upstream API could not be reached; check its base URL and availability.",
+    503: "An operator must give every Keyhole server and worker the same KEYHOLE_MASTER_KEYS.",
     504: "The upstream API did not answer in time; retry later or raise the connection's timeout_ms.",
 }
 _KEY_FIXES = {
@@ -44,6 +45,12 @@ _KEY_FIXES = {
     "parameters: Keyhole injects the account's own.",
     "secret_required_for_new_target": "Send the credential's value again to use it with the new base "
     "URL or endpoint; a stored credential only goes to the target it was saved with.",
+    "origin_saturated": "The request was not sent: too many calls to this upstream are running; "
+    "wait for the Retry-After seconds, then retry.",
+    "egress_saturated": "The request was not sent: Keyhole is at its limit of upstream calls; wait for "
+    "the Retry-After seconds, then retry.",
+    "organization_concurrency_limited": "The request was not sent: send fewer proxy calls at once, "
+    "or wait for the Retry-After seconds, then retry.",
 }
 
 
