@@ -12,16 +12,9 @@ import httpx
 import pytest
 
 from conftest import PYTHON, require_service, server_env
+from queries.support import POSTGRES
 
 from .support import Databases, Deployment, Upstream, api, deploy
-
-POSTGRES = {
-    "hostname": "127.0.0.1",
-    "port": 5432,
-    "database": "test",
-    "username": "postgres",
-    "ssl_mode": "disable",
-}
 
 
 def _query_connection(client: httpx.Client) -> str:
