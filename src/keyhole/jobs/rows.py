@@ -92,10 +92,17 @@ class JobRows:
     # -- submitting and reading ----------------------------------------------------------------
 
     async def insert(
-        self, *, organization_id: str, owner_id: str, job_type: str, payload: dict[str, Any]
+        self,
+        *,
+        organization_id: str,
+        owner_id: str,
+        job_type: str,
+        payload: dict[str, Any],
+        job_id: str | None = None,
     ) -> JobView:
-        """Create a job and hand it to the engine in the same transaction."""
-        job_id = new_id()
+        """Create a job (under ``job_id`` when the caller chose it) and hand it to the engine in
+        the same transaction."""
+        job_id = job_id or new_id()
         now = utcnow()
         row = Job(
             id=job_id,
@@ -123,6 +130,10 @@ class JobRows:
         if row is None or row.organization_id != organization_id or row.expires_at <= utcnow():
             return None
         return view_of(row)
+
+    async def existing(self, job_ids: Sequence[str]) -> set[str]:
+        async with self.database.session() as session:
+            return set((await session.execute(select(Job.id).where(Job.id.in_(list(job_ids))))).scalars())
 
     async def unfinished(self) -> dict[tuple[str, str], int]:
         """How many ``created`` and ``running`` jobs there are, by (type, status)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from keyhole.errors import InvalidRequest, NotFound
@@ -84,8 +85,11 @@ class JobService:
 
     # -- for domains and dialects --------------------------------------------------------------
 
-    async def submit(self, principal: Principal, job_type: str, payload: dict[str, Any]) -> JobView:
-        """Create a job owned by ``principal``; it runs on the configured engine."""
+    async def submit(
+        self, principal: Principal, job_type: str, payload: dict[str, Any], *, job_id: str | None = None
+    ) -> JobView:
+        """Create a job owned by ``principal``; it runs on the configured engine. A caller that
+        records the job's id first (in its own row) passes it as ``job_id``."""
         if self.registry.get(job_type) is None:
             raise InvalidRequest(f"this server does not run {job_type} jobs", key="unsupported_job_type")
         return await self.rows.insert(
@@ -93,7 +97,12 @@ class JobService:
             owner_id=principal.id,
             job_type=job_type,
             payload=payload,
+            job_id=job_id,
         )
+
+    async def existing(self, job_ids: Sequence[str]) -> set[str]:
+        """Which of ``job_ids`` have a job row (finished or not, until it expires)."""
+        return await self.rows.existing(job_ids)
 
     async def get(
         self, principal: Principal, job_type: str, job_id: str, *, owner_only: bool = False

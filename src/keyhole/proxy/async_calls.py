@@ -13,8 +13,8 @@ ends the job.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
@@ -215,12 +215,9 @@ class AsyncProxy:
         if not job.payload:
             return
         stored = view.result or {}
-        try:
-            target = await self._connections.http_target(
-                job.organization_id, str(job.payload["connection_id"])
-            )
-        except KeyholeError:
-            return  # the connection is gone; its audit trail goes with it
+        # Nothing awaited between the job's end and its record: a process killed right after
+        # the job ended has its record in the audit spool already.
+        target = _FinishedCall(str(job.payload["connection_id"]))
         upstream = None
         if "auditPath" in stored:
             upstream = UpstreamRequest("GET", str(stored["auditPath"]), "", {}, None)
@@ -246,3 +243,11 @@ class AsyncProxy:
 
 
 __all__ = ["CONNECTION_PROXY", "AsyncCallResult", "AsyncProxy", "AsyncSubmission"]
+
+
+@dataclass(frozen=True, slots=True)
+class _FinishedCall:
+    """The target as the audit record of a finished call names it (its path is redacted)."""
+
+    connection_id: str
+    credential_query: Mapping[str, str] = field(default_factory=dict)

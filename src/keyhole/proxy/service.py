@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from keyhole.audit.records import CallRecord, redacted_path
 from keyhole.audit.service import AuditLog, CallStats
@@ -44,6 +45,17 @@ class ProxyInfo:
     organization_rate_limit_per_minute: int | None  # None: no limit
     shared_rate_limits: bool  # counted once for every server process (Redis), not per process
     stats: CallStats
+
+
+class Audited(Protocol):
+    """What an audit record needs of a call's target: an ``HttpTarget``, or just the names of a
+    finished async call (whose path was redacted when it ran)."""
+
+    @property
+    def connection_id(self) -> str: ...
+
+    @property
+    def credential_query(self) -> Mapping[str, str]: ...
 
 
 class ProxyService:
@@ -201,7 +213,7 @@ class ProxyService:
     def record(
         self,
         principal: Principal,
-        target: HttpTarget,
+        target: Audited,
         dialect: str,
         call_id: str,
         upstream: UpstreamRequest | None,

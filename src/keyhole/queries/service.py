@@ -41,6 +41,12 @@ from keyhole.vault import Vault
 
 logger = logging.getLogger(__name__)
 
+# A query still ``created`` this long after its submit whose job does not exist was never queued.
+UNQUEUED_AFTER = timedelta(seconds=30)
+UNQUEUED_MESSAGE = (
+    "the server stopped while submitting this query, before it was queued; nothing ran: submit it again"
+)
+
 MAX_SQL_CHARACTERS = 1_000_000
 CANCEL_WAIT_SECONDS = 10.0
 TERMINAL = ("done", "failed")
@@ -176,6 +182,7 @@ class QueryService:
         jobs.registry.register(QUERY_JOB, handler, queue=QUERIES_QUEUE)
         jobs.maintenance.on_lease_lost(QUERY_JOB, handler.lease_lost)
         jobs.maintenance.add_purger("queries", service.purge_expired)
+        jobs.maintenance.add_purger("queries_unqueued", service.fail_unqueued)
         return service
 
     # -- submitting ----------------------------------------------------------------------------
@@ -212,16 +219,17 @@ class QueryService:
             created_at=now,
             expires_at=now + timedelta(seconds=self._settings.result_ttl_seconds),
         )
+        # The job's id is in the row before the job exists: a process killed between the two
+        # writes leaves a query whose job is missing, which `fail_unqueued` finds.
+        row.job_id = new_id()
         async with self._db.transaction() as session:
             session.add(row)
         try:
-            job = await self._jobs.submit(principal, QUERY_JOB, {"query_id": row.id, "sql": sql})
+            await self._jobs.submit(principal, QUERY_JOB, {"query_id": row.id, "sql": sql}, job_id=row.job_id)
         except BaseException:
             async with self._db.transaction() as session:
                 await session.execute(delete(Query).where(Query.id == row.id))
             raise
-        async with self._db.transaction() as session:
-            await session.execute(update(Query).where(Query.id == row.id).values(job_id=job.id))
         return _view(row)
 
     # -- reading -------------------------------------------------------------------------------
@@ -424,6 +432,25 @@ class QueryService:
             return
         pool = self.engines.pool(row.connection_id, dialect, configuration)
         await orphans.cancel_orphans(pool, row.id, through_attempt=through_attempt)
+
+    async def fail_unqueued(self) -> int:
+        """Fail queries left ``created`` without a job by a process that stopped between writing
+        the query and its job; returns how many."""
+        cutoff = utcnow() - UNQUEUED_AFTER
+        async with self._db.session() as session:
+            candidates = (
+                await session.execute(
+                    select(Query.id, Query.job_id).where(Query.status == "created", Query.created_at < cutoff)
+                )
+            ).all()
+        queued = await self._jobs.existing([job_id for _, job_id in candidates if job_id])
+        failed = 0
+        for query_id, job_id in candidates:
+            if job_id in queued:
+                continue
+            if await self._finish_failed(query_id, UNQUEUED_MESSAGE, "worker_lost", only_status="created"):
+                failed += 1
+        return failed
 
     # -- expiry --------------------------------------------------------------------------------
 
