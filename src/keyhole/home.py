@@ -37,7 +37,8 @@ def prepare_home(settings: Settings) -> None:
     """Create what is missing privately and tighten what exists; call before the database opens.
 
     Only what Keyhole keeps is tightened: the home directory, the database files, the key file,
-    the local blob tree, and the SQL file root's directory (not its files) when it is in the home.
+    the local blob tree, the audit spool, and the SQL file root's directory (not its files) when
+    it is in the home.
     """
     home = settings.home.resolve()
     sql_root = settings.resolved_sql_file_root
@@ -53,6 +54,8 @@ def prepare_home(settings: Settings) -> None:
     key_file = settings.key_file.resolve()
     tighten(key_file)
     tighten(key_file.with_name(key_file.name + ".tmp"))  # one left by a crash holds keys too
+    if settings.audit_spool.exists():  # segments a crashed process left (audit records)
+        tighten_tree(settings.audit_spool)
     blobs = local_root(settings.blob_url, home)
     if blobs is not None:
         private_dir(blobs)

@@ -83,7 +83,7 @@ class Services:
         audit = AuditLog(
             database,
             flush_seconds=settings.audit_flush_seconds,
-            spool=AuditSpool(settings.home / "audit-spool"),
+            spool=AuditSpool(settings.audit_spool),
         )
         auth_configs = AuthConfigService(database, vault, catalog)
         accounts = AccountService(

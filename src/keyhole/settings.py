@@ -209,3 +209,7 @@ class Settings(BaseSettings):
     @property
     def key_file(self) -> Path:
         return self.home / "master.keys"
+
+    @property
+    def audit_spool(self) -> Path:
+        return self.home / "audit-spool"
