@@ -31,10 +31,12 @@ _FIXES = {
     422: "Fix the configuration fields listed in errors.",
     429: "Wait for the Retry-After seconds, then retry.",
     502: "The upstream API could not be reached; check its base URL and availability.",
-    503: "An operator must give every Keyhole server and worker the same KEYHOLE_MASTER_KEYS.",
+    503: "Keyhole or a service it depends on is unavailable for now; retry after Retry-After.",
     504: "The upstream API did not answer in time; retry later or raise the connection's timeout_ms.",
 }
 _KEY_FIXES = {
+    "secrets_unreadable": "An operator must give every Keyhole server and worker the same "
+    "KEYHOLE_MASTER_KEYS.",
     "OriginMismatch": "Send a path relative to the connected account's base URL, or an absolute URL "
     "with its scheme and port, a host of the same registrable domain, and a path under its base path.",
     "MissingAuthContext": "Send connected_account_id (or custom_connection_data).",
