@@ -79,7 +79,7 @@ def _known_failures() -> Iterator[None]:
     """Every failure an operator can meet and fix, as one line instead of a traceback."""
     from sqlalchemy.exc import DBAPIError
 
-    from keyhole.errors import KeyholeError
+    from keyhole.errors import KeyholeError, describe_failure
     from keyhole.vault.checks import ForeignKeyRing
     from keyhole.vault.keyring import KeyRingError
 
@@ -94,8 +94,7 @@ def _known_failures() -> Iterator[None]:
     except Refused as error:
         _fail(str(error))
     except (DBAPIError, OSError) as error:
-        reason = getattr(error, "orig", None) or error
-        _fail(f"the store cannot be used: {type(reason).__name__}: {str(reason).splitlines()[0]}")
+        _fail(f"the store cannot be used: {describe_failure(error)}")
 
 
 def _settings(*, server: bool = False) -> Settings:

@@ -39,6 +39,14 @@ def internal_error(request_id: str | None) -> KeyholeError:
     )
 
 
+def describe_failure(error: BaseException) -> str:
+    """One line naming an infrastructure failure (the driver's own error when a library wrapped
+    it), for operators; never sent to API callers."""
+    reason = getattr(error, "orig", None) or error
+    first_line = next(iter(str(reason).splitlines()), "")
+    return f"{type(reason).__name__}: {first_line}" if first_line else type(reason).__name__
+
+
 class InvalidRequest(KeyholeError):
     status = 400
     default_key = "invalid_request"

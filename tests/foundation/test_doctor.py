@@ -146,3 +146,13 @@ def test_distributed_deployment_without_a_worker(
     finally:
         worker.terminate()
         worker.wait(30)
+
+
+def test_a_failure_without_a_message_is_still_named() -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from keyhole.errors import describe_failure
+
+    assert describe_failure(TimeoutError()) == "TimeoutError"
+    wrapped = OperationalError("SELECT 1", {}, ConnectionRefusedError(111, "Connection refused"))
+    assert describe_failure(wrapped) == "ConnectionRefusedError: [Errno 111] Connection refused"

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from keyhole.blobs.backends import open_backend
 from keyhole.deployment.service import database_clock_skew, recent_processes
+from keyhole.errors import describe_failure
 from keyhole.jobs.queues import ALL_QUEUES
 from keyhole.settings import Settings
 from keyhole.store.database import Database
@@ -92,11 +93,10 @@ async def _store(database: Database) -> Finding:
     try:
         return await _bounded(ping(), "store", f"the store at {where}")
     except Exception as error:
-        reason = getattr(error, "orig", None) or error
         return Finding(
             "store",
             Status.PROBLEM,
-            f"the store at {where} cannot be used: {type(reason).__name__}: {str(reason).splitlines()[0]}",
+            f"the store at {where} cannot be used: {describe_failure(error)}",
             "check KEYHOLE_DATABASE_URL, and that the database server runs and accepts this host",
         )
 
@@ -226,7 +226,7 @@ async def _redis(settings: Settings) -> Finding:
         return Finding(
             "redis",
             Status.PROBLEM,
-            f"Redis at {where} cannot be used: {type(error).__name__}: {error}",
+            f"Redis at {where} cannot be used: {describe_failure(error)}",
             "check KEYHOLE_REDIS_URL and that Redis runs; unset it for per-process limits",
         )
     finally:
@@ -260,7 +260,6 @@ async def _blobs(settings: Settings) -> Finding:
         return Finding(
             "blob store",
             Status.PROBLEM,
-            f"the blob store at {backend.description} cannot be written: {type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else ''}",
+            f"the blob store at {backend.description} cannot be written: {describe_failure(error)}",
             fix,
         )
