@@ -255,7 +255,7 @@ def worker(
     KEYHOLE_QUERY_JOB_CONCURRENCY queries at once, and one for the sweep and purge.
     """
     from keyhole.jobs.queues import parse_queues
-    from keyhole.jobs.worker import run_worker
+    from keyhole.worker import run_worker
 
     try:
         selected = parse_queues(queues)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from keyhole.accounts.service import AccountService
 from keyhole.audit.service import AuditLog
 from keyhole.audit.spool import AuditSpool
 from keyhole.authconfigs.service import AuthConfigService
 from keyhole.blobs import BlobStore, DownloadSigner, open_backend
-from keyhole.connections.accounts import AccountService
-from keyhole.connections.catalog import Catalog, load_catalog
+from keyhole.connections.catalog import Catalog
 from keyhole.connections.service import ConnectionService
+from keyhole.connections.type_files import load_catalog
 from keyhole.deployment.service import ProcessRegistry
 from keyhole.egress import EgressClient, EgressLimits, EgressPolicy
 from keyhole.home import prepare_home

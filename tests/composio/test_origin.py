@@ -16,8 +16,8 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from keyhole.connections.catalog import load_catalog
 from keyhole.connections.target import HttpTarget, build_http_target
+from keyhole.connections.type_files import load_catalog
 from keyhole.errors import InvalidRequest
 from keyhole.proxy.origin import (
     PublicSuffixList,

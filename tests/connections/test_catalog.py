@@ -11,8 +11,8 @@ from keyhole.connections.catalog import (
     Catalog,
     CatalogError,
     ConnectionType,
-    load_catalog,
 )
+from keyhole.connections.type_files import load_catalog
 from keyhole.errors import NotFound, Unprocessable
 
 TYPES_DIR = Path(__file__).resolve().parents[2] / "src" / "keyhole" / "connections" / "types"

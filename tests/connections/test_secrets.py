@@ -5,7 +5,6 @@ from typing import Any
 import pytest
 
 from keyhole.connections.secrets import (
-    REDACTED,
     format_pointer,
     join_secrets,
     keep_redacted,
@@ -14,6 +13,7 @@ from keyhole.connections.secrets import (
     split_secrets,
 )
 from keyhole.errors import Unprocessable
+from keyhole.vault.scrub import REDACTED
 
 API_POINTERS = ["/auth/token", "/auth/password", "/auth/value"]
 
@@ -100,7 +100,7 @@ def test_redact_never_shows_the_value() -> None:
 
 def test_keep_redacted_restores_stored_secret() -> None:
     stored = {"/auth/token": "old-token"}
-    new = {"url": "https://new", "auth": {"type": "bearer", "token": REDACTED}}
+    new: dict[str, Any] = {"url": "https://new", "auth": {"type": "bearer", "token": REDACTED}}
     result = keep_redacted(new, stored, API_POINTERS)
     assert result == {"url": "https://new", "auth": {"type": "bearer", "token": "old-token"}}
     assert new["auth"]["token"] == REDACTED, "input must not be modified"

@@ -22,13 +22,13 @@ import yarl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from keyhole.databases.connectivity import list_databases, probe_sql
 from keyhole.egress import CheckingResolver, EgressClient, EgressPolicy
 from keyhole.errors import EgressDenied, InvalidRequest, UpstreamUnreachable
-from keyhole.oauth.tokens import OAuthClient, TokenEndpoint
+from keyhole.oauth.token_endpoint import OAuthClient, TokenEndpoint
 from keyhole.queries.dialects.mysql import MySQLPool
 from keyhole.queries.dialects.postgresql import PostgresPool
 from keyhole.queries.engines import QueryEngines
-from keyhole.sql.probe import list_databases, probe_sql
 
 from .conftest import LOOPBACK_V4
 from .spellings import embedded, non_global_v4, spelled

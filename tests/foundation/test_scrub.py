@@ -30,7 +30,7 @@ PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
 # Secrets long enough that no form fits inside "[REDACTED]", and without the brackets that could
 # let a form straddle one: so "no form in the output" means exactly "no echo leaked".
 secrets = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_characters="[]", exclude_categories=("Cs",)),
+    alphabet=st.characters(codec="utf-8", exclude_characters="[]", exclude_categories=["Cs"]),
     min_size=12,
     max_size=40,
 )
@@ -248,8 +248,8 @@ def test_html_safe_echoes_are_scrubbed(echo: str) -> None:
 
 
 def test_a_header_credential_with_a_scheme_is_scrubbed_without_it() -> None:
-    from keyhole.connections.catalog import load_catalog
     from keyhole.connections.target import preview_target
+    from keyhole.connections.type_files import load_catalog
 
     target = preview_target(
         load_catalog().get("api"),

@@ -19,7 +19,7 @@ from polytomic import Polytomic
 from pydantic import ValidationError
 
 from conftest import REDIS_URL, KeyholeServer, Keys, require_service
-from keyhole.connections.catalog import load_catalog
+from keyhole.connections.type_files import load_catalog
 from keyhole.ratelimit import MAX_LIMIT_PER_MINUTE
 from keyhole.settings import Settings
 from proxy.support import TOKEN, Gateway, LocalUpstream, gateway

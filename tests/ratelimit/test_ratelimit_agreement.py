@@ -16,24 +16,17 @@ from ratelimit_sequences import KEYS, TICK, Step, limits, steps
 from redis.asyncio import Redis
 from test_ratelimit_redis import REDIS_URL, require_redis
 
+from clock import FakeClock
 from keyhole.ratelimit import MAX_LIMIT_PER_MINUTE, MemoryRateLimiter, RateDecision, RedisRateLimiter
 
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Pair:
     """One Redis limiter on a private event loop (the generated examples are synchronous)."""
 
     def __init__(self) -> None:
-        self.clock = FakeClock()
+        self.clock = FakeClock(START)
         self.loop = asyncio.new_event_loop()
         self.prefix = f"keyhole-test:agreement:{uuid.uuid4().hex}:"
         self.redis = RedisRateLimiter(REDIS_URL, key_prefix=self.prefix, clock=self.clock)
@@ -128,10 +121,10 @@ def test_redis_keeps_at_most_61_fields_at_a_huge_limit(pair: Pair) -> None:
         pair.clock.now = START + second + 0.5
         assert all(decision.allowed for decision in pair.loop.run_until_complete(second_of_calls()))
 
-    async def stored() -> dict[bytes, bytes]:
+    async def stored() -> dict[bytes | str, bytes | str]:
         client = Redis.from_url(REDIS_URL)
         try:
-            return await client.hgetall(pair.prefix + key)  # type: ignore[no-any-return]
+            return await client.hgetall(pair.prefix + key)
         finally:
             await client.aclose()
 

@@ -15,18 +15,11 @@ import pytest
 from hypothesis import given, settings
 from ratelimit_sequences import KEYS, TICK, ExactLog, Step, limits, steps
 
+from clock import FakeClock
 from keyhole.ratelimit import MAX_LIMIT_PER_MINUTE, MemoryRateLimiter
 from keyhole.ratelimit.memory import HitGroups
 
 MAX_GROUPS = 61
-
-
-class FakeClock:
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def footprint(groups: HitGroups) -> int:
@@ -43,7 +36,7 @@ def footprint(groups: HitGroups) -> int:
 @settings(max_examples=300, deadline=None)
 @given(sequence=steps, key_limits=limits)
 def test_never_more_than_the_limit_in_any_minute(sequence: list[Step], key_limits: tuple[int, ...]) -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     limiter = MemoryRateLimiter(clock=clock)
     log = ExactLog()
     for step in sequence:

@@ -124,9 +124,10 @@ def test_headers() -> None:
     reset = int(allowed["X-RateLimit-Reset"])
     assert time.time() + 29 <= reset <= time.time() + 32
 
-    denied = RateDecision(False, 10, 0, 12.5).headers()
-    assert denied["Retry-After"] == "13"
-    assert denied["X-RateLimit-Remaining"] == "0"
+    denied = RateDecision(False, 10, 0, 12.5)
+    assert denied.retry_after == 13
+    assert "Retry-After" not in denied.headers()  # the RateLimited error carries it
+    assert denied.headers()["X-RateLimit-Remaining"] == "0"
 
 
 async def test_factory() -> None:

@@ -18,13 +18,14 @@ from keyhole.connections.binding import (
     require_secrets_for_new_target,
     target_identity,
 )
-from keyhole.connections.catalog import CatalogError, load_catalog
+from keyhole.connections.catalog import CatalogError
 from keyhole.connections.target import preview_target
+from keyhole.connections.type_files import load_catalog
 from keyhole.errors import Unprocessable
 from keyhole.oauth.flows import _sealed, _unsealed
 from keyhole.oauth.refresh import _bound
 from keyhole.oauth.store import StoredTokens
-from keyhole.oauth.tokens import TokenSet
+from keyhole.oauth.token_endpoint import TokenSet
 
 CATALOG = load_catalog()
 API = CATALOG.get("api")
@@ -213,9 +214,9 @@ def test_an_unused_stored_secret_does_not_bind() -> None:
 def test_oauth_tokens_are_used_only_for_the_target_they_were_granted_for() -> None:
     target = type("Target", (), {"binding": "b1"})()
     tokens = TokenSet(access_token="at", refresh_token="rt", expires_at=None)
-    assert _bound(StoredTokens(1, "active", None, tokens, "b1"), target) is tokens  # type: ignore[arg-type]
-    assert _bound(StoredTokens(1, "active", None, tokens, None), target) is tokens  # type: ignore[arg-type]
-    assert _bound(StoredTokens(1, "active", None, tokens, "b2"), target) is None  # type: ignore[arg-type]
+    assert _bound(StoredTokens(1, "active", None, tokens, "b1"), target) is tokens
+    assert _bound(StoredTokens(1, "active", None, tokens, None), target) is tokens
+    assert _bound(StoredTokens(1, "active", None, tokens, "b2"), target) is None
 
 
 def test_a_connect_flow_remembers_its_target() -> None:

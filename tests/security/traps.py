@@ -120,8 +120,8 @@ class Trap:
                 if missing > 0:
                     self._read(conn, missing)
         content_type, body = self.answer(number) if self.answer is not None else ("text/plain", b"trap")
-        head = f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
-        conn.sendall(head.encode() + b"Connection: close\r\n\r\n" + body)
+        status = f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+        conn.sendall(status.encode() + b"Connection: close\r\n\r\n" + body)
 
     def _postgresql(self, conn: socket.socket) -> None:
         length, code = struct.unpack("!ii", self._read(conn, 8))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from keyhole.api.polytomic.errors import error_response
+from keyhole.api.errors import error_response
 from keyhole.errors import KeyholeError
 from keyhole.services import Services
 

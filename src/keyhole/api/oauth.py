@@ -1,14 +1,14 @@
 """``GET /api/oauth/callback``: where providers send the user back. No API key: the single-use
 ``state`` is the credential. Success redirects (302) to the caller's URL; a refused callback is a
-400 JSON error (Polytomic envelope) and exchanges nothing. ``GET /api/oauth/done`` is the landing
-page when a caller gave no URL of its own."""
+400 JSON error (the plain envelope, ``keyhole.api.errors``) and exchanges nothing.
+``GET /api/oauth/done`` is the landing page when a caller gave no URL of its own."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from keyhole.api.polytomic.errors import error_response
+from keyhole.api.errors import error_response
 from keyhole.api.responses import JSONResponse
 from keyhole.errors import KeyholeError
 from keyhole.services import Services

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
 
-REDACTED = "[REDACTED]"
+from keyhole.vault.scrub import REDACTED
 
 
 class CallRecord(NamedTuple):

@@ -1,8 +1,8 @@
 """Blobs: streamed object storage (local directory or S3) with expiry and download URLs."""
 
 from keyhole.blobs.backends import Backend, open_backend
+from keyhole.blobs.download_tokens import DownloadSigner
 from keyhole.blobs.store import BlobRef, BlobStore, BlobStoreUnavailable, Download
-from keyhole.blobs.tokens import DownloadSigner
 
 __all__ = [
     "Backend",

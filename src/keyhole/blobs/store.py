@@ -13,9 +13,10 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import obstore
@@ -26,10 +27,9 @@ from sqlalchemy import delete, select, update
 
 from keyhole.blobs import metrics
 from keyhole.blobs.backends import Backend
+from keyhole.blobs.download_tokens import DownloadSigner
 from keyhole.blobs.models import Blob
-from keyhole.blobs.tokens import DownloadSigner
 from keyhole.errors import Gone, InvalidRequest, KeyholeError
-from keyhole.store.base import utcnow
 from keyhole.store.database import Database
 
 logger = logging.getLogger(__name__)
@@ -146,6 +146,7 @@ class BlobStore:
         *,
         url_ttl_seconds: int,
         upload_max_age_seconds: int,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = database
         self._backend = backend
@@ -153,11 +154,10 @@ class BlobStore:
         self._signer = signer
         self._url_ttl = timedelta(seconds=url_ttl_seconds)
         self._upload_max_age = timedelta(seconds=upload_max_age_seconds)
+        self._clock = clock
 
-    @property
-    def serves_downloads(self) -> bool:
-        """True when download URLs point at Keyhole itself (``GET /api/blobs/{token}``)."""
-        return self._backend.local
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -235,7 +235,7 @@ class BlobStore:
         """The blob, if it exists, is complete and has not expired."""
         async with self._db.session() as session:
             row = await session.get(Blob, blob_id)
-        if row is None or row.size is None or row.expires_at <= utcnow():
+        if row is None or row.size is None or row.expires_at <= self._now():
             return None
         return _ref(row)
 
@@ -259,7 +259,7 @@ class BlobStore:
 
     async def download_url(self, ref: BlobRef, base_url: str) -> tuple[str, datetime]:
         """A URL that fetches ``ref`` without any other credential, and when it stops working."""
-        now = utcnow()
+        now = self._now()
         expires_at = min(now + self._url_ttl, ref.expires_at)
         if self._backend.local:
             token = self._signer.sign(ref.id, expires_at)
@@ -271,7 +271,7 @@ class BlobStore:
 
     async def open_download(self, token: str) -> Download:
         """Resolve a download token: 403 when forged, 410 when expired or the blob is gone."""
-        grant = self._signer.verify(token)
+        grant = self._signer.verify(token, now=self._now())
         ref = await self.get(grant.blob_id)
         if ref is None:
             raise _gone()
@@ -291,7 +291,7 @@ class BlobStore:
             async with self._db.session() as session:
                 rows = (
                     await session.execute(
-                        select(Blob.id, Blob.key).where(Blob.expires_at <= utcnow()).limit(batch)
+                        select(Blob.id, Blob.key).where(Blob.expires_at <= self._now()).limit(batch)
                     )
                 ).all()
             for blob_id, key in rows:
@@ -303,7 +303,7 @@ class BlobStore:
     async def abort_stale_uploads(self) -> int:
         """Abort the incomplete uploads of writers that died (``kill -9``, a lost machine) once
         they are older than the upload max age; returns how many went."""
-        aborted = await self._backend.uploads.abort_older_than(utcnow() - self._upload_max_age)
+        aborted = await self._backend.uploads.abort_older_than(self._now() - self._upload_max_age)
         if aborted:
             metrics.STALE_UPLOADS_ABORTED.inc(aborted)
             logger.info(

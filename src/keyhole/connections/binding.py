@@ -20,8 +20,9 @@ import orjson
 import yarl
 
 from keyhole.connections.catalog import ConnectionType
-from keyhole.connections.secrets import REDACTED, parse_pointer
+from keyhole.connections.secrets import parse_pointer
 from keyhole.errors import Unprocessable
+from keyhole.vault.scrub import REDACTED
 
 __all__ = [
     "SHARED_TARGET_KEYS",

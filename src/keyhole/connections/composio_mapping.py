@@ -20,12 +20,12 @@ different ``val.base_url`` is refused. Every other scheme is refused with a 400 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
-from keyhole.connections.catalog import ConnectionType
-from keyhole.connections.secrets import REDACTED
+from keyhole.connections.catalog import Catalog, ConnectionType
 from keyhole.connections.target import HttpTarget, build_http_target
-from keyhole.errors import InvalidRequest
+from keyhole.errors import InvalidRequest, NotFound
+from keyhole.vault.scrub import REDACTED
 
 GENERIC_TYPE = "api"
 INLINE_CONNECTION_ID = "inline"
@@ -47,7 +47,6 @@ AuthScheme = Literal[
     "DCR_OAUTH",
     "S2S_OAUTH2",
 ]
-AUTH_SCHEMES: tuple[str, ...] = get_args(AuthScheme)
 OAUTH_LIKE = ("OAUTH2", "DCR_OAUTH", "S2S_OAUTH2")
 GENERIC_SCHEMES = ("API_KEY", "BEARER_TOKEN", "BASIC", "NO_AUTH", *OAUTH_LIKE)
 PRESET_SCHEMES = ("API_KEY", "BEARER_TOKEN", *OAUTH_LIKE)
@@ -66,6 +65,28 @@ def _invalid(message: str, field: str) -> InvalidRequest:
 def is_toolkit(connection_type: ConnectionType) -> bool:
     """HTTP types are toolkits; database types are served by the query runner only."""
     return connection_type.http is not None
+
+
+def find_toolkits(
+    catalog: Catalog, *, search: str = "", custom_only: bool = False, alphabetical: bool = False
+) -> list[ConnectionType]:
+    """The toolkits whose slug or name contains ``search`` (any case): the generic type first,
+    then by slug, unless ``alphabetical``. Every toolkit is the catalog's, none custom."""
+    if custom_only:
+        return []
+    needle = search.lower()
+    found = [
+        t for t in catalog.all() if is_toolkit(t) and (needle in t.id.lower() or needle in t.name.lower())
+    ]
+    if not alphabetical:
+        found.sort(key=lambda t: (t.id != GENERIC_TYPE, t.id))
+    return found
+
+
+def toolkit(catalog: Catalog, slug: str) -> ConnectionType:
+    if slug not in catalog or not is_toolkit(connection_type := catalog.get(slug)):
+        raise NotFound(f"toolkit {slug[:64]!r} not found", key="Toolkit_NotFound")
+    return connection_type
 
 
 def supported_schemes(connection_type: ConnectionType) -> tuple[str, ...]:

@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from keyhole.errors import Unprocessable
+from keyhole.vault.scrub import REDACTED
 
 __all__ = [
-    "REDACTED",
     "format_pointer",
     "join_secrets",
     "keep_redacted",
@@ -26,8 +26,6 @@ __all__ = [
     "redact",
     "split_secrets",
 ]
-
-REDACTED = "[REDACTED]"
 
 PLACEHOLDER_MESSAGE = f"'{REDACTED}' is a placeholder; send the secret"
 

@@ -17,7 +17,7 @@ from keyhole.connections.binding import binding_digest
 from keyhole.connections.catalog import ConnectionType, HttpSpec
 from keyhole.connections.secrets import split_secrets
 from keyhole.errors import InvalidRequest
-from keyhole.proxy import contract
+from keyhole.http_names import header_name_key, is_blocked_header, query_name_key
 from keyhole.vault.scrub import Scrubber
 
 DEFAULT_LIMITS: dict[str, Any] = {
@@ -57,15 +57,15 @@ class HttpTarget:
     limits: ProxyLimits
     binding: str  # the target's fingerprint (connections.binding): OAuth tokens are bound to it
     version: int  # the connection row's ``version`` this target was read at (0: not a stored row)
-    # Each credential name's key (``contract.header_name_key``/``query_name_key``) → the name,
+    # Each credential name's key (``header_name_key``/``query_name_key``) → the name,
     # derived once here so the proxy hot path only looks caller names up.
     locked_header_keys: Mapping[str, str] = field(init=False, repr=False, compare=False)
     locked_query_keys: Mapping[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        headers = {contract.header_name_key(name): name for name in self.credential_headers}
+        headers = {header_name_key(name): name for name in self.credential_headers}
         object.__setattr__(self, "locked_header_keys", headers)
-        query = {contract.query_name_key(name): name for name in self.credential_query}
+        query = {query_name_key(name): name for name in self.credential_query}
         object.__setattr__(self, "locked_query_keys", query)
 
     def url_for(self, path: str, encoded_query: str = "", origin: yarl.URL | None = None) -> yarl.URL:
@@ -126,7 +126,7 @@ def _base_url(raw: str) -> yarl.URL:
 
 def _inherited_headers(spec: HttpSpec, configured: Mapping[str, str], locked: set[str]) -> dict[str, str]:
     for name in configured:
-        if contract.is_blocked_header(name):
+        if is_blocked_header(name):
             raise InvalidRequest(
                 f"header {name} cannot be set on a connection: the proxy contract blocks it",
                 key="invalid_configuration",
@@ -134,7 +134,7 @@ def _inherited_headers(spec: HttpSpec, configured: Mapping[str, str], locked: se
             )
     return {
         **spec.headers,
-        **{k: v for k, v in configured.items() if contract.header_name_key(k) not in locked},
+        **{k: v for k, v in configured.items() if header_name_key(k) not in locked},
     }
 
 
@@ -169,7 +169,7 @@ def build_http_target(
             pairs.append((str(auth["username"]), str(auth["password"])))
         case "header":
             name = str(auth["name"])
-            if contract.is_blocked_header(name):
+            if is_blocked_header(name):
                 raise InvalidRequest(
                     f"the credential cannot be sent as header {name}: the proxy contract blocks it",
                     key="invalid_configuration",
@@ -188,13 +188,13 @@ def build_http_target(
             credential_headers["Authorization"] = "Bearer"
     limits = {**DEFAULT_LIMITS, **spec.proxy_defaults, **(configuration.get("proxy") or {})}
     # Configured names an upstream would read as the credential's are not sent either.
-    locked = {contract.header_name_key(name) for name in credential_headers}
+    locked = {header_name_key(name) for name in credential_headers}
     inherited_headers = _inherited_headers(spec, configuration.get("headers") or {}, locked)
-    locked_query = {contract.query_name_key(name) for name in credential_query}
+    locked_query = {query_name_key(name) for name in credential_query}
     inherited_query = tuple(
         (k, str(v))
         for k, v in (configuration.get("query") or {}).items()
-        if contract.query_name_key(k) not in locked_query
+        if query_name_key(k) not in locked_query
     )
     return HttpTarget(
         connection_id=connection_id,

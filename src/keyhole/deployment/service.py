@@ -38,7 +38,6 @@ class ProcessView:
     version: str
     queues: list[str]
     started_at: datetime
-    seen_seconds_ago: float  # by the database's clock
     clock_skew_seconds: float  # the process's clock minus the database's, at its last heartbeat
 
 
@@ -128,7 +127,6 @@ async def recent_processes(database: Database, within_seconds: float) -> list[Pr
                 version=row.version,
                 queues=list(row.queues or []),
                 started_at=row.started_at,
-                seen_seconds_ago=max(0.0, (database_now - row.seen_at).total_seconds()),
                 clock_skew_seconds=(row.reported_at - row.seen_at).total_seconds(),
             )
             for row in rows

@@ -1,7 +1,8 @@
 """Outbound HTTP: every upstream request goes through an address policy, a deadline and no redirects."""
 
 from keyhole.egress.capacity import EgressLimits
-from keyhole.egress.client import EgressClient, UpstreamResponse, read_capped
+from keyhole.egress.capped_body import read_capped
+from keyhole.egress.client import EgressClient, UpstreamResponse
 from keyhole.egress.policy import EgressPolicy
 from keyhole.egress.resolver import CheckingResolver
 

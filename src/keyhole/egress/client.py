@@ -341,21 +341,3 @@ class Exchange:
             raise InvalidRequest("a header name or value contains CR, LF or NUL")
         encoded = head.encode("utf-8", "surrogateescape")
         return [encoded, data] if data else [encoded]
-
-
-async def read_capped(response: UpstreamResponse, cap: int) -> tuple[bytes, bool]:
-    """Read at most ``cap`` body bytes; True means the body was longer and reading stopped.
-
-    Holds at most ``cap`` plus one chunk. The exchange's deadline also bounds reading.
-    """
-    whole = response.buffered_body()
-    if whole is not None:
-        return (whole, False) if len(whole) <= cap else (whole[:cap], True)
-    body = bytearray()
-    async for chunk in response.iter_chunks():
-        room = cap - len(body)
-        if len(chunk) > room:
-            body += chunk[:room]
-            return bytes(body), True
-        body += chunk
-    return bytes(body), False

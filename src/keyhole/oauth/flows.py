@@ -24,9 +24,9 @@ from keyhole.connections.models import Connection
 from keyhole.connections.service import ConnectionService
 from keyhole.errors import InvalidRequest, NotFound, UpstreamUnreachable
 from keyhole.oauth.models import OAuthFlow
-from keyhole.oauth.refresh import OAUTH2, TokenBroker
+from keyhole.oauth.refresh import OAUTH2
 from keyhole.oauth.store import TokenStore
-from keyhole.oauth.tokens import OAuthClient, TokenEndpoint, TokenEndpointError
+from keyhole.oauth.token_endpoint import OAuthClient, TokenEndpoint, TokenEndpointError
 from keyhole.store.base import utcnow
 from keyhole.store.database import Database
 from keyhole.tenancy.principal import Principal
@@ -113,14 +113,12 @@ class OAuthFlows:
         connections: ConnectionService,
         store: TokenStore,
         endpoint: TokenEndpoint,
-        broker: TokenBroker,
     ) -> None:
         self._db = database
         self._vault = vault
         self._connections = connections
         self._store = store
         self._endpoint = endpoint
-        self._broker = broker
 
     async def start(
         self,

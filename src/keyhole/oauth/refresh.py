@@ -32,7 +32,7 @@ from keyhole.oauth.errors import ReauthorizationRequired
 from keyhole.oauth.locks import RefreshLock
 from keyhole.oauth.models import TOKENS_REAUTHORIZE
 from keyhole.oauth.store import StoredTokens, TokenStore
-from keyhole.oauth.tokens import OAuthClient, TokenEndpoint, TokenEndpointError, TokenSet
+from keyhole.oauth.token_endpoint import OAuthClient, TokenEndpoint, TokenEndpointError, TokenSet
 
 logger = logging.getLogger("keyhole.oauth")
 
@@ -268,8 +268,6 @@ class TokenBroker:
     def _forget(self, organization_id: str, connection_id: str) -> None:
         self._entries.pop(connection_id, None)
         self._dead.pop(connection_id, None)
-
-    forget = _forget
 
 
 def _epoch(tokens: TokenSet) -> float | None:

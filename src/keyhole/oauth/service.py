@@ -17,7 +17,7 @@ from keyhole.oauth.flows import FlowStart, OAuthFlows
 from keyhole.oauth.locks import DatabaseRefreshLock, RedisRefreshLock, RefreshLock
 from keyhole.oauth.refresh import OAUTH2, TokenBroker
 from keyhole.oauth.store import TokenStore
-from keyhole.oauth.tokens import TokenEndpoint
+from keyhole.oauth.token_endpoint import TokenEndpoint
 from keyhole.settings import Settings
 from keyhole.store.database import Database
 from keyhole.tenancy.principal import Principal
@@ -85,7 +85,7 @@ class OAuthServices:
             margin_seconds=settings.oauth_refresh_margin_seconds,
             cache_ttl_seconds=settings.cache_ttl_seconds,
         )
-        flows = OAuthFlows(database, vault, connections, store, endpoint, broker)
+        flows = OAuthFlows(database, vault, connections, store, endpoint)
         return cls(store, endpoint, lock, broker, flows, connections, auth_configs)
 
     async def close(self) -> None:

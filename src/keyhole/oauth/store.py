@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyhole.connections.models import Connection
 from keyhole.oauth.models import TOKENS_ACTIVE, TOKENS_REAUTHORIZE, OAuthFlow, OAuthTokens
-from keyhole.oauth.tokens import TokenSet
+from keyhole.oauth.token_endpoint import TokenSet
 from keyhole.store.base import utcnow
 from keyhole.store.database import Database
 from keyhole.vault import Vault

@@ -25,13 +25,11 @@ import orjson
 from keyhole.egress import CheckingResolver
 from keyhole.errors import InvalidRequest
 from keyhole.queries.dialects import DatabasePool
-from keyhole.queries.dialects.files import FilePool
 from keyhole.queries.dialects.mysql import MySQLPool
 from keyhole.queries.dialects.postgresql import APPLICATION_NAME, PostgresPool
+from keyhole.queries.dialects.sqlite_duckdb import FilePool
 
 logger = logging.getLogger(__name__)
-
-DIALECTS = ("postgresql", "mysql", "sqlite", "duckdb")
 
 
 @dataclass

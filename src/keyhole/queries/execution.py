@@ -20,12 +20,10 @@ from typing import Any, ClassVar, Protocol
 from keyhole.errors import KeyholeError
 from keyhole.queries.pages import PageBuilder, PageLimits, PageSink, ResultSummary
 from keyhole.queries.values import unique_names
-from keyhole.vault.scrub import NO_SECRETS, Scrubber, scrub_message
 
 BATCH_TARGET_BYTES = 512 * 1024  # measured: smaller batches pipeline worse, larger ones lose cache locality
 FIRST_BATCH_ROWS = 100
 MAX_BATCH_ROWS = 2500
-MAX_ERROR_LENGTH = 2000
 CANCELLED = "cancelled"
 
 
@@ -105,12 +103,6 @@ class QueryFailed(KeyholeError):
 
     status: ClassVar[int] = 422
     default_key: ClassVar[str] = "query_failed"
-
-
-def scrub(message: str, scrubber: Scrubber = NO_SECRETS) -> str:
-    """A database message as ``error`` shows it: the connection's password in every form and
-    any case, and any ``user:password@`` of a DSN, replaced; at most ``MAX_ERROR_LENGTH`` long."""
-    return scrub_message(message, scrubber, MAX_ERROR_LENGTH)
 
 
 # -- control of one run -----------------------------------------------------------------------

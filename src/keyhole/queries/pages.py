@@ -34,11 +34,6 @@ class PageSink(Protocol):
         """Delete pages ``0 … pages-1`` of this run (the run failed or is being redone)."""
 
 
-class PageSource(Protocol):
-    async def open(self, number: int) -> AsyncIterator[bytes]:
-        """The bytes of page ``number``; raises ``Gone`` when it no longer exists."""
-
-
 def page_chunks(elements: Sequence[bytes]) -> AsyncIterator[bytes]:
     """``[`` + elements joined by ``,`` + ``]``, as one buffer: the page is bounded by
     ``page_bytes`` anyway, and one chunk halves the object store's per-page cost (measured

@@ -87,17 +87,6 @@ def iso_duration(value: dt.timedelta) -> str:
     return sign + text
 
 
-def mysql_time(value: dt.timedelta) -> str:
-    """A MySQL ``TIME`` (a time of day or an elapsed time, -838:59:59 to 838:59:59) as MySQL shows it."""
-    sign = "-" if value < dt.timedelta(0) else ""
-    value = abs(value)
-    total = value.days * 86400 + value.seconds
-    hours, rest = divmod(total, 3600)
-    minutes, seconds = divmod(rest, 60)
-    text = f"{sign}{hours:02d}:{minutes:02d}:{seconds:02d}"
-    return f"{text}.{value.microseconds:06d}" if value.microseconds else text
-
-
 def decimal_text(value: decimal.Decimal) -> str:
     """Exact decimal text without exponent (``1E+3`` → ``1000``); ``NaN``/``Infinity`` kept."""
     if not value.is_finite():

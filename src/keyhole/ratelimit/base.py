@@ -54,15 +54,13 @@ class RateDecision:
         return seconds if self.allowed else max(1, seconds)
 
     def headers(self) -> dict[str, str]:
-        """``X-RateLimit-*`` response headers, plus ``Retry-After`` when denied."""
-        headers = {
+        """``X-RateLimit-*`` response headers (a denial's ``Retry-After`` is added from the error's
+        ``retry_after`` with every other error's, by ``keyhole.api.errors.error_headers``)."""
+        return {
             "X-RateLimit-Limit": str(self.limit),
             "X-RateLimit-Remaining": str(max(0, self.remaining)),
             "X-RateLimit-Reset": str(math.ceil(time.time() + max(0.0, self.reset_after))),
         }
-        if not self.allowed:
-            headers["Retry-After"] = str(self.retry_after)
-        return headers
 
 
 class RateLimiter(Protocol):

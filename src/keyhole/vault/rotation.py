@@ -20,9 +20,7 @@ from keyhole.vault.cipher import Vault
 
 @dataclass(slots=True)
 class RotationReport:
-    examined: int = 0
     reencrypted: int = 0
-    raced: int = 0
 
 
 def row_aad(table: str, row_id: str, column: str) -> str:
@@ -55,7 +53,6 @@ async def reencrypt_all(database: Database, vault: Vault, *, batch: int = 200) -
                 break
             for row_id, token in rows:
                 last_id = row_id
-                report.examined += 1
                 if Vault.key_id(token) == primary:
                     continue
                 aad = row_aad(model.__tablename__, row_id, column)
@@ -66,8 +63,6 @@ async def reencrypt_all(database: Database, vault: Vault, *, batch: int = 200) -
                     )
                 if result.rowcount == 1:  # type: ignore[attr-defined]
                     report.reencrypted += 1
-                else:
-                    report.raced += 1
     return report
 
 

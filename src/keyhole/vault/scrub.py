@@ -210,8 +210,11 @@ class StreamScrubber:
 
 NO_SECRETS = Scrubber()
 
+MAX_MESSAGE_LENGTH = 2000
+"""The longest error message kept from a database or driver (characters, after scrubbing)."""
 
-def scrub_message(message: str, scrubber: Scrubber, limit: int) -> str:
+
+def scrub_message(message: str, scrubber: Scrubber = NO_SECRETS, limit: int = MAX_MESSAGE_LENGTH) -> str:
     """An error message fit to store, answer and log: every form replaced, the ``user:password@``
     of any DSN too, then cut to ``limit`` characters (after scrubbing, so no cut splits a secret)."""
     message = _DSN_CREDENTIALS.sub(r"\1[REDACTED]@", scrubber.scrub_text(message))

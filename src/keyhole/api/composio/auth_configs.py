@@ -7,9 +7,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keyhole.api.composio import schemas
+from keyhole.api.composio import params, renderers, schemas
 from keyhole.api.composio.endpoint import endpoint
-from keyhole.api.requests import parse, read_json
+from keyhole.api.requests import parse, query_flag, read_json
 from keyhole.api.responses import JSONResponse
 from keyhole.authconfigs.service import AuthConfigChange, AuthConfigInput
 from keyhole.connections.composio_mapping import GENERIC_TYPE, default_scheme
@@ -67,26 +67,26 @@ async def create(request: Request, services: Services, principal: Principal) -> 
 
 @endpoint
 async def list_configs(request: Request, services: Services, principal: Principal) -> Response:
-    offset, limit = schemas.paging(request)
-    if schemas.flag(request, "is_composio_managed", False):
-        return JSONResponse(schemas.page([], 0, offset, limit))
+    offset, limit = params.paging(request)
+    if query_flag(request, "is_composio_managed", False):
+        return JSONResponse(params.page([], 0, offset, limit))
     found = await services.auth_configs.page(
         principal,
-        toolkit_slugs=schemas.csv(request, "toolkit_slug"),
-        show_disabled=schemas.flag(request, "show_disabled", True),
+        toolkit_slugs=params.csv(request, "toolkit_slug"),
+        show_disabled=query_flag(request, "show_disabled", True),
         search=request.query_params.get("search") or None,
         offset=offset,
         limit=limit,
     )
     return JSONResponse(
-        schemas.page([schemas.auth_config(v) for v in found.items], found.total, offset, limit)
+        params.page([renderers.auth_config(v) for v in found.items], found.total, offset, limit)
     )
 
 
 @endpoint
 async def get(request: Request, services: Services, principal: Principal) -> Response:
     view = await services.auth_configs.get(principal, request.path_params["config_id"])
-    return JSONResponse(schemas.auth_config(view))
+    return JSONResponse(renderers.auth_config(view))
 
 
 @endpoint
@@ -102,7 +102,7 @@ async def update(request: Request, services: Services, principal: Principal) -> 
             tool_access_config=body.tool_access_config,
         ),
     )
-    return JSONResponse(schemas.auth_config(view))
+    return JSONResponse(renderers.auth_config(view))
 
 
 @endpoint
@@ -120,6 +120,6 @@ async def update_status(request: Request, services: Services, principal: Princip
 
 @endpoint
 async def delete(request: Request, services: Services, principal: Principal) -> Response:
-    schemas.flag(request, "revoke_on_delete", False)
+    query_flag(request, "revoke_on_delete", False)
     await services.auth_configs.delete(principal, request.path_params["config_id"])
     return JSONResponse({"success": True})

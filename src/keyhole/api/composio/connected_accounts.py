@@ -7,33 +7,22 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keyhole.api.composio import schemas
+from keyhole.accounts.service import STATUSES, AccountChange, AccountFilter, AccountInput
+from keyhole.api.composio import params, renderers, schemas
 from keyhole.api.composio.endpoint import endpoint
 from keyhole.api.links import public_base_url
 from keyhole.api.oauth import DONE_PATH
-from keyhole.api.requests import parse, read_json
+from keyhole.api.requests import parse, query_flag, read_json
 from keyhole.api.responses import JSONResponse
-from keyhole.connections.accounts import STATUSES, AccountChange, AccountFilter, AccountInput
 from keyhole.errors import InvalidRequest
 from keyhole.oauth.flows import CALLBACK_PATH, FlowStart
 from keyhole.services import Services
 from keyhole.tenancy.principal import Principal
+from keyhole.timestamps import timestamp
 
 
 async def _body(request: Request, services: Services) -> Any:
     return await read_json(request, services.settings.max_api_body_bytes, empty={})
-
-
-def _active_val(state: schemas.State, field: str) -> dict[str, Any]:
-    status = state.val.get("status", "ACTIVE")
-    if status != "ACTIVE":
-        raise InvalidRequest(
-            f"{field}.val.status {str(status)[:16]!r} is not supported: Keyhole has no hosted sign-in "
-            "flow; send an ACTIVE state that carries the credential",
-            key="ConnectedAccount_BadRequest",
-            metadata={"field": f"{field}.val.status"},
-        )
-    return {name: value for name, value in state.val.items() if name != "status"}
 
 
 @endpoint
@@ -60,12 +49,12 @@ async def create(request: Request, services: Services, principal: Principal) -> 
             auth_config_id=body.auth_config.id,
             user_id=connection.user_id,
             auth_scheme=state.auth_scheme if state is not None else None,
-            val=_active_val(state, "connection.state") if state is not None else {},
+            val=state.val if state is not None else {},
             alias=connection.alias,
             validate=bool(body.validate_credentials),
         ),
     )
-    state_shown = schemas.account_state(view)
+    state_shown = renderers.account_state(view)
     return JSONResponse(
         {
             "id": view.id,
@@ -101,7 +90,7 @@ def _initiated(started: FlowStart, auth_config_id: str) -> Response:
 
 
 def _filter(request: Request) -> AccountFilter:
-    statuses = schemas.csv(request, "statuses")
+    statuses = params.csv(request, "statuses")
     unknown = [status for status in statuses if status not in STATUSES]
     if unknown:
         raise InvalidRequest(
@@ -116,11 +105,11 @@ def _filter(request: Request) -> AccountFilter:
             "order_by must be created_at or updated_at, order_direction asc or desc", key="validation_error"
         )
     return AccountFilter(
-        toolkits=schemas.csv(request, "toolkit_slugs"),
+        toolkits=params.csv(request, "toolkit_slugs"),
         statuses=statuses,
-        user_ids=schemas.csv(request, "user_ids"),
-        auth_config_ids=schemas.csv(request, "auth_config_ids"),
-        ids=schemas.csv(request, "connected_account_ids"),
+        user_ids=params.csv(request, "user_ids"),
+        auth_config_ids=params.csv(request, "auth_config_ids"),
+        ids=params.csv(request, "connected_account_ids"),
         order_by=order_by,
         descending=direction == "desc",
     )
@@ -129,18 +118,18 @@ def _filter(request: Request) -> AccountFilter:
 @endpoint
 async def list_accounts(request: Request, services: Services, principal: Principal) -> Response:
     where = _filter(request)
-    offset, limit = schemas.paging(request)
+    offset, limit = params.paging(request)
     if request.query_params.get("account_type") == "SHARED":  # Keyhole accounts are all private
-        return JSONResponse(schemas.page([], 0, offset, limit))
+        return JSONResponse(params.page([], 0, offset, limit))
     found = await services.accounts.page(principal, where, offset=offset, limit=limit)
-    items = [schemas.account(view, detail=False) for view in found.items]
-    return JSONResponse(schemas.page(items, found.total, offset, limit))
+    items = [renderers.account(view, detail=False) for view in found.items]
+    return JSONResponse(params.page(items, found.total, offset, limit))
 
 
 @endpoint
 async def get(request: Request, services: Services, principal: Principal) -> Response:
     view = await services.accounts.get(principal, request.path_params["account_id"])
-    return JSONResponse(schemas.account(view, detail=True))
+    return JSONResponse(renderers.account(view, detail=True))
 
 
 @endpoint
@@ -167,7 +156,7 @@ async def update_status(request: Request, services: Services, principal: Princip
 
 @endpoint
 async def delete(request: Request, services: Services, principal: Principal) -> Response:
-    schemas.flag(request, "revoke_on_delete", False)  # validated; nothing to revoke upstream
+    query_flag(request, "revoke_on_delete", False)  # validated; nothing to revoke upstream
     await services.accounts.delete(principal, request.path_params["account_id"])
     return JSONResponse({"success": True})
 
@@ -198,7 +187,7 @@ async def link(request: Request, services: Services, principal: Principal) -> Re
                 "connected_account_id": started.connection_id,
                 "link_token": started.token,
                 "redirect_url": started.redirect_url,
-                "expires_at": started.expires_at.isoformat().replace("+00:00", "Z"),
+                "expires_at": timestamp(started.expires_at),
             },
             status_code=201,
         )

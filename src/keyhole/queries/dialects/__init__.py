@@ -8,15 +8,15 @@ Each exposes a pool class with ``session(limits, tag)`` (an async context manage
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keyhole.errors import KeyholeError
-from keyhole.queries.execution import DatabaseSession, QueryLimits, scrub
-from keyhole.vault.scrub import Scrubber
+from keyhole.queries.execution import DatabaseSession, QueryLimits
+from keyhole.vault.scrub import Scrubber, scrub_message
 
 
 async def end_transaction(
@@ -60,12 +60,6 @@ class DatabasePool(Protocol):
     def describe_error(self, error: BaseException) -> str: ...
 
 
-def scrubber_of(configuration: Mapping[str, Any]) -> Scrubber:
-    """The connection's password in every echo form (computed once per pool)."""
-    password = configuration.get("password")
-    return Scrubber.of([str(password)] if password else [])
-
-
 def unwrap(error: BaseException) -> BaseException:
     """The driver's own exception behind SQLAlchemy's wrappers."""
     original = getattr(error, "orig", None)
@@ -78,10 +72,10 @@ def describe_connect_error(error: BaseException, scrubber: Scrubber, timeout: fl
     """A clear message for failures to connect, or None when the error is something else."""
     error = unwrap(error)
     if isinstance(error, KeyholeError):  # egress refused the host
-        return scrub(f"the database host is not allowed: {error.message}", scrubber)
+        return scrub_message(f"the database host is not allowed: {error.message}", scrubber)
     if isinstance(error, TimeoutError):
         return f"could not connect to the database: no answer within {timeout:g} s (connect timeout)"
     if isinstance(error, OSError):
         detail = error.strerror or str(error) or type(error).__name__
-        return scrub(f"could not connect to the database: {detail}", scrubber)
+        return scrub_message(f"could not connect to the database: {detail}", scrubber)
     return None

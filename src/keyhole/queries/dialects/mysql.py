@@ -28,11 +28,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from keyhole.databases.connectivity import password_scrubber, pinned_address
 from keyhole.egress import CheckingResolver
-from keyhole.queries.dialects import describe_connect_error, end_transaction, scrubber_of
-from keyhole.queries.execution import Column, QueryLimits, scrub
+from keyhole.queries.dialects import describe_connect_error, end_transaction
+from keyhole.queries.execution import Column, QueryLimits
 from keyhole.queries.values import mysql_converters
-from keyhole.sql.probe import pinned_address
+from keyhole.vault.scrub import scrub_message
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ class MySQLPool:
         self._configuration = dict(configuration)
         self._resolver = resolver
         self._timeout = connect_timeout
-        self._scrubber = scrubber_of(configuration)
+        self._scrubber = password_scrubber(configuration)  # computed once per pool
         self._converters = mysql_converters()
         self.type_names = _type_names()
         self.engine: AsyncEngine = create_async_engine(
@@ -205,9 +206,9 @@ class MySQLPool:
         if isinstance(original, pymysql.MySQLError) and len(original.args) >= 2:
             code, message = original.args[0], original.args[1]
             if code in (2003, 2013) and "connect" in str(message).lower():
-                return scrub(f"could not connect to the database: {message}", self._scrubber)
-            return scrub(f"{message} [MySQL error {code}]", self._scrubber)
-        return scrub(f"{type(original).__name__}: {original}", self._scrubber)
+                return scrub_message(f"could not connect to the database: {message}", self._scrubber)
+            return scrub_message(f"{message} [MySQL error {code}]", self._scrubber)
+        return scrub_message(f"{type(original).__name__}: {original}", self._scrubber)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

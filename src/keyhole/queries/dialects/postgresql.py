@@ -29,11 +29,12 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from keyhole.databases.connectivity import connect_postgresql, password_scrubber
 from keyhole.egress import CheckingResolver
-from keyhole.queries.dialects import describe_connect_error, end_transaction, scrubber_of
-from keyhole.queries.execution import Column, QueryFailed, QueryLimits, scrub
+from keyhole.queries.dialects import describe_connect_error, end_transaction
+from keyhole.queries.execution import Column, QueryFailed, QueryLimits
 from keyhole.queries.values import postgresql_codecs
-from keyhole.sql.probe import pinned_address
+from keyhole.vault.scrub import scrub_message
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ class PostgresPool:
         self._configuration = dict(configuration)
         self._resolver = resolver
         self._timeout = connect_timeout
-        self._scrubber = scrubber_of(configuration)
+        self._scrubber = password_scrubber(configuration)  # computed once per pool
         self.engine: AsyncEngine = create_async_engine(
             "postgresql+asyncpg://",
             async_creator=self.connect_raw,
@@ -141,20 +142,10 @@ class PostgresPool:
 
     async def connect_raw(self) -> Any:
         """A new asyncpg connection to the egress-checked address (also used for cancels)."""
-        import asyncpg
-
-        configuration = self._configuration
-        port = int(configuration.get("port") or 5432)
-        address = await pinned_address(self._resolver, configuration["hostname"], port)
-        ssl_mode = configuration.get("ssl_mode", "prefer")
-        return await asyncpg.connect(
-            host=address,
-            port=port,
-            user=configuration["username"],
-            password=configuration.get("password") or None,
-            database=configuration.get("database") or "postgres",
-            ssl=None if ssl_mode == "disable" else ssl_mode,
-            timeout=self._timeout,
+        return await connect_postgresql(
+            self._configuration,
+            self._resolver,
+            connect_timeout=self._timeout,
             statement_cache_size=0,
             server_settings={"application_name": self._application_name},
         )
@@ -210,10 +201,10 @@ class PostgresPool:
             sqlstate = getattr(original, "sqlstate", None)
             if sqlstate:
                 message += f" [SQLSTATE {sqlstate}]"
-            return scrub(message, self._scrubber)
+            return scrub_message(message, self._scrubber)
         if isinstance(original, asyncpg.InterfaceError | asyncpg.exceptions.InterfaceError):
-            return scrub(f"{original}", self._scrubber)
-        return scrub(f"{type(original).__name__}: {original}", self._scrubber)
+            return scrub_message(f"{original}", self._scrubber)
+        return scrub_message(f"{type(original).__name__}: {original}", self._scrubber)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

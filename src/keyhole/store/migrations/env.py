@@ -9,7 +9,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from keyhole.store.models import metadata
+from keyhole.models import metadata
 
 
 def _run(connection: Connection) -> None:

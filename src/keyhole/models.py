@@ -1,4 +1,5 @@
-"""Every domain's models, imported once so the metadata is complete for migrations."""
+"""Every domain's tables, imported once so the metadata is complete: the migration environment's
+target. It sits above the domains, since each domain's models build on the store's base."""
 
 from keyhole.audit.models import ProxyCall
 from keyhole.authconfigs.models import AuthConfig

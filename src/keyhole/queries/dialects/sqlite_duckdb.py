@@ -30,10 +30,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from keyhole.databases.file_paths import resolve_sql_file
 from keyhole.errors import KeyholeError
-from keyhole.queries.execution import Column, QueryLimits, scrub
+from keyhole.queries.execution import Column, QueryLimits
 from keyhole.queries.values import Converter, duckdb_converter, sqlite_row
-from keyhole.sql.files import resolve_sql_file
+from keyhole.vault.scrub import scrub_message
 
 T = TypeVar("T")
 
@@ -134,8 +135,8 @@ class FilePool:
             return error.message
         message = str(error) or type(error).__name__
         if isinstance(error, sqlite3.Error):
-            return scrub(f"{message} [SQLite]")
-        return scrub(message)
+            return scrub_message(f"{message} [SQLite]")
+        return scrub_message(message)
 
     async def dispose(self) -> None:
         return None

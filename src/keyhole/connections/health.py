@@ -14,8 +14,8 @@ from urllib.parse import quote, urlencode
 
 from keyhole.connections.catalog import ConnectionType
 from keyhole.connections.target import preview_target
+from keyhole.databases.connectivity import probe_sql
 from keyhole.egress import EgressClient, read_capped
-from keyhole.sql.probe import probe_sql
 
 HEALTHCHECK_TIMEOUT_MS = 10_000
 

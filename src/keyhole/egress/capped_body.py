@@ -1,4 +1,6 @@
-"""Reading an upstream body as a stream, capped, with failures translated to domain errors."""
+"""Reading at most a cap of an upstream body, streamed or whole; the rest is never downloaded.
+
+Read failures are the domain errors ``UpstreamResponse.iter_chunks`` raises (502/504)."""
 
 from __future__ import annotations
 
@@ -31,3 +33,18 @@ class CappedBody:
                 return
             self.read += len(chunk)
             yield chunk
+
+
+async def read_capped(response: UpstreamResponse, cap: int) -> tuple[bytes, bool]:
+    """Read at most ``cap`` body bytes; True means the body was longer and reading stopped.
+
+    Holds at most ``cap`` plus one chunk. The exchange's deadline also bounds reading.
+    """
+    whole = response.buffered_body()
+    if whole is not None:
+        return (whole, False) if len(whole) <= cap else (whole[:cap], True)
+    body = CappedBody(response, cap)
+    data = bytearray()
+    async for chunk in body.chunks():
+        data += chunk
+    return bytes(data), body.truncated

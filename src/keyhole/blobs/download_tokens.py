@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from keyhole.errors import Forbidden, Gone
+from keyhole.timestamps import timestamp
 from keyhole.vault.derived import DerivedKeys, b64url, unb64url
 from keyhole.vault.keyring import KeyRing
 
@@ -72,6 +73,6 @@ class DownloadSigner:
             raise Gone(
                 "this download URL has expired; fetch the job again for a fresh bodyDownloadUrl",
                 key="download_url_expired",
-                metadata={"expiredAt": expires_at.isoformat().replace("+00:00", "Z")},
+                metadata={"expiredAt": timestamp(expires_at)},
             )
         return DownloadGrant(blob_id, expires_at)

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from keyhole.databases.file_paths import resolve_sql_file
 from keyhole.egress import CheckingResolver
 from keyhole.errors import KeyholeError, UpstreamUnreachable
-from keyhole.sql.files import resolve_sql_file
-from keyhole.vault.scrub import NO_SECRETS, Scrubber, scrub_message
+from keyhole.vault.scrub import Scrubber, scrub_message
 
 PROBE_TIMEOUT_SECONDS = 10.0
 
@@ -53,30 +53,42 @@ async def probe_sql(
         ) from None
 
 
+def password_scrubber(configuration: Mapping[str, Any]) -> Scrubber:
+    """The password of a database connection's configuration, in every echo form."""
+    password = configuration.get("password")
+    return Scrubber.of([str(password)] if password else [])
+
+
 def safe_driver_message(exc: BaseException, configuration: Mapping[str, Any]) -> str:
     """The driver's message with the password (every form, any case) and DSN credentials replaced."""
-    password = configuration.get("password")
-    scrubber = Scrubber.of([str(password)]) if password else NO_SECRETS
-    return scrub_message(f"{type(exc).__name__}: {exc}".strip(), scrubber, 500)
+    return scrub_message(f"{type(exc).__name__}: {exc}".strip(), password_scrubber(configuration), 500)
 
 
-async def _postgresql(
-    configuration: Mapping[str, Any], resolver: CheckingResolver, statement: str = "SELECT 1"
-) -> list[str]:
+async def connect_postgresql(
+    configuration: Mapping[str, Any], resolver: CheckingResolver, *, connect_timeout: float, **options: Any
+) -> Any:
+    """An asyncpg connection to the egress-checked address of a PostgreSQL connection's host."""
     import asyncpg
 
     port = int(configuration.get("port") or 5432)
     address = await pinned_address(resolver, configuration["hostname"], port)
     ssl_mode = configuration.get("ssl_mode", "prefer")
-    connection = await asyncpg.connect(
+    return await asyncpg.connect(
         host=address,
         port=port,
         user=configuration["username"],
         password=configuration.get("password") or None,
         database=configuration.get("database") or "postgres",
         ssl=None if ssl_mode == "disable" else ssl_mode,
-        timeout=PROBE_TIMEOUT_SECONDS,
+        timeout=connect_timeout,
+        **options,
     )
+
+
+async def _postgresql(
+    configuration: Mapping[str, Any], resolver: CheckingResolver, statement: str = "SELECT 1"
+) -> list[str]:
+    connection = await connect_postgresql(configuration, resolver, connect_timeout=PROBE_TIMEOUT_SECONDS)
     try:
         return [str(record[0]) for record in await connection.fetch(statement)]
     finally:

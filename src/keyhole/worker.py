@@ -1,4 +1,7 @@
-"""``keyhole worker``: a process that runs jobs from the PostgreSQL queue (procrastinate)."""
+"""``keyhole worker``: a process that runs jobs from the PostgreSQL queue (procrastinate).
+
+It builds every service, like ``keyhole serve``, so it sits beside the command line rather than
+in ``jobs``, which the services are built from."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from collections.abc import Sequence
 from keyhole.errors import InvalidRequest
 from keyhole.jobs.engines.procrastinate import ProcrastinateEngine
 from keyhole.jobs.queues import ALL_QUEUES
+from keyhole.services import Services
 from keyhole.settings import Settings
 
 
@@ -18,8 +22,6 @@ async def run_worker(settings: Settings, queues: Sequence[str] = ALL_QUEUES) -> 
             "PostgreSQL KEYHOLE_DATABASE_URL (the embedded engine runs inside keyhole serve)",
             key="invalid_configuration",
         )
-    from keyhole.services import Services
-
     if settings.log_level.upper() != "DEBUG":  # one line per job and per sweep otherwise
         logging.getLogger("procrastinate").setLevel(logging.WARNING)
     services = Services.build(settings)
