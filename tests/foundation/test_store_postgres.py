@@ -25,7 +25,8 @@ SECRET = "tok-PG-STORE-SECRET-5e0c"
 async def fetch(name: str, query: str) -> list[asyncpg.Record]:
     connection = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:5432/{name}")
     try:
-        return await connection.fetch(query)
+        records: list[asyncpg.Record] = await connection.fetch(query)
+        return records
     finally:
         await connection.close()
 

@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from clock import FakeClock
 from keyhole.errors import UpstreamTimeout
 from keyhole.jobs import JobFailure, JobRegistry, JobStatus, JobView, RunningJob
 from keyhole.jobs.maintenance import Maintenance
 from keyhole.jobs.models import Job
 from keyhole.jobs.queues import PROXY_QUEUE
-from keyhole.jobs.rows import JobRows
+from keyhole.jobs.repository import JobRepository
 from keyhole.jobs.runner import JobRunner
 from keyhole.store.base import utcnow
 from keyhole.store.database import Database
@@ -51,19 +52,27 @@ class Handler:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[tuple[JobRows, str, Handler, JobRegistry]]:
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def store(
+    tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[tuple[JobRepository, str, Handler, JobRegistry]]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}"
     await upgrade(url)
     database = Database(url)
     organization = Organization(id=str(uuid.uuid4()), name="rows", created_at=utcnow())
     async with database.transaction() as session:
         session.add(organization)
-    rows = JobRows(
+    rows = JobRepository(
         database,
         Vault(KeyRing.load(None, tmp_path / "keys")),
         lease_seconds=1,
         max_attempts=2,
         ttl_seconds=60,
+        clock=clock,
     )
     handler = Handler()
     registry = JobRegistry()
@@ -74,13 +83,13 @@ async def store(tmp_path: Path) -> AsyncIterator[tuple[JobRows, str, Handler, Jo
         await database.dispose()
 
 
-async def submit(rows: JobRows, organization_id: str) -> JobView:
+async def submit(rows: JobRepository, organization_id: str) -> JobView:
     return await rows.insert(
         organization_id=organization_id, owner_id="user-1", job_type="connectionproxy", payload={"value": 42}
     )
 
 
-async def test_a_job_is_claimed_once(store: tuple[JobRows, str, Handler, JobRegistry]) -> None:
+async def test_a_job_is_claimed_once(store: tuple[JobRepository, str, Handler, JobRegistry]) -> None:
     rows, organization_id, _, _ = store
     job = await submit(rows, organization_id)
     assert job.status == JobStatus.CREATED and await rows.waiting(10, ["connectionproxy"]) == [job.id]
@@ -91,7 +100,7 @@ async def test_a_job_is_claimed_once(store: tuple[JobRows, str, Handler, JobRegi
     assert await rows.waiting(10, ["connectionproxy"]) == []
 
 
-async def test_run_finish_and_results(store: tuple[JobRows, str, Handler, JobRegistry]) -> None:
+async def test_run_finish_and_results(store: tuple[JobRepository, str, Handler, JobRegistry]) -> None:
     rows, organization_id, handler, registry = store
     runner = JobRunner(rows, registry, lease_seconds=1, worker_id="w1")
     job = await submit(rows, organization_id)
@@ -117,7 +126,7 @@ async def test_run_finish_and_results(store: tuple[JobRows, str, Handler, JobReg
     ],
 )
 async def test_failures_end_the_job(
-    store: tuple[JobRows, str, Handler, JobRegistry], behaviour: str, message: str, key: str
+    store: tuple[JobRepository, str, Handler, JobRegistry], behaviour: str, message: str, key: str
 ) -> None:
     rows, organization_id, handler, registry = store
     handler.behaviour = behaviour
@@ -130,7 +139,7 @@ async def test_failures_end_the_job(
 
 
 async def test_the_sweep_retries_then_fails_a_lost_job(
-    store: tuple[JobRows, str, Handler, JobRegistry],
+    store: tuple[JobRepository, str, Handler, JobRegistry], clock: FakeClock
 ) -> None:
     rows, organization_id, handler, registry = store
     maintenance = Maintenance(rows, registry)
@@ -138,7 +147,7 @@ async def test_the_sweep_retries_then_fails_a_lost_job(
     first = await rows.claim(job.id, "dead-1")
     assert first is not None
     assert await maintenance.sweep() == 0  # the lease still runs
-    await asyncio.sleep(1.2)
+    clock.advance(1.2)
     assert await maintenance.sweep() == 0  # attempt 1 of 2 lost: back to created
     assert await rows.waiting(10, ["connectionproxy"]) == [job.id]
     assert not await rows.renew(first, "dead-1"), "a swept attempt must learn it lost its lease"
@@ -146,16 +155,17 @@ async def test_the_sweep_retries_then_fails_a_lost_job(
 
     second = await rows.claim(job.id, "dead-2")
     assert second is not None and second.attempt == 2
-    await asyncio.sleep(1.2)
+    clock.advance(1.2)
     assert await maintenance.sweep() == 1
     view = await rows.get(organization_id, job.id)
     assert view is not None
-    assert (view.status, view.error) == (JobStatus.FAILED, "worker stopped responding during attempt 2 of 2")
-    assert handler.ends == [("failed", JobFailure(view.error, "worker_lost"))]
+    lost = "worker stopped responding during attempt 2 of 2"
+    assert (view.status, view.error) == (JobStatus.FAILED, lost)
+    assert handler.ends == [("failed", JobFailure(lost, "worker_lost"))]
 
 
 async def test_the_sweep_reports_every_lost_lease_before_the_job_ends(
-    store: tuple[JobRows, str, Handler, JobRegistry],
+    store: tuple[JobRepository, str, Handler, JobRegistry], clock: FakeClock
 ) -> None:
     """The lease-lost hook sees each attempt whose worker stopped responding, retried or failed,
     with its payload, and before the handler learns that the job failed."""
@@ -170,7 +180,7 @@ async def test_the_sweep_reports_every_lost_lease_before_the_job_ends(
     job = await submit(rows, organization_id)
     for attempt in (1, 2):
         assert await rows.claim(job.id, f"dead-{attempt}") is not None
-        await asyncio.sleep(1.2)
+        clock.advance(1.2)
         await maintenance.sweep()
     assert lost == [(1, {"value": 42}, 0), (2, {"value": 42}, 0)]
     assert [status for status, _ in handler.ends] == ["failed"]
@@ -179,7 +189,7 @@ async def test_the_sweep_reports_every_lost_lease_before_the_job_ends(
 
 
 async def test_a_lost_lease_cancels_the_work_and_discards_its_result(
-    store: tuple[JobRows, str, Handler, JobRegistry],
+    store: tuple[JobRepository, str, Handler, JobRegistry],
 ) -> None:
     rows, organization_id, handler, registry = store
     handler.behaviour = "wait"
@@ -197,7 +207,9 @@ async def test_a_lost_lease_cancels_the_work_and_discards_its_result(
     assert handler.ends == []
 
 
-async def test_shutdown_gives_the_attempt_back(store: tuple[JobRows, str, Handler, JobRegistry]) -> None:
+async def test_shutdown_gives_the_attempt_back(
+    store: tuple[JobRepository, str, Handler, JobRegistry],
+) -> None:
     rows, organization_id, handler, registry = store
     handler.behaviour = "wait"
     job = await submit(rows, organization_id)
@@ -215,10 +227,12 @@ async def test_shutdown_gives_the_attempt_back(store: tuple[JobRows, str, Handle
     assert again is not None and again.attempt == 1  # a graceful stop does not use up an attempt
 
 
-async def test_expired_jobs_are_purged(store: tuple[JobRows, str, Handler, JobRegistry]) -> None:
+async def test_expired_jobs_are_purged(
+    store: tuple[JobRepository, str, Handler, JobRegistry], clock: FakeClock
+) -> None:
     rows, organization_id, _, _ = store
     job = await submit(rows, organization_id)
-    async with rows.database.transaction() as session:
-        await session.execute(update(Job).where(Job.id == job.id).values(expires_at=utcnow()))
+    assert await rows.purge_expired() == 0
+    clock.advance(60.5)  # past the TTL
     assert await rows.get(organization_id, job.id) is None
     assert await rows.purge_expired() == 1

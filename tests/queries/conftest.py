@@ -118,8 +118,9 @@ def make_connection(client: Polytomic) -> Iterator[object]:
         created = who.connections.create(
             name=f"{type_id} {len(made)}", type=type_id, configuration=configuration, validate=validate
         )
-        made.append((who, created.data.id))
-        return created.data.id
+        connection_id: str = created.data.id
+        made.append((who, connection_id))
+        return connection_id
 
     yield factory
     for who, connection_id in made:

@@ -302,7 +302,9 @@ def _assert_one_copy_at_a_time(seen: list[list[str]], query_id: str) -> None:
 def distributed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Deployment, Any]]:
     """A server and a `keyhole worker` on procrastinate, and a tenant's client."""
     databases = Databases()
-    instance = deploy(tmp_path_factory.mktemp("orphans-distributed"), "procrastinate", databases, **RECOVERY)
+    instance = deploy(
+        tmp_path_factory.mktemp("orphans-distributed"), "procrastinate", databases, workers=1, **RECOVERY
+    )
     keys = instance.server.bootstrap("orphans", "orphans@orphans.test")
     yield instance, sdk(instance.server, keys.user_api_key)
     instance.stop()

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-
 from keyhole.authconfigs.service import PUBLIC_CREDENTIALS, AuthConfigService
 from keyhole.cache import TtlCache
 from keyhole.connections.binding import check_shared_target
@@ -25,9 +23,11 @@ from keyhole.connections.composio_mapping import (
     configuration_for,
     default_scheme,
     fixed_base_url,
+    inline_target,
     is_toolkit,
 )
 from keyhole.connections.models import Connection
+from keyhole.connections.repository import AccountQuery, ConnectionRepository
 from keyhole.connections.schemas import UNREADABLE, ConnectionCreate, ConnectionUpdate, ConnectionView
 from keyhole.connections.service import ConnectionService
 from keyhole.connections.target import HttpTarget
@@ -40,6 +40,15 @@ DEFAULT_USER_ID = "default"
 ACTIVE = "ACTIVE"
 FAILED = "FAILED"
 STATUSES = ("INITIALIZING", "INITIATED", "ACTIVE", "FAILED", "EXPIRED", "INACTIVE", "REVOKED")
+
+
+@dataclass(frozen=True, slots=True)
+class InlineCredentials:
+    """Credentials sent with one call instead of a stored account (``custom_connection_data``)."""
+
+    toolkit: str
+    auth_scheme: str
+    val: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +139,7 @@ class AccountService:
         cache_ttl_seconds: float = 1.0,
     ) -> None:
         self._db = database
+        self._rows = ConnectionRepository(database)
         self._connections = connections
         self._catalog = catalog
         self._auth_configs = auth_configs
@@ -141,26 +151,21 @@ class AccountService:
     async def page(
         self, principal: Principal, where: AccountFilter, *, offset: int = 0, limit: int = 50
     ) -> AccountPage:
-        query = select(Connection).where(
-            Connection.organization_id == principal.organization_id,
-            Connection.type_id.in_([t for t in self._toolkits if not where.toolkits or t in where.toolkits]),
+        query = AccountQuery(
+            type_ids=[t for t in self._toolkits if not where.toolkits or t in where.toolkits],
+            default_user_id=DEFAULT_USER_ID,
+            default_status=ACTIVE,
+            user_ids=where.user_ids,
+            statuses=where.statuses,
+            auth_config_ids=where.auth_config_ids,
+            ids=[value for value in where.ids if _uuid(value)] if where.ids else None,
+            by_updated_at=where.order_by == "updated_at",
+            descending=where.descending,
         )
-        if where.user_ids:
-            users = list(where.user_ids)
-            query = query.where(func.coalesce(Connection.account_user_id, DEFAULT_USER_ID).in_(users))
-        if where.statuses:
-            query = query.where(func.coalesce(Connection.account_status, ACTIVE).in_(list(where.statuses)))
-        if where.auth_config_ids:
-            query = query.where(Connection.auth_config_id.in_(list(where.auth_config_ids)))
-        if where.ids:
-            query = query.where(Connection.id.in_([value for value in where.ids if _uuid(value)]))
-        column = Connection.updated_at if where.order_by == "updated_at" else Connection.created_at
-        order = (column.desc(), Connection.id.desc()) if where.descending else (column.asc(), Connection.id)
-        async with self._db.session() as session:
-            total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-            rows = (await session.execute(query.order_by(*order).offset(offset).limit(limit))).scalars()
-            items = [self._view(row) for row in rows]
-        return AccountPage(items, int(total))
+        rows, total = await self._rows.account_page(
+            principal.organization_id, query, offset=offset, limit=limit
+        )
+        return AccountPage([self._view(row) for row in rows], total)
 
     async def get(self, principal: Principal, account_id: str) -> AccountView:
         return self._view(await self._row(principal.organization_id, account_id))
@@ -205,9 +210,62 @@ class AccountService:
             )
         return target
 
+    def inline_target(self, principal: Principal, inline: InlineCredentials) -> HttpTarget:
+        """An ephemeral target for credentials sent with the call; never stored."""
+        if inline.toolkit not in self._catalog:
+            raise InvalidRequest(
+                f"unknown toolkit {inline.toolkit[:64]!r} in custom_connection_data.toolkitSlug",
+                key="Toolkit_NotFound",
+                metadata={"field": "custom_connection_data.toolkitSlug"},
+            )
+        connection_type = self._catalog.get(inline.toolkit)
+        return inline_target(connection_type, principal.organization_id, inline.auth_scheme, inline.val)
+
+    async def proxy_target(
+        self,
+        principal: Principal,
+        *,
+        account_id: str | None,
+        user_id: str | None,
+        inline: InlineCredentials | None,
+    ) -> HttpTarget:
+        """Whose credential a proxy call uses: one stored account (usable by ``user_id`` when
+        given) or credentials sent inline, never both and never neither."""
+        if account_id is not None and inline is not None:
+            raise InvalidRequest(
+                "send either connected_account_id or custom_connection_data, not both",
+                key="validation_error",
+                metadata={
+                    "errors": [
+                        {"field": "custom_connection_data", "message": "exclusive with connected_account_id"}
+                    ]
+                },
+            )
+        if account_id is not None:
+            return await self.target(principal, account_id, user_id=user_id)
+        if inline is not None:
+            return self.inline_target(principal, inline)
+        raise InvalidRequest(
+            "no auth context: send connected_account_id (or custom_connection_data) to say whose "
+            "credential the call uses",
+            key="MissingAuthContext",
+            metadata={"field": "connected_account_id"},
+        )
+
     # -- writes ------------------------------------------------------------------------------
 
     async def create(self, principal: Principal, data: AccountInput) -> AccountView:
+        """Store an account from a state that carries its credential (``val``, ACTIVE or without a
+        status): Keyhole has no hosted sign-in flow to finish any other state."""
+        status = data.val.get("status", ACTIVE)
+        if status != ACTIVE:
+            raise InvalidRequest(
+                f"connection.state.val.status {str(status)[:16]!r} is not supported: Keyhole has no "
+                "hosted sign-in flow; send an ACTIVE state that carries the credential",
+                key="ConnectedAccount_BadRequest",
+                metadata={"field": "connection.state.val.status"},
+            )
+        credentials = {name: value for name, value in data.val.items() if name != "status"}
         config, defaults = await self._auth_configs.credentials(principal, data.auth_config_id)
         if not config.enabled:
             raise InvalidRequest(
@@ -226,13 +284,13 @@ class AccountService:
         await self._check_alias(principal, user_id, connection_type.id, data.alias, None)
         check_shared_target(
             defaults,
-            data.val,
+            credentials,
             public_keys=PUBLIC_CREDENTIALS,
             fixed_base_url=fixed_base_url(connection_type) is not None,
             require_named=True,
             used=CREDENTIAL_KEYS,
         )
-        val = {**defaults, **data.val}
+        val = {**defaults, **credentials}
         configuration = configuration_for(connection_type, scheme, val)
         view = await self._connections.create(
             principal,
@@ -300,19 +358,14 @@ class AccountService:
     ) -> None:
         if not alias:
             return
-        async with self._db.session() as session:
-            clash = (
-                await session.execute(
-                    select(Connection.id).where(
-                        Connection.organization_id == principal.organization_id,
-                        Connection.type_id == toolkit,
-                        func.coalesce(Connection.account_user_id, DEFAULT_USER_ID) == user_id,
-                        Connection.account_alias == alias,
-                        Connection.id != (account_id or ""),
-                    )
-                )
-            ).first()
-        if clash is not None:
+        if await self._rows.alias_taken(
+            principal.organization_id,
+            type_id=toolkit,
+            user_id=user_id,
+            default_user_id=DEFAULT_USER_ID,
+            alias=alias,
+            other_than=account_id or "",
+        ):
             raise Conflict(
                 f"alias {alias[:64]!r} is already used by another {toolkit} account of this user",
                 key="ConnectedAccount_AliasConflict",
@@ -321,8 +374,8 @@ class AccountService:
 
     async def _set(self, principal: Principal, account_id: str, **columns: Any) -> None:
         async with self._db.transaction() as session:
-            row = await session.get(Connection, account_id)
-            if row is None or row.organization_id != principal.organization_id:
+            row = await self._rows.get(principal.organization_id, account_id, session=session)
+            if row is None:
                 raise _not_found(account_id)
             for name, value in columns.items():
                 setattr(row, name, value)
@@ -332,9 +385,8 @@ class AccountService:
     async def _row(self, organization_id: str, account_id: str) -> Connection:
         if not _uuid(account_id):
             raise _not_found(account_id)
-        async with self._db.session() as session:
-            row = await session.get(Connection, account_id)
-        if row is None or row.organization_id != organization_id or row.type_id not in self._toolkits:
+        row = await self._rows.get(organization_id, account_id)
+        if row is None or row.type_id not in self._toolkits:
             raise _not_found(account_id)
         return row
 

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Dialect, and_, bindparam, case, func, insert, or_, select
-
 from keyhole.audit.models import ProxyCall
-from keyhole.audit.records import COLUMNS, CallRecord
+from keyhole.audit.records import CallRecord
+from keyhole.audit.repository import AuditRepository
 from keyhole.audit.spool import AuditSpool
 from keyhole.errors import InvalidRequest
 from keyhole.store.base import utcnow
@@ -49,7 +47,7 @@ class AuditLog:
     def __init__(
         self, database: Database, *, flush_seconds: float = 1.0, spool: AuditSpool | None = None
     ) -> None:
-        self._db = database
+        self._rows = AuditRepository(database)
         self._flush_seconds = flush_seconds
         self._spool = spool
         self._pending: list[CallRecord] = []
@@ -102,18 +100,10 @@ class AuditLog:
         return recovered
 
     async def _write(self, batch: list[CallRecord], *, requeue: bool = True) -> bool:
-        naive = self._db.is_sqlite
         for start in range(0, len(batch), FLUSH_CHUNK):
-            chunk = batch[start : start + FLUSH_CHUNK]
             try:
-                # Positional rows straight to the driver's executemany, in bounded chunks:
-                # SQLAlchemy's per-row parameter processing cost more than the insert itself,
-                # and one huge statement would hold the event loop for tens of ms.
-                async with self._db.engine.begin() as connection:
-                    await connection.exec_driver_sql(
-                        _insert_statement(connection.dialect),
-                        [record.values(naive_timestamps=naive) for record in chunk],
-                    )
+                # In bounded chunks: one huge statement would hold the event loop for tens of ms.
+                await self._rows.insert(batch[start : start + FLUSH_CHUNK])
             except Exception:
                 rest = batch[start:]
                 logger.exception("audit write failed; %d records kept for the next attempt", len(rest))
@@ -133,61 +123,21 @@ class AuditLog:
     async def stats(self, organization_id: str, connection_id: str) -> CallStats:
         await self.flush()
         since = utcnow() - timedelta(hours=24)
-        status = ProxyCall.upstream_status
-        async with self._db.session() as session:
-            row = (
-                await session.execute(
-                    select(
-                        func.count(),
-                        func.sum(case((and_(status >= 200, status < 300), 1), else_=0)),
-                        func.sum(case((and_(status >= 400, status < 500), 1), else_=0)),
-                        func.sum(case((status >= 500, 1), else_=0)),
-                        func.max(ProxyCall.created_at),
-                    ).where(
-                        ProxyCall.organization_id == organization_id,
-                        ProxyCall.connection_id == connection_id,
-                        ProxyCall.created_at >= since,
-                    )
-                )
-            ).one()
-        last = row[4]
-        if isinstance(last, str):  # SQLite aggregates bypass the column type
-            last = datetime.fromisoformat(last)
-        return CallStats(int(row[0]), int(row[1] or 0), int(row[2] or 0), int(row[3] or 0), last)
+        return CallStats(*await self._rows.counts(organization_id, connection_id, since))
 
     async def calls(
         self, organization_id: str, connection_id: str, *, limit: int, cursor: str | None
     ) -> CallPage:
         await self.flush()
-        statement = (
-            select(ProxyCall)
-            .where(ProxyCall.organization_id == organization_id, ProxyCall.connection_id == connection_id)
-            .order_by(ProxyCall.created_at.desc(), ProxyCall.id.desc())
-            .limit(limit + 1)
+        rows = await self._rows.newest_first(
+            organization_id,
+            connection_id,
+            limit=limit + 1,  # one more tells whether there is a next page
+            before=_decode_cursor(cursor) if cursor else None,
         )
-        if cursor:
-            created_at, call_id = _decode_cursor(cursor)
-            statement = statement.where(
-                or_(
-                    ProxyCall.created_at < created_at,
-                    and_(ProxyCall.created_at == created_at, ProxyCall.id < call_id),
-                )
-            )
-        async with self._db.session() as session:
-            rows = list((await session.execute(statement)).scalars())
         page = [_record(row) for row in rows[:limit]]
         next_cursor = _encode_cursor(page[-1]) if len(rows) > limit and page else None
         return CallPage(page, next_cursor)
-
-
-@functools.cache
-def _insert_statement(dialect: Dialect) -> str:
-    """The INSERT in the driver's own parameter style, its parameters in ``COLUMNS`` order."""
-    compiled = insert(ProxyCall).values({name: bindparam(name) for name in COLUMNS}).compile(dialect=dialect)
-    if compiled.positiontup != list(COLUMNS):
-        raise RuntimeError(f"the {dialect.name} driver does not take positional parameters")
-    # A spooled record may already be stored (its process died between the two steps).
-    return f"{compiled} ON CONFLICT DO NOTHING"
 
 
 def _record(row: ProxyCall) -> CallRecord:

@@ -9,20 +9,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyhole.authconfigs.models import AuthConfig
+from keyhole.authconfigs.repository import AuthConfigRepository
 from keyhole.connections.binding import check_shared_target
 from keyhole.connections.catalog import Catalog
 from keyhole.connections.composio_mapping import check_scheme, fixed_base_url, is_toolkit
-from keyhole.connections.models import Connection
-from keyhole.connections.secrets import REDACTED
+from keyhole.connections.repository import ConnectionRepository
 from keyhole.errors import InvalidRequest, NotFound
 from keyhole.store.base import utcnow
 from keyhole.store.database import Database
 from keyhole.tenancy.principal import Principal
 from keyhole.vault import Vault, VaultError
 from keyhole.vault.rotation import row_aad
+from keyhole.vault.scrub import REDACTED
 
 # Credential keys shown in clear: they configure, they do not authenticate.
 PUBLIC_CREDENTIALS = frozenset(
@@ -90,6 +91,8 @@ def redact_credentials(credentials: Mapping[str, Any]) -> dict[str, Any]:
 class AuthConfigService:
     def __init__(self, database: Database, vault: Vault, catalog: Catalog) -> None:
         self._db = database
+        self._rows = AuthConfigRepository(database)
+        self._connections = ConnectionRepository(database)
         self._vault = vault
         self._catalog = catalog
 
@@ -115,8 +118,7 @@ class AuthConfigService:
             updated_at=now,
         )
         self._store_credentials(row, dict(data.credentials))
-        async with self._db.transaction() as session:
-            session.add(row)
+        await self._rows.add(row)
         return self._view(row, 0)
 
     async def page(
@@ -129,32 +131,18 @@ class AuthConfigService:
         offset: int = 0,
         limit: int = 50,
     ) -> Page:
-        query = select(AuthConfig).where(AuthConfig.organization_id == principal.organization_id)
-        if toolkit_slugs:
-            query = query.where(AuthConfig.toolkit_slug.in_(list(toolkit_slugs)))
-        if not show_disabled:
-            query = query.where(AuthConfig.enabled.is_(True))
-        if search:
-            pattern = f"%{search.lower()}%"
-            query = query.where(
-                or_(
-                    func.lower(AuthConfig.name).like(pattern),
-                    func.lower(AuthConfig.toolkit_slug).like(pattern),
-                )
-            )
         async with self._db.session() as session:
-            total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-            rows = list(
-                (
-                    await session.execute(
-                        query.order_by(AuthConfig.created_at.desc(), AuthConfig.id)
-                        .offset(offset)
-                        .limit(limit)
-                    )
-                ).scalars()
+            rows, total = await self._rows.page(
+                session,
+                principal.organization_id,
+                toolkit_slugs=toolkit_slugs,
+                show_disabled=show_disabled,
+                search=search,
+                offset=offset,
+                limit=limit,
             )
             counts = await self._counts(session, principal.organization_id, [row.id for row in rows])
-        return Page([self._view(row, counts.get(row.id, 0)) for row in rows], int(total))
+        return Page([self._view(row, counts.get(row.id, 0)) for row in rows], total)
 
     async def get(self, principal: Principal, config_id: str) -> AuthConfigView:
         async with self._db.session() as session:
@@ -209,26 +197,20 @@ class AuthConfigService:
         """Connected accounts created from it keep working: their credential is their own."""
         async with self._db.transaction() as session:
             row = await self._row(session, principal.organization_id, config_id)
-            await session.delete(row)
+            await self._rows.delete(session, row)
 
     # -- helpers -----------------------------------------------------------------------------
 
-    async def _row(self, session: Any, organization_id: str, config_id: str) -> AuthConfig:
-        row = await session.get(AuthConfig, config_id) if len(config_id) <= 64 else None
-        if row is None or row.organization_id != organization_id:
+    async def _row(self, session: AsyncSession, organization_id: str, config_id: str) -> AuthConfig:
+        row = await self._rows.get(session, organization_id, config_id)
+        if row is None:
             raise _not_found(config_id)
-        assert isinstance(row, AuthConfig)
         return row
 
-    async def _counts(self, session: Any, organization_id: str, ids: list[str]) -> dict[str, int]:
+    async def _counts(self, session: AsyncSession, organization_id: str, ids: list[str]) -> dict[str, int]:
         if not ids:
             return {}
-        rows = await session.execute(
-            select(Connection.auth_config_id, func.count())
-            .where(Connection.organization_id == organization_id, Connection.auth_config_id.in_(ids))
-            .group_by(Connection.auth_config_id)
-        )
-        return {str(config_id): int(count) for config_id, count in rows}
+        return await self._connections.count_by_auth_config(session, organization_id, ids)
 
     def _store_credentials(self, row: AuthConfig, credentials: dict[str, Any]) -> None:
         row.credentials = (

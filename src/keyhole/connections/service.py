@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import yarl
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyhole.cache import TtlCache
@@ -19,8 +18,9 @@ from keyhole.connections.binding import (
     target_identity,
 )
 from keyhole.connections.catalog import Catalog, ConnectionType
+from keyhole.connections.health import Health, probe
 from keyhole.connections.models import Connection
-from keyhole.connections.probe import Health, probe
+from keyhole.connections.repository import ConnectionRepository
 from keyhole.connections.schemas import (
     UNREADABLE,
     ConnectionCreate,
@@ -32,15 +32,18 @@ from keyhole.connections.schemas import (
 )
 from keyhole.connections.secrets import join_secrets, keep_redacted, redact, split_secrets
 from keyhole.connections.target import HttpTarget, build_http_target, preview_target
+from keyhole.databases.connectivity import list_databases
 from keyhole.egress import EgressClient
-from keyhole.errors import InvalidRequest, KeyholeError, NotFound, Unprocessable
-from keyhole.proxy.request import check_path
-from keyhole.sql.probe import list_databases
+from keyhole.errors import CORE_FIELD_NAMES, CallField, InvalidRequest, KeyholeError, NotFound, Unprocessable
+from keyhole.http_paths import check_path
 from keyhole.store.base import utcnow
 from keyhole.store.database import Database
 from keyhole.tenancy.principal import Principal
 from keyhole.vault import Vault, VaultError
 from keyhole.vault.rotation import row_aad
+
+# A health check path follows the proxy-call path rules; its errors name the configuration field.
+_HEALTHCHECK_FIELDS = {**CORE_FIELD_NAMES, CallField.PATH: "healthcheck_path"}
 
 
 def _oauth_health(configuration: Mapping[str, Any]) -> Health | None:
@@ -70,6 +73,7 @@ class ConnectionService:
         cache_ttl_seconds: float = 1.0,
     ) -> None:
         self._db = database
+        self._rows = ConnectionRepository(database)
         self._vault = vault
         self.catalog = catalog
         self._egress = egress
@@ -81,18 +85,10 @@ class ConnectionService:
     # -- reads -------------------------------------------------------------------------------
 
     async def list(self, principal: Principal) -> list[ConnectionView]:
-        async with self._db.session() as session:
-            rows = (
-                await session.execute(
-                    select(Connection)
-                    .where(Connection.organization_id == principal.organization_id)
-                    .order_by(Connection.created_at, Connection.id)
-                )
-            ).scalars()
-            return [self._view(row) for row in rows]
+        return [self.view(row) for row in await self._rows.get_all(principal.organization_id)]
 
     async def get(self, principal: Principal, connection_id: str) -> ConnectionView:
-        return self._view(await self._row(principal.organization_id, connection_id))
+        return self.view(await self._row(principal.organization_id, connection_id))
 
     async def full_configuration(
         self, organization_id: str, connection_id: str
@@ -100,10 +96,6 @@ class ConnectionService:
         """The decrypted configuration by organization id (OAuth refreshes run without a principal)."""
         row = await self._row(organization_id, connection_id)
         return self.catalog.get(row.type_id), self._full_configuration(row)
-
-    def invalidate(self, organization_id: str, connection_id: str) -> None:
-        """Drop this process's cached target and tell the listeners (e.g. new OAuth tokens)."""
-        self._forget(organization_id, connection_id)
 
     async def configuration(
         self, principal: Principal, connection_id: str
@@ -167,9 +159,8 @@ class ConnectionService:
         self._store_configuration(row, connection_type, configuration, health)
         for column, value in (account or {}).items():
             setattr(row, column, value)
-        async with self._db.transaction() as session:
-            session.add(row)
-        return self._view(row)
+        await self._rows.add(row)
+        return self.view(row)
 
     async def update(
         self, principal: Principal, connection_id: str, data: ConnectionUpdate
@@ -218,8 +209,8 @@ class ConnectionService:
             if retargeted:
                 for hook in self._retarget_hooks:
                     await hook(session, connection_id)
-        self._forget(principal.organization_id, connection_id)
-        return self._view(row)
+        self.invalidate(principal.organization_id, connection_id)
+        return self.view(row)
 
     async def set_proxy_enabled(
         self, principal: Principal, connection_id: str, enabled: bool
@@ -232,14 +223,14 @@ class ConnectionService:
                 )
             row.proxy_enabled = enabled
             row.updated_at = utcnow()
-        self._forget(principal.organization_id, connection_id)
-        return self._view(row)
+        self.invalidate(principal.organization_id, connection_id)
+        return self.view(row)
 
     async def delete(self, principal: Principal, connection_id: str, *, force: bool = False) -> None:
         async with self._db.transaction() as session:
             row = await self._row(principal.organization_id, connection_id, session=session)
-            await session.delete(row)
-        self._forget(principal.organization_id, connection_id)
+            await self._rows.delete(session, row)
+        self.invalidate(principal.organization_id, connection_id)
 
     async def test(self, principal: Principal, data: ConnectionTest) -> Health:
         connection_type = self.catalog.get(data.type_id)
@@ -337,10 +328,6 @@ class ConnectionService:
         values = [ParameterValue(name, name) for name in names if needle in name.lower()]
         return {"database": ParameterValues(allows_creation=False, values=values)}
 
-    def view(self, row: Connection) -> ConnectionView:
-        """The redacted view of a row another service of this domain has read."""
-        return self._view(row)
-
     # -- helpers -----------------------------------------------------------------------------
 
     @staticmethod
@@ -353,7 +340,8 @@ class ConnectionService:
                 if isinstance(path, str):  # proxy-call path rules: a health check stays under the base
                     check_path(path)
             except InvalidRequest as exc:
-                message = exc.message.replace("request.path", "healthcheck_path")
+                exc.name_fields(_HEALTHCHECK_FIELDS)
+                message = exc.message
                 raise Unprocessable(
                     message,
                     key="invalid_configuration",
@@ -400,17 +388,15 @@ class ConnectionService:
                 metadata={"field": "/auth/token_url", "reason": exc.key},
             ) from None
 
-    async def _row(self, organization_id: str, connection_id: str, *, session: Any = None) -> Connection:
+    async def _row(
+        self, organization_id: str, connection_id: str, *, session: AsyncSession | None = None
+    ) -> Connection:
         try:
             uuid.UUID(connection_id)
         except ValueError:
             raise _not_found(connection_id) from None
-        if session is None:
-            async with self._db.session() as own:
-                row = await own.get(Connection, connection_id)
-        else:
-            row = await session.get(Connection, connection_id)
-        if row is None or row.organization_id != organization_id:
+        row = await self._rows.get(organization_id, connection_id, session=session)
+        if row is None:
             raise _not_found(connection_id)
         return row
 
@@ -441,7 +427,8 @@ class ConnectionService:
     def _full_configuration(self, row: Connection) -> dict[str, Any]:
         return join_secrets(row.configuration, self._secrets(row))
 
-    def _view(self, row: Connection) -> ConnectionView:
+    def view(self, row: Connection) -> ConnectionView:
+        """The redacted view of a row (also of one another service of this domain has read)."""
         status, status_error = row.status, row.status_error
         try:
             configuration = redact(row.configuration, self._secrets(row))
@@ -466,7 +453,8 @@ class ConnectionService:
             updated_at=row.updated_at,
         )
 
-    def _forget(self, organization_id: str, connection_id: str) -> None:
+    def invalidate(self, organization_id: str, connection_id: str) -> None:
+        """Drop this process's cached target and tell the listeners (e.g. new OAuth tokens)."""
         self._targets.evict((organization_id, connection_id))
         for listener in self._listeners:
             listener(organization_id, connection_id)

@@ -18,19 +18,15 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import ColumnElement, CursorResult, delete, select, update
-from sqlalchemy.exc import IntegrityError
-
 from keyhole.errors import Conflict, InvalidRequest, Unprocessable
 from keyhole.idempotency.models import IdempotencyRecord
+from keyhole.idempotency.repository import COMPLETED, IN_PROGRESS, IdempotencyRepository
 from keyhole.store.base import new_id, utcnow
 from keyhole.store.database import Database
 from keyhole.vault import Vault
 from keyhole.vault.rotation import row_aad
 
 _KEY = re.compile(r"^[A-Za-z0-9_-]{8,255}$")
-IN_PROGRESS = "in_progress"
-COMPLETED = "completed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +72,9 @@ def _aad(record_id: str) -> str:
     return row_aad(IdempotencyRecord.__tablename__, record_id, "response_body")
 
 
-def _changed(result: object) -> bool:
-    assert isinstance(result, CursorResult)
-    return result.rowcount == 1
-
-
 class IdempotencyService:
     def __init__(self, database: Database, vault: Vault, *, ttl_seconds: int, lock_seconds: float) -> None:
-        self._db = database
+        self._rows = IdempotencyRepository(database)
         self._vault = vault
         self._ttl = timedelta(seconds=ttl_seconds)
         self._lock = timedelta(seconds=lock_seconds)
@@ -97,21 +88,12 @@ class IdempotencyService:
             claim = await self._insert(organization_id, principal_id, key, request_fingerprint)
             if claim is not None:
                 return claim
-            async with self._db.session() as session:
-                row = (
-                    await session.execute(
-                        select(IdempotencyRecord).where(
-                            IdempotencyRecord.organization_id == organization_id,
-                            IdempotencyRecord.principal_id == principal_id,
-                            IdempotencyRecord.key == key,
-                        )
-                    )
-                ).scalar_one_or_none()
+            row = await self._rows.find(organization_id, principal_id, key)
             if row is None:
                 continue  # expired and purged in between: insert again
             now = utcnow()
             if row.expires_at <= now:
-                await self._delete(row.id, (IdempotencyRecord.expires_at <= now))
+                await self._rows.delete_expired(row.id, now)
                 continue
             if row.fingerprint != request_fingerprint:
                 raise Unprocessable(
@@ -139,50 +121,16 @@ class IdempotencyService:
     async def complete(self, claim: Claim, response: StoredResponse) -> bool:
         """Fix the outcome. False when the claim had expired and another request took the key."""
         body = self._vault.encrypt(response.body, _aad(claim.record_id))
-        async with self._db.transaction() as session:
-            completed = await session.execute(
-                update(IdempotencyRecord)
-                .where(
-                    IdempotencyRecord.id == claim.record_id,
-                    IdempotencyRecord.state == IN_PROGRESS,
-                    IdempotencyRecord.lock_token == claim.lock_token,
-                )
-                .values(
-                    state=COMPLETED,
-                    status=response.status,
-                    response_headers=[[name, value] for name, value in response.headers],
-                    response_body=body,
-                    lock_token=None,
-                    locked_until=None,
-                )
-            )
-        return _changed(completed)
+        return await self._rows.complete(
+            claim.record_id, claim.lock_token, status=response.status, headers=response.headers, body=body
+        )
 
     async def abandon(self, claim: Claim) -> None:
         """Release the key without fixing an outcome (nothing was produced to replay)."""
-        await self._delete(
-            claim.record_id,
-            (IdempotencyRecord.state == IN_PROGRESS) & (IdempotencyRecord.lock_token == claim.lock_token),
-        )
+        await self._rows.delete_claimed(claim.record_id, claim.lock_token)
 
     async def purge_expired(self, *, batch: int = 1000) -> int:
-        purged = 0
-        while True:
-            async with self._db.transaction() as session:
-                ids = list(
-                    (
-                        await session.execute(
-                            select(IdempotencyRecord.id)
-                            .where(IdempotencyRecord.expires_at <= utcnow())
-                            .limit(batch)
-                        )
-                    ).scalars()
-                )
-                if ids:
-                    await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id.in_(ids)))
-            purged += len(ids)
-            if len(ids) < batch:
-                return purged
+        return await self._rows.purge_expired(batch=batch)
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -191,46 +139,25 @@ class IdempotencyService:
     ) -> Claim | None:
         now = utcnow()
         record_id, token = new_id(), new_id()
-        try:
-            async with self._db.transaction() as session:
-                session.add(
-                    IdempotencyRecord(
-                        id=record_id,
-                        organization_id=organization_id,
-                        principal_id=principal_id,
-                        key=key,
-                        fingerprint=request_fingerprint,
-                        state=IN_PROGRESS,
-                        lock_token=token,
-                        locked_until=now + self._lock,
-                        created_at=now,
-                        expires_at=now + self._ttl,
-                    )
-                )
-        except IntegrityError:
-            return None
-        return Claim(record_id, token)
+        row = IdempotencyRecord(
+            id=record_id,
+            organization_id=organization_id,
+            principal_id=principal_id,
+            key=key,
+            fingerprint=request_fingerprint,
+            state=IN_PROGRESS,
+            lock_token=token,
+            locked_until=now + self._lock,
+            created_at=now,
+            expires_at=now + self._ttl,
+        )
+        return Claim(record_id, token) if await self._rows.insert(row) else None
 
     async def _take_over(self, row: IdempotencyRecord) -> Claim | None:
         token = new_id()
         now = utcnow()
-        async with self._db.transaction() as session:
-            taken = await session.execute(
-                update(IdempotencyRecord)
-                .where(
-                    IdempotencyRecord.id == row.id,
-                    IdempotencyRecord.state == IN_PROGRESS,
-                    IdempotencyRecord.lock_token == row.lock_token,
-                )
-                .values(lock_token=token, locked_until=now + self._lock)
-            )
-        return Claim(row.id, token) if _changed(taken) else None
-
-    async def _delete(self, record_id: str, condition: ColumnElement[bool]) -> None:
-        async with self._db.transaction() as session:
-            await session.execute(
-                delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id, condition)
-            )
+        taken = await self._rows.take_over(row.id, row.lock_token, token=token, locked_until=now + self._lock)
+        return Claim(row.id, token) if taken else None
 
     def _stored(self, row: IdempotencyRecord) -> StoredResponse:
         assert row.status is not None and row.response_body is not None

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from keyhole.jobs import metrics
 from keyhole.jobs.records import JobRegistry, RunningJob
-from keyhole.jobs.rows import JobRows
+from keyhole.jobs.repository import JobRepository
 
 logger = logging.getLogger(__name__)
 
@@ -16,7 +16,7 @@ LeaseLost = Callable[[RunningJob], Awaitable[None]]
 
 
 class Maintenance:
-    def __init__(self, rows: JobRows, registry: JobRegistry) -> None:
+    def __init__(self, rows: JobRepository, registry: JobRegistry) -> None:
         self._rows = rows
         self._registry = registry
         self._purgers: dict[str, Purger] = {"jobs": rows.purge_expired}

@@ -9,9 +9,10 @@ never both own, finish or retry the same attempt.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import CursorResult, delete, func, select, update
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from keyhole.jobs.dispatch import Dispatcher, NoDispatch
 from keyhole.jobs.models import Job
 from keyhole.jobs.records import JobFailure, JobStatus, JobView, RunningJob
-from keyhole.store.base import new_id, utcnow
+from keyhole.store.base import new_id
 from keyhole.store.database import Database
 from keyhole.vault import Vault, VaultError
 from keyhole.vault.rotation import row_aad
@@ -72,7 +73,7 @@ def _changed(result: Any) -> bool:
     return result.rowcount == 1
 
 
-class JobRows:
+class JobRepository:
     def __init__(
         self,
         database: Database,
@@ -81,13 +82,18 @@ class JobRows:
         lease_seconds: float,
         max_attempts: int,
         ttl_seconds: int,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.database = database
         self._vault = vault
+        self._clock = clock
         self._lease = timedelta(seconds=lease_seconds)
         self._max_attempts = max_attempts
         self._ttl = timedelta(seconds=ttl_seconds)
         self.dispatcher: Dispatcher = NoDispatch()
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
 
     # -- submitting and reading ----------------------------------------------------------------
 
@@ -103,7 +109,7 @@ class JobRows:
         """Create a job (under ``job_id`` when the caller chose it) and hand it to the engine in
         the same transaction."""
         job_id = job_id or new_id()
-        now = utcnow()
+        now = self._now()
         row = Job(
             id=job_id,
             organization_id=organization_id,
@@ -127,7 +133,7 @@ class JobRows:
     async def get(self, organization_id: str, job_id: str) -> JobView | None:
         async with self.database.session() as session:
             row = await session.get(Job, job_id)
-        if row is None or row.organization_id != organization_id or row.expires_at <= utcnow():
+        if row is None or row.organization_id != organization_id or row.expires_at <= self._now():
             return None
         return view_of(row)
 
@@ -155,7 +161,7 @@ class JobRows:
                         .where(
                             Job.status == JobStatus.CREATED.value,
                             Job.type.in_(list(job_types)),
-                            Job.expires_at > utcnow(),
+                            Job.expires_at > self._now(),
                         )
                         .order_by(Job.created_at)
                         .limit(limit)
@@ -167,7 +173,7 @@ class JobRows:
 
     async def claim(self, job_id: str, worker_id: str) -> RunningJob | None:
         """Take a ``created`` job for one attempt; None when another worker has it or it is over."""
-        now = utcnow()
+        now = self._now()
         async with self.database.transaction() as session:
             claimed = await session.execute(
                 update(Job)
@@ -217,7 +223,7 @@ class JobRows:
 
     async def renew(self, job: RunningJob, worker_id: str) -> bool:
         """Extend the lease; False means the attempt was taken away (swept) and must stop."""
-        now = utcnow()
+        now = self._now()
         async with self.database.transaction() as session:
             renewed = await session.execute(
                 update(Job)
@@ -235,7 +241,7 @@ class JobRows:
         failure: JobFailure | None = None,
     ) -> JobView | None:
         """End the attempt as done (``result``) or failed (``failure``); None if it was not ours."""
-        now = utcnow()
+        now = self._now()
         status = JobStatus.FAILED if failure is not None else JobStatus.DONE
         async with self.database.transaction() as session:
             finished = await session.execute(
@@ -266,7 +272,7 @@ class JobRows:
                     attempts=Job.attempts - 1,
                     worker_id=None,
                     lease_until=None,
-                    updated_at=utcnow(),
+                    updated_at=self._now(),
                 )
             )
             if not _changed(released):
@@ -279,7 +285,7 @@ class JobRows:
 
     async def sweep(self) -> Swept:
         """Retry or fail every ``running`` job whose lease expired (its worker stopped responding)."""
-        now = utcnow()
+        now = self._now()
         async with self.database.session() as session:
             rows = (
                 await session.execute(
@@ -313,7 +319,7 @@ class JobRows:
         retried = await session.execute(
             update(Job)
             .where(expired)
-            .values(status=JobStatus.CREATED.value, worker_id=None, lease_until=None, updated_at=utcnow())
+            .values(status=JobStatus.CREATED.value, worker_id=None, lease_until=None, updated_at=self._now())
         )
         if not _changed(retried):
             return None
@@ -325,7 +331,7 @@ class JobRows:
         self, session: AsyncSession, expired: Any, job_id: str, attempts: int, max_attempts: int
     ) -> Abandoned | None:
         message = f"worker stopped responding during attempt {attempts} of {max_attempts}"
-        now = utcnow()
+        now = self._now()
         failed = await session.execute(
             update(Job)
             .where(expired)
@@ -365,7 +371,7 @@ class JobRows:
                     (
                         await session.execute(
                             select(Job.id)
-                            .where(Job.expires_at <= utcnow(), Job.status != JobStatus.RUNNING.value)
+                            .where(Job.expires_at <= self._now(), Job.status != JobStatus.RUNNING.value)
                             .limit(batch)
                         )
                     ).scalars()

@@ -18,7 +18,7 @@ from typing import Any
 from keyhole.errors import KeyholeError
 from keyhole.jobs import metrics
 from keyhole.jobs.records import JobFailure, JobHandler, JobRegistry, RunningJob
-from keyhole.jobs.rows import JobRows
+from keyhole.jobs.repository import JobRepository
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,9 @@ def new_worker_id() -> str:
 
 
 class JobRunner:
-    def __init__(self, rows: JobRows, registry: JobRegistry, *, lease_seconds: float, worker_id: str) -> None:
+    def __init__(
+        self, rows: JobRepository, registry: JobRegistry, *, lease_seconds: float, worker_id: str
+    ) -> None:
         self._rows = rows
         self._registry = registry
         self._renew_every = lease_seconds / 3

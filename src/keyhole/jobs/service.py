@@ -14,7 +14,7 @@ from keyhole.jobs.engines.procrastinate import ProcrastinateEngine, psycopg_url
 from keyhole.jobs.maintenance import Maintenance
 from keyhole.jobs.queues import ALL_QUEUES, PROXY_QUEUE, QUERIES_QUEUE
 from keyhole.jobs.records import JOB_TYPES, JobRegistry, JobStatus, JobView
-from keyhole.jobs.rows import JobRows
+from keyhole.jobs.repository import JobRepository
 from keyhole.jobs.runner import JobRunner
 from keyhole.settings import Settings
 from keyhole.store.database import Database
@@ -28,7 +28,7 @@ _UNFINISHED = (JobStatus.CREATED, JobStatus.RUNNING)
 class JobService:
     def __init__(
         self,
-        rows: JobRows,
+        rows: JobRepository,
         registry: JobRegistry,
         maintenance: Maintenance,
         engine: JobEngine,
@@ -48,7 +48,7 @@ class JobService:
         if settings.job_engine == "procrastinate":
             # Job rows go through psycopg so that procrastinate enqueues in their transaction.
             own_database = Database(psycopg_url(settings.resolved_database_url))
-        rows = JobRows(
+        rows = JobRepository(
             own_database or database,
             vault,
             lease_seconds=settings.job_lease_seconds,

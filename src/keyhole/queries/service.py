@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
-
 from keyhole.blobs import BlobStore
 from keyhole.connections.service import ConnectionService
 from keyhole.egress import EgressClient
@@ -30,13 +28,15 @@ from keyhole.queries import orphans
 from keyhole.queries.engines import QueryEngines
 from keyhole.queries.execution import CANCELLED, Control, QueryFailed, QueryLimits, run_statement
 from keyhole.queries.models import Query
+from keyhole.queries.page_tokens import PageTokens, invalid_token
 from keyhole.queries.pages import BlobPages
+from keyhole.queries.repository import TERMINAL, QueryRepository
 from keyhole.queries.tasks import QUERY_JOB, QueryJob
-from keyhole.queries.tokens import PageTokens, invalid_token
 from keyhole.settings import Settings
 from keyhole.store.base import new_id, utcnow
 from keyhole.store.database import Database
 from keyhole.tenancy.principal import Principal
+from keyhole.timestamps import timestamp
 from keyhole.vault import Vault
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,6 @@ UNQUEUED_MESSAGE = (
 
 MAX_SQL_CHARACTERS = 1_000_000
 CANCEL_WAIT_SECONDS = 10.0
-TERMINAL = ("done", "failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,15 +105,11 @@ def _not_found(query_id: str) -> NotFound:
 
 def _expired(row: Query) -> Gone:
     return Gone(
-        f"the results of query {row.id} expired at {_iso(row.expires_at)} and were deleted; "
+        f"the results of query {row.id} expired at {timestamp(row.expires_at)} and were deleted; "
         "run the query again to get fresh results",
         key="query_expired",
-        metadata={"id": row.id, "expires": _iso(row.expires_at)},
+        metadata={"id": row.id, "expires": timestamp(row.expires_at)},
     )
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 async def _empty_page() -> AsyncIterator[bytes]:
@@ -133,7 +128,7 @@ class QueryService:
         jobs: JobService,
         blobs: BlobStore,
     ) -> None:
-        self._db = database
+        self._rows = QueryRepository(database)
         self._connections = connections
         self.engines = engines
         self._tokens = tokens
@@ -222,13 +217,11 @@ class QueryService:
         # The job's id is in the row before the job exists: a process killed between the two
         # writes leaves a query whose job is missing, which `fail_unqueued` finds.
         row.job_id = new_id()
-        async with self._db.transaction() as session:
-            session.add(row)
+        await self._rows.add(row)
         try:
             await self._jobs.submit(principal, QUERY_JOB, {"query_id": row.id, "sql": sql}, job_id=row.job_id)
         except BaseException:
-            async with self._db.transaction() as session:
-                await session.execute(delete(Query).where(Query.id == row.id))
+            await self._rows.delete(row.id)
             raise
         return _view(row)
 
@@ -281,20 +274,15 @@ class QueryService:
                 key="query_finished",
                 metadata={"status": row.status},
             )
-        async with self._db.transaction() as session:
-            await session.execute(
-                update(Query)
-                .where(Query.id == row.id, Query.status.in_(("created", "running")))
-                .values(cancel_requested=True)
-            )
+        await self._rows.request_cancel(row.id)
         # Not started yet: it ends here and the worker will skip it.
-        await self._finish_failed(row.id, CANCELLED, CANCELLED, only_status="created")
+        await self._rows.finish_failed(row.id, CANCELLED, CANCELLED, only_status="created")
         control = self._controls.get(row.id)
         if control is not None:
             control.cancel(CANCELLED)
         deadline = time.monotonic() + CANCEL_WAIT_SECONDS
         while True:
-            current = await self._load(row.id)
+            current = await self._rows.get(row.id)
             if current is None:
                 raise _not_found(query_id)
             if current.status in TERMINAL or time.monotonic() > deadline:
@@ -305,7 +293,7 @@ class QueryService:
 
     async def run(self, query_id: str, sql: str, *, job_attempt: int) -> dict[str, Any]:
         """Run attempt ``job_attempt`` (the job's, which tags the statement on the database)."""
-        row = await self._load(query_id)
+        row = await self._rows.get(query_id)
         if row is None or row.status in TERMINAL:
             return {"query_id": query_id, "skipped": True}
         if row.status == "running":
@@ -314,7 +302,7 @@ class QueryService:
             # write is not, since nobody can tell what it did.
             await self.cancel_orphans(row.id, through_attempt=job_attempt - 1)
             if not row.read_only:
-                await self._finish_failed(
+                await self._rows.finish_failed(
                     row.id,
                     "the worker running this query stopped before it finished; it was not run "
                     "again because the connection is not read-only. Check the database, then "
@@ -323,29 +311,10 @@ class QueryService:
                 )
                 return {"query_id": query_id, "skipped": True}
         attempt = row.attempt + 1
-        async with self._db.transaction() as session:
-            claimed = await session.execute(
-                update(Query)
-                .where(
-                    Query.id == row.id,
-                    Query.attempt == row.attempt,
-                    Query.status.in_(("created", "running")),
-                    Query.cancel_requested.is_(False),
-                )
-                .values(
-                    status="running",
-                    attempt=attempt,
-                    started_at=utcnow(),
-                    row_count=0,
-                    byte_count=0,
-                    page_count=0,
-                    truncated=False,
-                )
-            )
-        if getattr(claimed, "rowcount", 0) != 1:
-            current = await self._load(query_id)
+        if not await self._rows.claim(row.id, attempt=attempt):
+            current = await self._rows.get(query_id)
             if current is not None and current.status not in TERMINAL and current.cancel_requested:
-                await self._finish_failed(query_id, CANCELLED, CANCELLED)
+                await self._rows.finish_failed(query_id, CANCELLED, CANCELLED)
             return {"query_id": query_id, "skipped": True}
         control = Control()
         self._controls[query_id] = control
@@ -363,14 +332,14 @@ class QueryService:
             failure = QueryFailed(
                 "the query's connection was deleted before the query ran", key="connection_gone"
             )
-            await self._finish_failed(row.id, failure.message, failure.key, attempt=attempt)
+            await self._rows.finish_failed(row.id, failure.message, failure.key, attempt=attempt)
             raise failure from None
         limits = QueryLimits.from_configuration(configuration)
         pool = self.engines.pool(row.connection_id, dialect, configuration)
         sink = self._pages(row, attempt)
 
         async def cancel_requested() -> bool:
-            current = await self._load(row.id)
+            current = await self._rows.get(row.id)
             return current is None or current.cancel_requested or current.status in TERMINAL
 
         # A QueryFailed is recorded by ``job_failed``, which only the attempt still holding the
@@ -388,22 +357,17 @@ class QueryService:
             cancel_poll_seconds=self._settings.cancel_poll_seconds,
             cancel_check=cancel_requested,
         )
-        async with self._db.transaction() as session:
-            finished = await session.execute(
-                update(Query)
-                .where(Query.id == row.id, Query.status == "running", Query.attempt == attempt)
-                .values(
-                    status="done",
-                    fields=summary.fields,
-                    row_count=summary.count,
-                    byte_count=summary.bytes,
-                    page_count=summary.pages,
-                    truncated=summary.truncated,
-                    read_only=limits.read_only,
-                    finished_at=utcnow(),
-                )
-            )
-        if getattr(finished, "rowcount", 0) != 1:  # cancelled or expired meanwhile: drop the pages
+        finished = await self._rows.finish_done(
+            row.id,
+            attempt=attempt,
+            fields=summary.fields,
+            row_count=summary.count,
+            byte_count=summary.bytes,
+            page_count=summary.pages,
+            truncated=summary.truncated,
+            read_only=limits.read_only,
+        )
+        if not finished:  # cancelled or expired meanwhile: drop the pages
             with contextlib.suppress(Exception):
                 await sink.discard(summary.pages)
             return {"query_id": row.id, "skipped": True}
@@ -417,12 +381,12 @@ class QueryService:
     async def job_failed(self, query_id: str, message: str, key: str) -> None:
         """The job ended failed (the statement failed, the worker was lost, a crash): the query
         fails too."""
-        await self._finish_failed(query_id, message, key)
+        await self._rows.finish_failed(query_id, message, key)
 
     async def cancel_orphans(self, query_id: str, *, through_attempt: int) -> None:
         """Stop what job attempts 1…``through_attempt`` of the query left running on the database
         when their worker died, with the connection's own credentials (see ``queries/orphans.py``)."""
-        row = await self._load(query_id)
+        row = await self._rows.get(query_id)
         if row is None:
             return
         try:
@@ -436,20 +400,16 @@ class QueryService:
     async def fail_unqueued(self) -> int:
         """Fail queries left ``created`` without a job by a process that stopped between writing
         the query and its job; returns how many."""
-        cutoff = utcnow() - UNQUEUED_AFTER
-        async with self._db.session() as session:
-            candidates = (
-                await session.execute(
-                    select(Query.id, Query.job_id).where(Query.status == "created", Query.created_at < cutoff)
-                )
-            ).all()
+        candidates = await self._rows.created_before(utcnow() - UNQUEUED_AFTER)
         queued = await self._jobs.existing([job_id for _, job_id in candidates if job_id])
         failed = 0
         for query_id, job_id in candidates:
             if job_id in queued:
                 continue
-            if await self._finish_failed(query_id, UNQUEUED_MESSAGE, "worker_lost", only_status="created"):
-                failed += 1
+            unqueued = await self._rows.finish_failed(
+                query_id, UNQUEUED_MESSAGE, "worker_lost", only_status="created"
+            )
+            failed += int(unqueued)
         return failed
 
     # -- expiry --------------------------------------------------------------------------------
@@ -459,59 +419,24 @@ class QueryService:
         expired queries still running, and delete rows past the 410 notice period."""
         now = utcnow()
         purged = 0
-        async with self._db.transaction() as session:
-            await session.execute(
-                update(Query)
-                .where(Query.expires_at <= now, Query.status.in_(("created", "running")))
-                .values(cancel_requested=True)
-            )
-            stale = list(
-                (
-                    await session.execute(
-                        select(Query.id).where(Query.expires_at <= now, Query.status == "created")
-                    )
-                ).scalars()
-            )
-        for query_id in stale:
-            await self._finish_failed(
+        for query_id in await self._rows.expire(now):
+            await self._rows.finish_failed(
                 query_id, "cancelled: the query's results expired before it ran", CANCELLED
             )
         for query_id, control in list(self._controls.items()):
-            current = await self._load(query_id)
+            current = await self._rows.get(query_id)
             if current is not None and current.expires_at <= now:
                 control.cancel("expired")
         while True:
-            async with self._db.session() as session:
-                rows = list(
-                    (
-                        await session.execute(
-                            select(Query)
-                            .where(
-                                Query.expires_at <= now,
-                                Query.purged_at.is_(None),
-                                Query.status.in_(TERMINAL),
-                            )
-                            .limit(batch)
-                        )
-                    ).scalars()
-                )
+            rows = await self._rows.expired_unpurged(now, limit=batch)
             for row in rows:
                 if row.page_count:
                     await self._pages(row, row.attempt).discard(row.page_count)
-                async with self._db.transaction() as session:
-                    await session.execute(update(Query).where(Query.id == row.id).values(purged_at=utcnow()))
+                await self._rows.mark_purged(row.id)
             purged += len(rows)
             if len(rows) < batch:
                 break
-        forget_before = now - timedelta(seconds=self._settings.expired_notice_seconds)
-        async with self._db.transaction() as session:
-            await session.execute(
-                delete(Query).where(
-                    Query.expires_at <= forget_before,
-                    Query.status.in_(TERMINAL),
-                    Query.purged_at.is_not(None),
-                )
-            )
+        await self._rows.forget(now - timedelta(seconds=self._settings.expired_notice_seconds))
         self.engines.retire_idle()
         return purged
 
@@ -544,39 +469,16 @@ class QueryService:
             )
         return connection_type.sql.dialect, configuration
 
-    async def _load(self, query_id: str) -> Query | None:
-        async with self._db.session() as session:
-            return await session.get(Query, query_id)
-
     async def _owned(self, principal: Principal, query_id: str) -> Query:
         try:
             uuid.UUID(query_id)
         except ValueError:
             raise _not_found(query_id) from None
-        row = await self._load(query_id)
-        if row is None or row.organization_id != principal.organization_id or row.owner_id != principal.id:
+        row = await self._rows.get_owned(principal.organization_id, principal.id, query_id)
+        if row is None:
             raise _not_found(query_id)
         return row
 
     @staticmethod
     def _is_expired(row: Query) -> bool:
         return row.purged_at is not None or row.expires_at <= utcnow()
-
-    async def _finish_failed(
-        self,
-        query_id: str,
-        message: str,
-        key: str,
-        *,
-        attempt: int | None = None,
-        only_status: str | None = None,
-    ) -> bool:
-        condition = Query.status.in_((only_status,) if only_status else ("created", "running"))
-        async with self._db.transaction() as session:
-            statement = update(Query).where(Query.id == query_id, condition)
-            if attempt is not None:
-                statement = statement.where(Query.attempt == attempt)
-            failed = await session.execute(
-                statement.values(status="failed", error=message, error_key=key, finished_at=utcnow())
-            )
-        return getattr(failed, "rowcount", 0) == 1

@@ -6,16 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-
 from keyhole.cache import TtlCache
 from keyhole.errors import NotFound, Unauthenticated
 from keyhole.store.base import utcnow
 from keyhole.store.database import Database
 from keyhole.tenancy import keys
 from keyhole.tenancy.credentials import presented_key
-from keyhole.tenancy.models import ApiKey, Organization, User
+from keyhole.tenancy.models import ApiKey
 from keyhole.tenancy.principal import Principal
+from keyhole.tenancy.repository import TenancyRepository
 
 _INVALID = "invalid API key: check the key, or mint a new one with `keyhole keys create`"
 
@@ -49,35 +48,25 @@ class MintedKey:
 class TenancyService:
     def __init__(self, database: Database, *, cache_ttl_seconds: float = 1.0) -> None:
         self._db = database
+        self._rows = TenancyRepository(database)
         # Keyed by key hash. Only successes are cached, so junk keys cannot grow it beyond the
         # number of live keys; a revocation in this process evicts at once.
         self._principals: TtlCache[str, Principal] = TtlCache(cache_ttl_seconds)
 
     async def bootstrap(self, organization_name: str, email: str) -> BootstrapResult:
         async with self._db.transaction() as session:
-            organization = (
-                await session.execute(select(Organization).where(Organization.name == organization_name))
-            ).scalar_one_or_none()
+            organization = await self._rows.organization_named(session, organization_name)
             if organization is None:
-                organization = Organization(name=organization_name)
-                session.add(organization)
-                await session.flush()
-            user = (
-                await session.execute(
-                    select(User).where(User.organization_id == organization.id, User.email == email)
-                )
-            ).scalar_one_or_none()
+                organization = await self._rows.create_organization(session, organization_name)
+            user = await self._rows.user_with_email(session, organization.id, email)
             if user is None:
-                user = User(organization_id=organization.id, email=email)
-                session.add(user)
-                await session.flush()
+                user = await self._rows.create_user(session, organization.id, email)
             user_key = keys.mint("user")
             org_key = keys.mint("org")
-            session.add_all(
-                [
-                    _key_row(organization.id, user.id, "user", user_key, "bootstrap"),
-                    _key_row(organization.id, None, "org", org_key, "bootstrap"),
-                ]
+            self._rows.add_keys(
+                session,
+                _key_row(organization.id, user.id, "user", user_key, "bootstrap"),
+                _key_row(organization.id, None, "org", org_key, "bootstrap"),
             )
             return BootstrapResult(organization.id, user.id, user_key, org_key)
 
@@ -85,28 +74,21 @@ class TenancyService:
         self, organization_id: str, *, user_id: str | None, name: str | None = None
     ) -> MintedKey:
         async with self._db.transaction() as session:
-            if await session.get(Organization, organization_id) is None:
+            if await self._rows.organization(session, organization_id) is None:
                 raise NotFound(f"organization {organization_id} not found")
-            if user_id is not None:
-                user = await session.get(User, user_id)
-                if user is None or user.organization_id != organization_id:
-                    raise NotFound(f"user {user_id} not found in organization {organization_id}")
+            if user_id is not None and await self._rows.user(session, organization_id, user_id) is None:
+                raise NotFound(f"user {user_id} not found in organization {organization_id}")
             secret = keys.mint("user" if user_id else "org")
             row = _key_row(organization_id, user_id, "user" if user_id else "org", secret, name)
-            session.add(row)
-            await session.flush()
+            await self._rows.insert_key(session, row)
             return MintedKey(_view(row), secret)
 
     async def list_keys(self, organization_id: str | None = None) -> list[KeyView]:
-        async with self._db.session() as session:
-            statement = select(ApiKey).order_by(ApiKey.created_at)
-            if organization_id:
-                statement = statement.where(ApiKey.organization_id == organization_id)
-            return [_view(row) for row in (await session.execute(statement)).scalars()]
+        return [_view(row) for row in await self._rows.keys(organization_id)]
 
     async def revoke_key(self, key_id: str) -> KeyView:
         async with self._db.transaction() as session:
-            row = await session.get(ApiKey, key_id)
+            row = await self._rows.key(session, key_id)
             if row is None:
                 raise NotFound(f"API key {key_id} not found")
             if row.revoked_at is None:
@@ -128,10 +110,7 @@ class TenancyService:
         return principal
 
     async def _lookup(self, key_hash: str) -> Principal:
-        async with self._db.session() as session:
-            row = (
-                await session.execute(select(ApiKey).where(ApiKey.key_hash == key_hash))
-            ).scalar_one_or_none()
+        row = await self._rows.key_with_hash(key_hash)
         if row is None or row.revoked_at is not None:
             raise Unauthenticated(_INVALID, key="invalid_api_key")
         kind: keys.KeyKind = "user" if row.kind == "user" else "org"

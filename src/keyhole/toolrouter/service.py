@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from keyhole.accounts.service import AccountService, InlineCredentials
 from keyhole.authconfigs.service import AuthConfigService, new_public_id
-from keyhole.connections.accounts import AccountService
 from keyhole.connections.catalog import Catalog
 from keyhole.connections.composio_mapping import is_toolkit
 from keyhole.connections.target import HttpTarget
@@ -27,6 +27,7 @@ from keyhole.store.base import utcnow
 from keyhole.store.database import Database
 from keyhole.tenancy.principal import Principal
 from keyhole.toolrouter.models import ToolRouterSession
+from keyhole.toolrouter.repository import SessionRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,7 @@ class SessionService:
     def __init__(
         self, database: Database, accounts: AccountService, auth_configs: AuthConfigService, catalog: Catalog
     ) -> None:
-        self._db = database
+        self._rows = SessionRepository(database)
         self._accounts = accounts
         self._auth_configs = auth_configs
         self._catalog = catalog
@@ -107,16 +108,12 @@ class SessionService:
             created_by=principal.id,
             created_at=utcnow(),
         )
-        async with self._db.transaction() as session:
-            session.add(row)
+        await self._rows.add(row)
         return _view(row)
 
     async def get(self, principal: Principal, session_id: str) -> SessionView:
-        row = None
-        if len(session_id) <= 64:
-            async with self._db.session() as session:
-                row = await session.get(ToolRouterSession, session_id)
-        if row is None or row.organization_id != principal.organization_id:
+        row = await self._rows.get(principal.organization_id, session_id)
+        if row is None:
             raise NotFound("tool router session not found", key="ToolRouter_SessionNotFound")
         return _view(row)
 
@@ -141,6 +138,22 @@ class SessionService:
                 "ToolRouter_MultipleConnectedAccounts",
             )
         return await self._accounts.target(principal, candidates[0].id, user_id=session.user_id)
+
+    async def proxy_target(
+        self, principal: Principal, session: SessionView, toolkit: str, inline: InlineCredentials | None
+    ) -> HttpTarget:
+        """The target of a session's proxy call: the account the session picks for ``toolkit``, or
+        credentials sent inline for that same toolkit (still subject to the session's filter)."""
+        if inline is None:
+            return await self.target(principal, session, toolkit)
+        self.check_toolkit(session, toolkit)
+        if inline.toolkit != toolkit:
+            raise InvalidRequest(
+                "custom_connection_data.toolkitSlug must equal toolkit_slug",
+                key="validation_error",
+                metadata={"errors": [{"field": "custom_connection_data.toolkitSlug", "message": "mismatch"}]},
+            )
+        return self._accounts.inline_target(principal, inline)
 
     def check_toolkit(self, session: SessionView, toolkit: str) -> None:
         excluded = (session.toolkits_mode == "enable" and toolkit not in session.toolkits) or (

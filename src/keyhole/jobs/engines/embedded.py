@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from keyhole.jobs.maintenance import Maintenance
 from keyhole.jobs.queues import ALL_QUEUES
 from keyhole.jobs.records import JobRegistry
-from keyhole.jobs.rows import JobRows
+from keyhole.jobs.repository import JobRepository
 from keyhole.jobs.runner import JobRunner
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ class EmbeddedEngine:
 
     def __init__(
         self,
-        rows: JobRows,
+        rows: JobRepository,
         runner: JobRunner,
         maintenance: Maintenance,
         registry: JobRegistry,

@@ -1,0 +1,77 @@
+"""Every statement on organizations, users and API keys.
+
+Users are read only within their organization. Keys are found by hash (authentication comes
+before any organization is known) or by id and across organizations (the operator's
+``keyhole keys`` commands).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keyhole.store.database import Database
+from keyhole.tenancy.models import ApiKey, Organization, User
+
+
+class TenancyRepository:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    # -- organizations and users (in the caller's transaction) ---------------------------------
+
+    async def organization(self, session: AsyncSession, organization_id: str) -> Organization | None:
+        return await session.get(Organization, organization_id)
+
+    async def organization_named(self, session: AsyncSession, name: str) -> Organization | None:
+        statement = select(Organization).where(Organization.name == name)
+        return (await session.execute(statement)).scalar_one_or_none()
+
+    async def create_organization(self, session: AsyncSession, name: str) -> Organization:
+        organization = Organization(name=name)
+        session.add(organization)
+        await session.flush()
+        return organization
+
+    async def user(self, session: AsyncSession, organization_id: str, user_id: str) -> User | None:
+        user = await session.get(User, user_id)
+        if user is None or user.organization_id != organization_id:
+            return None
+        return user
+
+    async def user_with_email(self, session: AsyncSession, organization_id: str, email: str) -> User | None:
+        statement = select(User).where(User.organization_id == organization_id, User.email == email)
+        return (await session.execute(statement)).scalar_one_or_none()
+
+    async def create_user(self, session: AsyncSession, organization_id: str, email: str) -> User:
+        user = User(organization_id=organization_id, email=email)
+        session.add(user)
+        await session.flush()
+        return user
+
+    # -- API keys ------------------------------------------------------------------------------
+
+    def add_keys(self, session: AsyncSession, *rows: ApiKey) -> None:
+        """Written when the caller's transaction commits."""
+        session.add_all(rows)
+
+    async def insert_key(self, session: AsyncSession, row: ApiKey) -> None:
+        """Written now, in the caller's transaction (the row gets its id)."""
+        session.add(row)
+        await session.flush()
+
+    async def key(self, session: AsyncSession, key_id: str) -> ApiKey | None:
+        return await session.get(ApiKey, key_id)
+
+    async def keys(self, organization_id: str | None) -> list[ApiKey]:
+        """Oldest first; every organization's when ``organization_id`` is empty."""
+        async with self._db.session() as session:
+            statement = select(ApiKey).order_by(ApiKey.created_at)
+            if organization_id:
+                statement = statement.where(ApiKey.organization_id == organization_id)
+            return list((await session.execute(statement)).scalars())
+
+    async def key_with_hash(self, key_hash: str) -> ApiKey | None:
+        async with self._db.session() as session:
+            statement = select(ApiKey).where(ApiKey.key_hash == key_hash)
+            return (await session.execute(statement)).scalar_one_or_none()
