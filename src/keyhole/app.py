@@ -1,6 +1,9 @@
 """create_app(): wires the services, mounts the dialect routers, and owns the lifespan.
 
-The synchronous Polytomic proxy route is served by ``FastProxy`` in front of the framework."""
+The layers, outermost first: ``RequestContext`` (request id, context headers, access log, the
+answer to an unexpected failure), ``FastRoutes`` (the proxy routes of both dialects, ahead of the
+router), then the framework with every route. Middleware belongs in this composition, never
+added to the framework app, so that it applies to the proxy routes too."""
 
 from __future__ import annotations
 
@@ -14,14 +17,15 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Scope
 
 from keyhole.api import blobs, health, oauth
+from keyhole.api.composio import routes as composio
 from keyhole.api.composio.errors import error_response as composio_error
-from keyhole.api.composio.routes import routes as composio_routes
+from keyhole.api.fast_routes import FastRoutes
 from keyhole.api.middleware import RequestContext, note_error
+from keyhole.api.polytomic import routes as polytomic
 from keyhole.api.polytomic.errors import error_response as polytomic_error
-from keyhole.api.polytomic.fast_proxy import FastProxy
-from keyhole.api.polytomic.routes import routes as polytomic_routes
 from keyhole.errors import KeyholeError, MethodNotAllowed, NotFound, internal_error
 from keyhole.services import Services
 from keyhole.settings import Settings
@@ -44,12 +48,20 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     return _render(request, NotFound(f"no route {request.method} {request.url.path}"))
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return _render(request, internal_error(request.scope.get("state", {}).get("request_id")))
+def _unexpected(scope: Scope) -> Response:
+    """The answer to a failure no handler expected (called while it is being handled)."""
+    logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+    request = Request(scope)
+    return _render(request, internal_error(scope.get("state", {}).get("request_id")))
 
 
-def create_app(settings: Settings | None = None) -> FastProxy:
+async def _unexpected_in_framework(request: Request, exc: Exception) -> Response:
+    return _unexpected(request.scope)
+
+
+def create_app(settings: Settings | None = None, *, fast_routes: bool = True) -> RequestContext:
+    """The ASGI app. ``fast_routes=False`` serves the proxy routes through the router like every
+    other route: the same answers, which a test holds both paths to."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -67,8 +79,8 @@ def create_app(settings: Settings | None = None) -> FastProxy:
             await services.close()
 
     routes = [
-        *polytomic_routes,
-        *composio_routes,
+        *polytomic.routes,
+        *composio.routes,
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", health.metrics, methods=["GET"]),
@@ -79,10 +91,12 @@ def create_app(settings: Settings | None = None) -> FastProxy:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
+        exception_handlers={HTTPException: _http_exception, Exception: _unexpected_in_framework},
     )
-    app.add_middleware(RequestContext, access_log=settings.access_log)
-    return FastProxy(app, access_log=settings.access_log)
+    inner: ASGIApp = (
+        FastRoutes(app, [*polytomic.proxy_routes, *composio.proxy_routes]) if fast_routes else app
+    )
+    return RequestContext(inner, unexpected=_unexpected, access_log=settings.access_log)
 
 
 def _freeze_heap() -> None:

@@ -5,7 +5,41 @@ A message must say what was wrong and what to do, and must never contain a secre
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+
+class CallField(enum.Enum):
+    """A part of a proxied call. Each dialect spells these its own way (Polytomic's
+    ``request.rawQuery`` is Composio's "the endpoint's query"), so core errors about them name
+    them through a ``FieldReference`` and the dialect renders the names."""
+
+    METHOD = "method"
+    PATH = "path"
+    QUERY = "query"
+    RAW_QUERY = "raw query"
+    HEADERS = "headers"
+    BODY = "body"
+
+
+CORE_FIELD_NAMES: Mapping[CallField, str] = {field: field.value for field in CallField}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldReference:
+    """Which call field an error is about, and its message with the field names left open."""
+
+    field: CallField
+    message: tuple[str | CallField, ...]
+    member: str | None = None  # a header or parameter under ``field``: ``request.headers.X-Key``
+
+    def render(self, names: Mapping[CallField, str]) -> str:
+        return "".join(names[part] if isinstance(part, CallField) else part for part in self.message)
+
+    def path(self, names: Mapping[CallField, str]) -> str:
+        return names[self.field] if self.member is None else f"{names[self.field]}.{self.member}"
 
 
 class KeyholeError(Exception):
@@ -13,6 +47,7 @@ class KeyholeError(Exception):
 
     status: ClassVar[int] = 500
     default_key: ClassVar[str] = "internal_error"
+    about: FieldReference | None = None
 
     def __init__(
         self,
@@ -29,6 +64,37 @@ class KeyholeError(Exception):
         self.metadata = metadata or {}
         self.retry_after = retry_after
         self.headers = headers or {}
+
+    def name_fields(self, names: Mapping[CallField, str]) -> None:
+        """Spell the call field this error is about (message and ``metadata.field``) as a
+        dialect names it; errors about no call field are left as they are."""
+        if self.about is not None:
+            self.message = self.about.render(names)
+            self.metadata["field"] = self.about.path(names)
+
+
+_E = TypeVar("_E", bound="KeyholeError")
+
+
+def call_error(
+    kind: type[_E],
+    field: CallField,
+    *message: str | CallField,
+    key: str,
+    member: str | None = None,
+    **metadata: Any,
+) -> _E:
+    """An error about one field of a proxied call, in core names until a dialect renames it."""
+    about = FieldReference(field, message, member)
+    error = kind(
+        about.render(CORE_FIELD_NAMES), key=key, metadata={"field": about.path(CORE_FIELD_NAMES), **metadata}
+    )
+    error.about = about
+    return error
+
+
+def body_too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the request body exceeds {limit} bytes", key="body_too_large")
 
 
 def internal_error(request_id: str | None) -> KeyholeError:

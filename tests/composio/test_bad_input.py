@@ -18,7 +18,7 @@ BAD_BODIES: list[tuple[str, str, Any]] = [
     ("/tools/execute/proxy", "POST", []),
     ("/tools/execute/proxy", "POST", {"endpoint": "/x"}),
     ("/tools/execute/proxy", "POST", {"endpoint": 5, "method": "GET", "connected_account_id": "x"}),
-    ("/tools/execute/proxy", "POST", {"endpoint": "/x", "method": "get", "connected_account_id": "x"}),
+    ("/tools/execute/proxy", "POST", {"endpoint": "/x", "method": 7, "connected_account_id": "x"}),
     ("/tools/execute/proxy", "POST", {"endpoint": "/x", "method": "GET", "surprise": 1}),
     ("/tools/execute/proxy", "POST", {"endpoint": "/x", "method": "GET", "parameters": [{"name": "a"}]}),
     (

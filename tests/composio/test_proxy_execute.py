@@ -7,6 +7,7 @@ import socket
 from typing import Any
 
 import httpx
+import pytest
 
 from proxy.support import LocalUpstream
 
@@ -117,6 +118,18 @@ def test_upstream_failures_say_whether_to_retry(cio_a: Composio, user_id: str) -
     get = cio_a.proxy({"endpoint": "/x", "method": "GET", "connected_account_id": account})
     envelope(get, 502)
     assert "x-should-retry" not in get.headers
+
+
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "OPTIONS", "PROPFIND", "", "G ET"])
+def test_methods_outside_the_contract_are_refused_before_anything_is_sent(
+    cio_a: Composio, httpbin_url: str, user_id: str, method: str
+) -> None:
+    account = cio_a.account(httpbin_url, user_id=user_id)
+    error = envelope(
+        cio_a.proxy({"endpoint": "/anything", "method": method, "connected_account_id": account}), 400
+    )
+    assert error["slug"] == "InvalidProxyRequest"
+    assert error["message"] == "method must be one of GET, HEAD, POST, PUT, PATCH, DELETE"
 
 
 def test_path_rules_apply_once_in_core(cio_a: Composio, httpbin_url: str, user_id: str) -> None:

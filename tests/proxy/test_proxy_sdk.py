@@ -93,7 +93,7 @@ def test_proxy_info_through_the_sdk(sdk: Polytomic, bearer_connection: str, http
     assert [(h.name, h.value, h.redacted) for h in locked] == [("Authorization", "[REDACTED]", True)]
     contract = info.request_contract
     assert contract is not None
-    assert contract.allowed_methods == ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    assert contract.allowed_methods == ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
     blocked = contract.blocked_request_headers or []
     for name in (
         "Cookie",
@@ -122,14 +122,14 @@ def test_settings_round_trip_and_disabled_proxy_is_forbidden(sdk: Polytomic, gw_
 
     updated = proxy.update_proxy_settings(id=connection, enabled=False).data
     assert updated is not None and updated.enabled is False
-    assert proxy.get_proxy_settings(id=connection).data.enabled is False  # type: ignore[union-attr]
+    assert proxy.get_proxy_settings(id=connection).data.enabled is False
 
     with pytest.raises(ForbiddenError) as caught:
         proxy.execute_proxy(id=connection, request=ConnectionProxyCall(method="GET", path="/"))
     assert caught.value.status_code == 403
     assert caught.value.body.key == "proxy_disabled"
 
-    assert proxy.update_proxy_settings(id=connection, enabled=True).data.enabled is True  # type: ignore[union-attr]
+    assert proxy.update_proxy_settings(id=connection, enabled=True).data.enabled is True
 
 
 def test_typed_errors(sdk: Polytomic, bearer_connection: str) -> None:
@@ -156,9 +156,10 @@ def test_too_many_requests_without_retries(server: Any, org_a: Any, gw_a: Gatewa
     connection = gw_a.create(httpbin_url, proxy={"rate_limit_per_minute": 1})
     client = Polytomic(base_url=server.url, token=org_a.user_api_key, max_retries=0)
     call = ConnectionProxyCall(method="GET", path="/get")
-    assert client.connections.proxy.execute_proxy(id=connection, request=call).data.status == 200  # type: ignore[union-attr]
+    assert client.connections.proxy.execute_proxy(id=connection, request=call).data.status == 200
     with pytest.raises(TooManyRequestsError) as caught:
         client.connections.proxy.execute_proxy(id=connection, request=call)
     assert caught.value.status_code == 429
     assert caught.value.body.key == "connection_rate_limited"
+    assert caught.value.headers is not None
     assert int(caught.value.headers["retry-after"]) >= 1

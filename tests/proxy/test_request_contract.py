@@ -15,8 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keyhole.connections.catalog import load_catalog
+from keyhole import http_names
 from keyhole.connections.target import HttpTarget, build_http_target
+from keyhole.connections.type_files import load_catalog
 from keyhole.errors import InvalidRequest
 from keyhole.proxy import contract
 from keyhole.proxy.request import ProxyCall, build_upstream
@@ -264,7 +265,7 @@ def test_credential_query_parameter_is_locked(
     connection = gw_a.create(upstream.url(), auth={"type": "query", "name": "api_key", "value": TOKEN})
     before = len(upstream.requests)
     body = gw_a.refused(connection, 400, "locked_query", method="GET", path="/x", **request_fields)
-    assert contract.query_name_key(body["metadata"]["parameter"]) == "api_key"
+    assert http_names.query_name_key(body["metadata"]["parameter"]) == "api_key"
     assert len(upstream.requests) == before
 
 
@@ -421,8 +422,8 @@ def test_names_that_only_look_like_a_header_credential_are_accepted(extra: str, 
 @given(name=st.from_regex(r"[A-Za-z0-9_-]{1,40}", fullmatch=True))
 def test_everyday_names_take_the_fast_path_to_the_same_key(name: str) -> None:
     # A trailing NUL sends a name down the full normalisation, which strips it again.
-    assert contract.query_name_key(name) == contract.query_name_key(name + "\x00")
-    assert contract.header_name_key(name) == contract.header_name_key(name + "\x00")
+    assert http_names.query_name_key(name) == http_names.query_name_key(name + "\x00")
+    assert http_names.header_name_key(name) == http_names.header_name_key(name + "\x00")
 
 
 @pytest.mark.parametrize(
@@ -437,13 +438,13 @@ def test_similar_query_names_are_accepted(name: str) -> None:
 def test_deeply_nested_percent_encoding_is_decoded_completely() -> None:
     for depth in (1, 2, 10, 200):
         nested = "api_key%" + "25" * (depth - 1) + "20"
-        assert contract.query_name_key(nested) == QUERY_NAME
+        assert http_names.query_name_key(nested) == QUERY_NAME
         assert _refusal(QUERY_TARGET, raw_query=f"{nested}=evil") == "locked_query"
 
 
 def test_blocked_names_are_their_own_keys() -> None:
     for name in contract.BLOCKED_REQUEST_HEADERS:
-        assert contract.header_name_key(name) == name.lower()
+        assert http_names.header_name_key(name) == name.lower()
 
 
 def test_inherited_names_that_read_as_the_credential_are_not_sent() -> None:
@@ -492,7 +493,7 @@ def test_review_spellings_of_a_query_credential_are_refused_end_to_end(
 ) -> None:
     before = len(upstream.requests)
     body = gw_a.refused(query_locked, 400, "locked_query", method="GET", path="/x", **request_fields)
-    assert contract.query_name_key(body["metadata"]["parameter"]) == QUERY_NAME
+    assert http_names.query_name_key(body["metadata"]["parameter"]) == QUERY_NAME
     assert QUERY_NAME in body["message"]
     assert len(upstream.requests) == before
 
@@ -716,12 +717,27 @@ def test_allowed_methods(gw_a: Gateway, echo: str, method: str) -> None:
     assert _echo(gw_a.ok(echo, method=method, path="/anything"))["method"] == method.upper()
 
 
-@pytest.mark.parametrize("method", ["HEAD", "OPTIONS", "TRACE", "CONNECT", "PROPFIND", "G ET", "", None, 1])
+def test_head_is_in_the_contract(gw_a: Gateway, upstream: LocalUpstream, counted: str) -> None:
+    assert "HEAD" in gw_a.info(counted)["requestContract"]["allowedMethods"]
+    before = len(upstream.requests)
+    data = gw_a.ok(counted, method="head", path="/x")
+    assert data["body"] == ""
+    assert len(upstream.requests) == before + 1
+
+
+@pytest.mark.parametrize(
+    "method", ["OPTIONS", "TRACE", "CONNECT", "PROPFIND", "G ET", "", None, 1, "X" * 40, "GET\u00e9"]
+)
 def test_other_methods_are_refused(gw_a: Gateway, upstream: LocalUpstream, counted: str, method: Any) -> None:
     before = len(upstream.requests)
     body = gw_a.refused(counted, 400, "invalid_proxy_request", method=method, path="/x")
     assert body["metadata"]["field"] == "request.method"
     assert len(upstream.requests) == before
+    # The refusal is audited, whatever the caller sent as a method (the column holds eight characters).
+    record = gw_a.calls(counted, limit=1)["data"][0]
+    assert record["proxyCallId"] == body["metadata"]["proxyCallId"]
+    assert record["outcome"] == "invalid_proxy_request"
+    assert record["method"] in {"OPTIONS", "TRACE", "CONNECT", "PROPFIND", "G ET", "", "XXXXXXXX"}
 
 
 @pytest.mark.parametrize(

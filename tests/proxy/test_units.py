@@ -9,15 +9,15 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from keyhole.audit.records import redacted_path
-from keyhole.connections.catalog import load_catalog
 from keyhole.connections.target import HttpTarget, build_http_target
-from keyhole.errors import InvalidRequest, PayloadTooLarge
+from keyhole.connections.type_files import load_catalog
+from keyhole.errors import CORE_FIELD_NAMES, CallField, InvalidRequest, PayloadTooLarge
+from keyhole.http_paths import check_path
 from keyhole.proxy import contract
 from keyhole.proxy.request import (
     ProxyCall,
     build_upstream,
     check_method,
-    check_path,
     encode_body,
     flatten_query,
 )
@@ -83,7 +83,13 @@ def test_check_path_encodes(path: str, wire: str) -> None:
 def test_check_path_refuses(path: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
         check_path(path)
-    assert caught.value.metadata["field"] == "request.path"
+    error = caught.value
+    assert error.metadata["field"] == "path"
+    assert error.message.startswith("path ")
+    # Each dialect names the field its own way, in the message and in metadata alike.
+    error.name_fields({**CORE_FIELD_NAMES, CallField.PATH: "endpoint"})
+    assert error.metadata["field"] == "endpoint"
+    assert error.message.startswith("endpoint ")
 
 
 def test_non_ascii_controls_travel_percent_encoded() -> None:
@@ -92,7 +98,8 @@ def test_non_ascii_controls_travel_percent_encoded() -> None:
 
 def test_check_method() -> None:
     assert check_method("patch") == "PATCH"
-    for method in ("HEAD", "options", "", None, 3):
+    assert check_method("head") == "HEAD"
+    for method in ("options", "TRACE", "CONNECT", "", None, 3):
         with pytest.raises(InvalidRequest):
             check_method(method)
 

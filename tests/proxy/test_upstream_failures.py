@@ -32,6 +32,16 @@ def _last_call(gw: Gateway, connection: str) -> dict[str, Any]:
     return record
 
 
+def test_a_failed_write_tells_clients_not_to_retry(gw_a: Gateway) -> None:
+    connection = gw_a.create(f"http://127.0.0.1:{closed_port()}")
+    post = gw_a.call(connection, method="POST", path="/x", body={"a": 1})
+    assert post.status_code == 502
+    assert post.headers["x-should-retry"] == "false"
+    get = gw_a.call(connection, method="GET", path="/x")
+    assert get.status_code == 502
+    assert "x-should-retry" not in get.headers
+
+
 def test_timeout_is_504(gw_a: Gateway, httpbin_url: str) -> None:
     connection = gw_a.create(httpbin_url, proxy={"timeout_ms": 500})
     assert gw_a.info(connection)["requestContract"]["timeoutMs"] == 500

@@ -1,8 +1,7 @@
 """Pure ASGI middleware (cheaper than BaseHTTPMiddleware on the hot path).
 
 Every response gets an ``X-Request-Id`` (the caller's, when it is a sane token, else a new
-one); responses of the Polytomic dialect echo ``X-Polytomic-Version``. The proxy's fast path
-(``api.polytomic.fast_proxy``) applies the same context through the functions below.
+one); responses of the Polytomic dialect echo ``X-Polytomic-Version``.
 """
 
 from __future__ import annotations
@@ -10,7 +9,10 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keyhole.ids import correlation_hex
@@ -57,19 +59,18 @@ def note_error(scope: Scope, key: str) -> None:
     scope["state"]["error_key"] = key
 
 
-def log_access(scope: Scope, status: int, started: float, *, route: str | None = None) -> None:
+def log_access(scope: Scope, status: int, started: float) -> None:
     if not logger.isEnabledFor(logging.INFO):
         return
     path: str = scope["path"]
     state = scope["state"]
-    template = route or getattr(scope.get("route"), "path", None)
     logger.info(
         "request",
         extra={
             "method": scope["method"],
             # never the query string (it may carry SQL or tokens), nor a download token
             "path": _BLOB_PATH if path.startswith(_BLOB_PATH) else path,
-            "route": template,
+            "route": getattr(scope.get("route"), "path", None),
             "status": status,
             "request_id": state["request_id"],
             "organization_id": state.get("organization_id"),
@@ -81,9 +82,21 @@ def log_access(scope: Scope, status: int, started: float, *, route: str | None =
     )
 
 
+Unexpected = Callable[[Scope], Response]
+
+
 class RequestContext:
-    def __init__(self, app: ASGIApp, *, access_log: bool = False) -> None:
+    """The outermost layer, around both the framework and the fast routes: the request id and
+    context headers, the access log line, and the answer to an unexpected failure.
+
+    ``unexpected`` renders that answer (the dialect's 500 envelope) and logs the failure; the
+    framework's own error handler is the same function, and re-raises after answering, so a
+    failure is let through only when it broke an answer already under way: a complete 500
+    keeps its keep-alive connection."""
+
+    def __init__(self, app: ASGIApp, *, unexpected: Unexpected, access_log: bool = False) -> None:
         self.app = app
+        self._unexpected = unexpected
         # Off by default: every proxied call is already in the audit log and the metrics, and a
         # formatted line per request costs the proxy ~15 µs of its per-request budget.
         self.access_log = access_log
@@ -95,16 +108,26 @@ class RequestContext:
         context_headers = enter_context(scope)
         started = time.perf_counter()
         status = 0
+        answered = False
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *context_headers]
             await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                answered = True
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except ClientDisconnect:
+            status = 499  # nobody is left to answer
+        except Exception:
+            if status == 0:
+                await self._unexpected(scope)(scope, receive, send_with_headers)
+            elif not answered:
+                raise
         finally:
             if self.access_log:
                 log_access(scope, status, started)

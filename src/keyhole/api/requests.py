@@ -9,7 +9,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from keyhole.errors import InvalidRequest, PayloadTooLarge
+from keyhole.errors import InvalidRequest, body_too_large
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -22,19 +22,23 @@ async def read_body(request: Request, limit: int) -> bytes:
 async def read_limited(chunks: AsyncIterator[bytes], declared_length: str | None, limit: int) -> bytes:
     """Join ``chunks``, refusing a declared or actual length over ``limit`` before buffering it."""
     if declared_length is not None and declared_length.isdigit() and int(declared_length) > limit:
-        raise _too_large(limit)
+        raise body_too_large(limit)
     parts: list[bytes] = []
     size = 0
     async for chunk in chunks:
         size += len(chunk)
         if size > limit:
-            raise _too_large(limit)
+            raise body_too_large(limit)
         parts.append(chunk)
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 async def read_json(request: Request, limit: int, *, empty: Any = None) -> Any:
-    body = await read_body(request, limit)
+    return parse_json(await read_body(request, limit), empty=empty)
+
+
+def parse_json(body: bytes, *, empty: Any = None) -> Any:
+    """The body as JSON (``empty`` for a blank one), or the dialect-neutral ``malformed_json``."""
     if not body.strip():
         return empty
     try:
@@ -75,11 +79,9 @@ def _field_error(error: Any) -> dict[str, str]:
     return {"field": _location(error), "message": _message(error)}
 
 
-def _too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"the request body exceeds {limit} bytes", key="body_too_large")
-
-
 def query_flag(request: Request, name: str, default: bool = False) -> bool:
+    """A boolean query parameter: ``true``/``1`` or ``false``/``0`` (any case); absent or empty is
+    ``default``."""
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
@@ -88,4 +90,9 @@ def query_flag(request: Request, name: str, default: bool = False) -> bool:
         return True
     if lowered in {"false", "0"}:
         return False
-    raise InvalidRequest(f"query parameter '{name}' must be true or false", key="validation_error")
+    message = "must be true or false"
+    raise InvalidRequest(
+        f"query parameter {name} {message}",
+        key="validation_error",
+        metadata={"errors": [{"field": name, "message": message}]},
+    )

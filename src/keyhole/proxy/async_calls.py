@@ -24,12 +24,11 @@ from keyhole.audit.records import redacted_path
 from keyhole.blobs import BlobStore
 from keyhole.connections.service import ConnectionService
 from keyhole.connections.target import HttpTarget
-from keyhole.errors import InvalidRequest, KeyholeError
-from keyhole.ids import correlation_id
+from keyhole.errors import CallField, InvalidRequest, KeyholeError, call_error
 from keyhole.jobs import JobFailure, JobStatus, JobView, RunningJob
 from keyhole.jobs.service import JobService
 from keyhole.proxy.request import ProxyCall, UpstreamRequest, build_upstream
-from keyhole.proxy.service import ProxyService
+from keyhole.proxy.service import CallTrace, ProxyService
 from keyhole.tenancy.keys import KeyKind
 from keyhole.tenancy.principal import Principal
 
@@ -124,37 +123,35 @@ class AsyncProxy:
         dialect: str,
     ) -> AsyncSubmission:
         """Accept a GET as a job, after the same checks and rate limits as a synchronous call."""
-        started = time.perf_counter()
-        call_id = correlation_id()
-        request: ProxyCall | None = None
-        upstream: UpstreamRequest | None = None
+        trace = CallTrace.begin(dialect)
         try:
             self._proxy.check_enabled(target)
-            request = call() if callable(call) else call
-            if request.method != "GET":
+            request = trace.request = call() if callable(call) else call
+            upstream = trace.upstream = build_upstream(target, request)
+            if upstream.method != "GET":
                 raise InvalidRequest(
-                    f"async calls must use GET (got {request.method}); send other methods without async",
+                    f"async calls must use GET (got {upstream.method}); send other methods without async",
                     key="async_requires_get",
                     metadata={"field": "async"},
                 )
             if request.body is not None:
-                raise InvalidRequest(
-                    "async GET calls cannot carry a body; leave request.body out",
+                raise call_error(
+                    InvalidRequest,
+                    CallField.BODY,
+                    "async GET calls cannot carry a body; leave ",
+                    CallField.BODY,
+                    " out",
                     key="async_requires_get",
-                    metadata={"field": "request.body"},
                 )
-            upstream = build_upstream(target, request)
             await self._proxy.check_limits(principal, target)
             job = await self._jobs.submit(
-                principal, CONNECTION_PROXY, _payload(principal, target, request, call_id, dialect)
+                principal, CONNECTION_PROXY, _payload(principal, target, request, trace.call_id, dialect)
             )
         except KeyholeError as error:
-            error.metadata.setdefault("proxyCallId", call_id)
-            self._proxy.record(
-                principal, target, dialect, call_id, upstream, None, started, 0, False, error, request
-            )
+            error.metadata.setdefault("proxyCallId", trace.call_id)
+            self._proxy.record(principal, target, trace, error)
             raise
-        return AsyncSubmission(call_id, job)
+        return AsyncSubmission(trace.call_id, job)
 
     async def result(self, job: JobView, base_url: str) -> AsyncCallResult | None:
         """The finished call of a ``done`` job, with a freshly signed body URL; None otherwise."""
@@ -218,23 +215,19 @@ class AsyncProxy:
         # Nothing awaited between the job's end and its record: a process killed right after
         # the job ended has its record in the audit spool already.
         target = _FinishedCall(str(job.payload["connection_id"]))
-        upstream = None
-        if "auditPath" in stored:
-            upstream = UpstreamRequest("GET", str(stored["auditPath"]), "", {}, None)
-        error = None if failure is None else KeyholeError(failure.message, key=failure.key)
-        self._proxy.record(
-            _principal(job),
-            target,
-            str(job.payload.get("dialect", "polytomic")),
-            str(job.payload["call_id"]),
-            upstream,
-            stored.get("status"),
-            time.perf_counter() - stored.get("latencyMs", 0) / 1000,
-            int(stored.get("contentLength", 0)),
-            bool(stored.get("truncated", False)),
-            error,
-            _call(job.payload),
+        audit_path = stored.get("auditPath")
+        trace = CallTrace(
+            call_id=str(job.payload["call_id"]),
+            dialect=str(job.payload.get("dialect", "polytomic")),
+            started=time.perf_counter() - stored.get("latencyMs", 0) / 1000,
+            request=_call(job.payload),
+            upstream=None if audit_path is None else UpstreamRequest("GET", str(audit_path), "", {}, None),
+            status=stored.get("status"),
+            bytes_out=int(stored.get("contentLength", 0)),
+            truncated=bool(stored.get("truncated", False)),
         )
+        error = None if failure is None else KeyholeError(failure.message, key=failure.key)
+        self._proxy.record(_principal(job), target, trace, error)
 
     async def discard(self, job: RunningJob, result: dict[str, Any]) -> None:
         blob = await self._blobs.get(str(result.get("blobId", "")))

@@ -9,7 +9,7 @@ and scrubbed of echoed secrets on the way. The caller gets a short-lived downloa
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -39,10 +39,11 @@ def is_binary(content_type: str, method: str) -> bool:
 
 
 class BlobSink:
-    """A sink writing to the blob store; download URLs are built on ``base_url`` (local backend)
-    or presigned by the object store, and live ``ttl_seconds``."""
+    """A sink writing to the blob store; download URLs are built on ``base_url()`` (local
+    backend) or presigned by the object store, and live ``ttl_seconds``. The base URL is asked
+    for only when a binary answer is stored: most calls never need it."""
 
-    def __init__(self, blobs: BlobStore, base_url: str, *, ttl_seconds: int) -> None:
+    def __init__(self, blobs: BlobStore, base_url: Callable[[], str], *, ttl_seconds: int) -> None:
         self._blobs = blobs
         self._base_url = base_url
         self._ttl = timedelta(seconds=ttl_seconds)
@@ -57,5 +58,5 @@ class BlobSink:
             content_type=content_type,
             expires_at=utcnow() + self._ttl,
         )
-        url, expires_at = await self._blobs.download_url(ref, self._base_url)
+        url, expires_at = await self._blobs.download_url(ref, self._base_url())
         return BinaryBody(url, ref.content_type, ref.size, expires_at)

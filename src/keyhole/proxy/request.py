@@ -10,20 +10,21 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote, unquote_plus, urlencode
+from urllib.parse import unquote_plus, urlencode
 
 import orjson
 import yarl
 
 from keyhole.connections.target import HttpTarget
-from keyhole.errors import InvalidRequest, PayloadTooLarge
+from keyhole.errors import CallField, InvalidRequest, PayloadTooLarge, body_too_large, call_error
+from keyhole.http_names import header_name_key, is_blocked_key, query_name_key
+from keyhole.http_paths import check_path
 from keyhole.proxy import contract
 from keyhole.proxy.origin import check_origin
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")  # fullmatch: '$' would allow a final \n
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 # Some servers (Rack before 3, Python before 3.9.2) split a query on ';' as well as '&'.
 _QUERY_SEPARATOR = re.compile(r"[&;]")
 
@@ -41,6 +42,7 @@ class ProxyCall:
     content_type: str | None = None
     # An absolute endpoint's scheme://host[:port]; replaces the base URL once ``check_origin`` allows it.
     origin: yarl.URL | None = None
+    envelope_bytes: int = 0  # the size of the dialect's whole request body that carried this call
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,58 +55,29 @@ class UpstreamRequest:
     origin: yarl.URL | None = None
 
 
-def _invalid(message: str, field: str) -> InvalidRequest:
-    return InvalidRequest(message, key="invalid_proxy_request", metadata={"field": field})
+_PATH = CallField.PATH
+_QUERY = CallField.QUERY
+_RAW_QUERY = CallField.RAW_QUERY
+_HEADERS = CallField.HEADERS
+_BODY = CallField.BODY
 
 
-def check_method(method: object, allowed: Sequence[str] = contract.ALLOWED_METHODS) -> str:
-    if not isinstance(method, str) or method.upper() not in allowed:
-        raise _invalid(f"request.method must be one of {', '.join(allowed)}", "request.method")
+def _invalid(field: CallField, *message: str | CallField, member: str | None = None) -> InvalidRequest:
+    return call_error(InvalidRequest, field, *message, key="invalid_proxy_request", member=member)
+
+
+def check_method(method: object) -> str:
+    if not isinstance(method, str) or method.upper() not in contract.ALLOWED_METHODS:
+        raise _invalid(
+            CallField.METHOD, CallField.METHOD, f" must be one of {', '.join(contract.ALLOWED_METHODS)}"
+        )
     return method.upper()
-
-
-def check_path(path: object) -> str:
-    """Return the path percent-encoded for the wire; refuse anything that could leave the base URL."""
-    if not isinstance(path, str) or not path:
-        raise _invalid("request.path is required and must be a string starting with '/'", "request.path")
-    if len(path) > contract.MAX_PATH_LENGTH:
-        raise _invalid(f"request.path is longer than {contract.MAX_PATH_LENGTH} characters", "request.path")
-    if not path.startswith("/") or path.startswith("//"):
-        raise _invalid(
-            "request.path must be relative to the connection's base URL: start with a single '/', "
-            "with no scheme or host",
-            "request.path",
-        )
-    if "\\" in path or _CONTROL.search(path):
-        raise _invalid("request.path must not contain backslashes or control characters", "request.path")
-    if "?" in path or "#" in path:
-        raise _invalid(
-            "request.path must not contain '?' or '#'; put parameters in query or rawQuery", "request.path"
-        )
-    if _BAD_PERCENT.search(path):
-        raise _invalid("request.path has a '%' that does not start a %XX escape", "request.path")
-    decoded = path
-    for _ in range(3):  # upstreams that decode twice must not see a traversal either
-        if "%" in decoded:
-            decoded = unquote(decoded)
-            if "\\" in decoded or _CONTROL.search(decoded):
-                raise _invalid(
-                    "request.path must not encode backslashes or control characters", "request.path"
-                )
-            if decoded.startswith("//"):
-                raise _invalid("request.path must not encode a '//' prefix", "request.path")
-        # Every dot segment follows a '/', since the path starts with one.
-        if "/." in decoded and any(segment in {".", ".."} for segment in decoded.split("/")):
-            raise _invalid("request.path must not contain '.' or '..' segments", "request.path")
-        if "%" not in decoded:
-            break
-    return quote(path, safe=_PATH_SAFE)
 
 
 def flatten_query(query: object) -> list[tuple[str, str]]:
     """``{"a": 1, "b": [true, "x"]}`` → ``[("a", "1"), ("b", "true"), ("b", "x")]``."""
     if not isinstance(query, dict):
-        raise _invalid("request.query must be an object of name → value", "request.query")
+        raise _invalid(_QUERY, _QUERY, " must be an object of name → value")
     pairs: list[tuple[str, str]] = []
     for name, value in query.items():
         values = value if isinstance(value, list) else [value]
@@ -117,8 +90,10 @@ def flatten_query(query: object) -> list[tuple[str, str]]:
                 pairs.append((name, str(item)))
             else:
                 raise _invalid(
-                    f"request.query.{name[:64]} must be a string, number, boolean or an array of them",
-                    f"request.query.{name[:64]}",
+                    _QUERY,
+                    _QUERY,
+                    f".{name[:64]} must be a string, number, boolean or an array of them",
+                    member=name[:64],
                 )
     return pairs
 
@@ -131,26 +106,27 @@ def encode_body(body: Any) -> tuple[bytes | None, str | None]:
         return body.encode(), "text/plain; charset=utf-8"
     if isinstance(body, dict | list):
         return orjson.dumps(body), "application/json"
-    raise _invalid("request.body must be an object, an array, a string or null", "request.body")
+    raise _invalid(_BODY, _BODY, " must be an object, an array, a string or null")
 
 
 def _check_headers(target: HttpTarget, headers: Mapping[str, str]) -> dict[str, str]:
     if len(headers) > contract.MAX_HEADERS:
-        raise _invalid(f"at most {contract.MAX_HEADERS} request headers are allowed", "request.headers")
+        raise _invalid(_HEADERS, f"at most {contract.MAX_HEADERS} request headers are allowed")
     locked = target.locked_header_keys
     checked: dict[str, str] = {}
     for name, value in headers.items():
         if not isinstance(name, str) or not _TOKEN.fullmatch(name):
-            raise _invalid(f"header name {name[:64]!r} is not a valid HTTP token", "request.headers")
+            raise _invalid(_HEADERS, f"header name {name[:64]!r} is not a valid HTTP token")
         if not isinstance(value, str):
-            raise _invalid(f"header {name} must have a string value", f"request.headers.{name}")
+            raise _invalid(_HEADERS, f"header {name} must have a string value", member=name)
         if len(value) > contract.MAX_HEADER_VALUE_LENGTH or _CONTROL.search(value.replace("\t", " ")):
             raise _invalid(
+                _HEADERS,
                 f"header {name} has a value that is too long or contains CR, LF, NUL or another control "
                 "character",
-                f"request.headers.{name}",
+                member=name,
             )
-        key = contract.header_name_key(name)
+        key = header_name_key(name)
         if key in locked:
             raise InvalidRequest(
                 f"header {_as_read(name, locked[key])} carries the connection's credential and cannot "
@@ -158,7 +134,7 @@ def _check_headers(target: HttpTarget, headers: Mapping[str, str]) -> dict[str, 
                 key="locked_header",
                 metadata={"field": f"request.headers.{name}", "header": name},
             )
-        if contract.is_blocked_key(key):
+        if is_blocked_key(key):
             raise InvalidRequest(
                 f"header {name} is blocked by the proxy contract (see blockedRequestHeaders in proxy info)",
                 key="blocked_header",
@@ -175,19 +151,21 @@ def _as_read(name: str, locked: str) -> str:
 
 
 def _check_query_name(locked: Mapping[str, str], name: str) -> None:
-    locked_name = locked.get(contract.query_name_key(name))
+    locked_name = locked.get(query_name_key(name))
     if locked_name is not None:
-        raise InvalidRequest(
+        raise call_error(
+            InvalidRequest,
+            _QUERY,
             f"query parameter {_as_read(name, locked_name)} carries the connection's credential and "
             "cannot be set by the caller",
             key="locked_query",
-            metadata={"field": "request.query", "parameter": name[:64]},
+            parameter=name[:64],
         )
 
 
 def _query(target: HttpTarget, call: ProxyCall) -> str:
     if call.query is not None and call.raw_query is not None:
-        raise _invalid("send either query or rawQuery, not both", "request.rawQuery")
+        raise _invalid(_RAW_QUERY, "send either ", _QUERY, " or ", _RAW_QUERY, ", not both")
     locked = target.locked_query_keys
     inherited = dict(target.inherited_query)
     caller = ""
@@ -206,7 +184,7 @@ def _query(target: HttpTarget, call: ProxyCall) -> str:
             or _CONTROL.search(raw)
             or _BAD_PERCENT.search(raw)
         ):
-            raise _invalid(f"request.rawQuery breaks the rule: {contract.RAW_QUERY_RULE}", "request.rawQuery")
+            raise _invalid(_RAW_QUERY, _RAW_QUERY, f" breaks the rule: {contract.RAW_QUERY_RULE}")
         if locked:
             for part in _QUERY_SEPARATOR.split(raw):
                 _check_query_name(locked, unquote_plus(part.partition("=")[0]))
@@ -220,17 +198,24 @@ def _query(target: HttpTarget, call: ProxyCall) -> str:
 
 
 def build_upstream(target: HttpTarget, call: ProxyCall) -> UpstreamRequest:
+    """The upstream request for ``call`` under every rule of the contract, or the refusal."""
+    method = check_method(call.method)
     path = check_path(call.path)
     if call.origin is not None:
         check_origin(target.base_url, call.origin, path)
     headers = _check_headers(target, call.headers)
     if call.body is not None and len(call.body) > target.limits.max_request_body_bytes:
-        raise PayloadTooLarge(
-            f"request.body is {len(call.body)} bytes; this connection accepts at most "
+        raise call_error(
+            PayloadTooLarge,
+            _BODY,
+            _BODY,
+            f" is {len(call.body)} bytes; this connection accepts at most "
             f"{target.limits.max_request_body_bytes} (maxRequestBodyBytes)",
             key="request_body_too_large",
-            metadata={"field": "request.body"},
         )
+    envelope_limit = contract.envelope_limit(target.limits.max_request_body_bytes)
+    if call.envelope_bytes > envelope_limit:
+        raise body_too_large(envelope_limit)
     merged = dict(target.inherited_headers)
     lowered = {name.lower(): name for name in merged}
     for name, value in headers.items():
@@ -241,4 +226,4 @@ def build_upstream(target: HttpTarget, call: ProxyCall) -> UpstreamRequest:
     if call.body is not None and call.content_type and "content-type" not in {n.lower() for n in merged}:
         merged["Content-Type"] = call.content_type
     merged.update(target.credential_headers)  # last, so nothing the caller sent can replace it
-    return UpstreamRequest(call.method, path, _query(target, call), merged, call.body, call.origin)
+    return UpstreamRequest(method, path, _query(target, call), merged, call.body, call.origin)

@@ -15,6 +15,7 @@ from keyhole.egress import EgressClient
 from keyhole.errors import Forbidden, KeyholeError, RateLimited
 from keyhole.ids import correlation_id
 from keyhole.oauth.refresh import TokenBroker
+from keyhole.proxy import contract
 from keyhole.proxy.binary import BinaryBody, BinarySink, is_binary
 from keyhole.proxy.metrics import PROXY_LATENCY, PROXY_RESPONSE_BYTES, count_call
 from keyhole.proxy.request import ProxyCall, UpstreamRequest, build_upstream
@@ -47,6 +48,24 @@ class ProxyInfo:
     stats: CallStats
 
 
+@dataclass(slots=True)
+class CallTrace:
+    """What is known of one proxied call so far: its metrics and audit record are made of it."""
+
+    call_id: str
+    dialect: str
+    started: float  # perf_counter() when the call began
+    request: ProxyCall | None = None  # None until the call is parsed
+    upstream: UpstreamRequest | None = None  # None until the contract accepted it
+    status: int | None = None  # the upstream's, once it answered
+    bytes_out: int = 0
+    truncated: bool = False
+
+    @classmethod
+    def begin(cls, dialect: str) -> CallTrace:
+        return cls(correlation_id(), dialect, time.perf_counter())
+
+
 class Audited(Protocol):
     """What an audit record needs of a call's target: an ``HttpTarget``, or just the names of a
     finished async call (whose path was redacted when it ran)."""
@@ -56,6 +75,17 @@ class Audited(Protocol):
 
     @property
     def credential_query(self) -> Mapping[str, str]: ...
+
+
+def _audited_method(method: object) -> str:
+    """A refused call's method as the audit column holds it (eight printable ASCII characters)."""
+    if not isinstance(method, str) or not method.isascii() or not method.isprintable():
+        return ""
+    return method.upper()[:8]
+
+
+def _safe(method: object) -> bool:
+    return isinstance(method, str) and method.upper() in contract.SAFE_METHODS
 
 
 class ProxyService:
@@ -90,38 +120,23 @@ class ProxyService:
         """Run one proxied call. ``call`` may be a thunk so that parsing errors are audited too.
 
         With ``binary_sink``, a binary answer streams into the sink (see ``proxy.binary``)."""
-        started = time.perf_counter()
-        call_id = correlation_id()
-        request: ProxyCall | None = None
-        upstream: UpstreamRequest | None = None
-        status: int | None = None
-        bytes_out = 0
-        truncated = False
+        trace = CallTrace.begin(dialect)
         try:
             self.check_enabled(target)
-            request = call() if callable(call) else call
-            upstream = build_upstream(target, request)
+            request = trace.request = call() if callable(call) else call
+            upstream = trace.upstream = build_upstream(target, request)
             await self.check_limits(principal, target)
-            result = await self._call(target, request, upstream, call_id, started, binary_sink)
-            status, truncated = result.status, result.truncated
-            bytes_out = result.body_bytes
-            self.record(principal, target, dialect, call_id, upstream, status, started, bytes_out, truncated)
+            result = await self._call(target, request, upstream, trace.call_id, trace.started, binary_sink)
+            trace.status, trace.truncated = result.status, result.truncated
+            trace.bytes_out = result.body_bytes
+            self.record(principal, target, trace)
             return result
         except KeyholeError as error:
-            error.metadata.setdefault("proxyCallId", call_id)
-            self.record(
-                principal,
-                target,
-                dialect,
-                call_id,
-                upstream,
-                status,
-                started,
-                bytes_out,
-                truncated,
-                error,
-                request,
-            )
+            error.metadata.setdefault("proxyCallId", trace.call_id)
+            if error.status >= 500 and trace.request is not None and not _safe(trace.request.method):
+                # The upstream may have acted on it: a client that retries 5xx must not send it again.
+                error.headers["x-should-retry"] = "false"
+            self.record(principal, target, trace, error)
             raise
 
     @staticmethod
@@ -211,48 +226,38 @@ class ProxyService:
         )
 
     def record(
-        self,
-        principal: Principal,
-        target: Audited,
-        dialect: str,
-        call_id: str,
-        upstream: UpstreamRequest | None,
-        status: int | None,
-        started: float,
-        bytes_out: int,
-        truncated: bool,
-        error: KeyholeError | None = None,
-        request: ProxyCall | None = None,
+        self, principal: Principal, target: Audited, trace: CallTrace, error: KeyholeError | None = None
     ) -> None:
         """Count the call and audit it (also the async proxy's record of a job's call)."""
-        latency = time.perf_counter() - started
+        latency = time.perf_counter() - trace.started
         outcome = "ok" if error is None else error.key
-        count_call(dialect, outcome)
-        if status is not None:
+        count_call(trace.dialect, outcome)
+        upstream, request = trace.upstream, trace.request
+        if trace.status is not None:
             PROXY_LATENCY.observe(latency)
-            PROXY_RESPONSE_BYTES.inc(bytes_out)
+            PROXY_RESPONSE_BYTES.inc(trace.bytes_out)
         if upstream is not None:
             method = upstream.method
             path = redacted_path(upstream.url_path, upstream.encoded_query, target.credential_query)
         elif request is not None:  # refused by the contract: keep what the caller asked for
-            method = request.method
+            method = _audited_method(request.method)
             path = str(request.path)[:2048]
         else:
             method = path = ""
         self._audit.record(
             CallRecord(
-                id=call_id,
+                id=trace.call_id,
                 organization_id=principal.organization_id,
                 connection_id=target.connection_id,
                 principal_id=principal.id,
-                dialect=dialect,
+                dialect=trace.dialect,
                 method=method,
                 path=path,
-                upstream_status=status,
+                upstream_status=trace.status,
                 latency_ms=int(latency * 1000),
                 bytes_in=len(upstream.body) if upstream is not None and upstream.body else 0,
-                bytes_out=bytes_out,
-                truncated=truncated,
+                bytes_out=trace.bytes_out,
+                truncated=trace.truncated,
                 outcome=outcome,
                 error_message=None if error is None else error.message[:1000],
                 created_at=utcnow(),

@@ -20,8 +20,8 @@ from types import TracebackType
 
 from keyhole.connections.target import HttpTarget
 from keyhole.egress import EgressClient, UpstreamResponse, read_capped
+from keyhole.egress.capped_body import CappedBody
 from keyhole.egress.client import Exchange
-from keyhole.egress.streaming import CappedBody
 from keyhole.errors import KeyholeError, UpstreamUnreachable
 from keyhole.oauth.refresh import OAUTH2, TokenBroker
 from keyhole.proxy.request import ProxyCall, UpstreamRequest, build_upstream

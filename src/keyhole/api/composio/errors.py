@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from keyhole.api.errors import error_headers
 from keyhole.api.responses import JSONResponse
-from keyhole.errors import KeyholeError
+from keyhole.errors import CallField, KeyholeError
 
 _STATUS = {405: 404, 410: 404, 413: 400}
 
@@ -78,7 +79,19 @@ def _errors(error: KeyholeError) -> list[str]:
     return []
 
 
+# How a Composio caller knows the parts of a proxy call (``endpoint``, ``parameters``, ``body``).
+FIELD_NAMES = {
+    CallField.METHOD: "method",
+    CallField.PATH: "endpoint",
+    CallField.QUERY: "query parameters",
+    CallField.RAW_QUERY: "the endpoint's query",
+    CallField.HEADERS: "header parameters",
+    CallField.BODY: "body",
+}
+
+
 def envelope(error: KeyholeError, request_id: str | None) -> tuple[int, dict[str, Any]]:
+    error.name_fields(FIELD_NAMES)
     status = _STATUS.get(error.status, error.status)
     code = _CODES.get(error.key, 10000 + status)
     body: dict[str, Any] = {
@@ -95,7 +108,4 @@ def envelope(error: KeyholeError, request_id: str | None) -> tuple[int, dict[str
 
 def error_response(error: KeyholeError, request_id: str | None = None) -> JSONResponse:
     status, body = envelope(error, request_id)
-    headers = dict(error.headers)
-    if error.retry_after is not None:
-        headers["Retry-After"] = str(error.retry_after)
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(body, status_code=status, headers=error_headers(error))

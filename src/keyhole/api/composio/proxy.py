@@ -1,7 +1,8 @@
 """``POST /tools/execute/proxy`` and the shared translation of a Composio proxy call.
 
 Only wire translation lives here: the endpoint/origin rule, the path contract, header locking,
-caps, limits, scrubbing and audit are the core's (``keyhole.proxy``).
+caps, limits, scrubbing and audit are the core's (``keyhole.proxy``); whose credential a call
+uses is the accounts' and sessions' (``keyhole.accounts``, ``keyhole.toolrouter``).
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from keyhole.accounts.service import InlineCredentials
 from keyhole.api.composio import schemas
 from keyhole.api.composio.endpoint import endpoint
-from keyhole.api.requests import parse, read_body
+from keyhole.api.links import public_base_url
+from keyhole.api.requests import Model, parse, parse_json, read_body
 from keyhole.api.responses import JSONResponse
-from keyhole.connections.composio_mapping import inline_target
 from keyhole.connections.target import HttpTarget
-from keyhole.errors import InvalidRequest, KeyholeError, NotFound
+from keyhole.errors import InvalidRequest
+from keyhole.proxy import contract
 from keyhole.proxy.binary import BlobSink
 from keyhole.proxy.fetch import fetch_bytes
 from keyhole.proxy.origin import split_endpoint
@@ -27,31 +30,23 @@ from keyhole.proxy.request import ProxyCall
 from keyhole.proxy.service import ProxyResult
 from keyhole.services import Services
 from keyhole.tenancy.principal import Principal
+from keyhole.timestamps import timestamp
 
-# 4 MB of binary as base64 plus a JSON body up to the largest connection cap (10 MiB), with room.
-MAX_PROXY_REQUEST_BYTES = 16 * 1024 * 1024
-_SAFE_METHODS = ("GET", "HEAD")
 _JSON_TYPES = ("application/json", "+json")
-# Core messages name Polytomic's fields; a Composio caller knows these names instead.
-_FIELD_NAMES = (
-    ("request.path", "endpoint"),
-    ("request.rawQuery", "the endpoint's query"),
-    ("request.headers", "header parameters"),
-    ("request.query", "query parameters"),
-    ("request.body", "body"),
-    ("request.method", "method"),
-    ("in query or rawQuery", "in query parameters"),
-)
 
 
-async def read_payload(request: Request) -> Any:
-    raw = await read_body(request, MAX_PROXY_REQUEST_BYTES)
-    try:
-        return orjson.loads(raw) if raw.strip() else None
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(
-            f"the request body is not valid JSON ({exc.msg})", key="malformed_json"
-        ) from None
+async def read_call(request: Request, model: type[Model]) -> tuple[Model, int]:
+    """The call's body, read before its account is known (the account is named inside it), so
+    up to the contract's ceiling; the connection's own bound is checked by the core."""
+    raw = await read_body(request, contract.MAX_ENVELOPE_BYTES)
+    return parse(model, parse_json(raw)), len(raw)
+
+
+def inline_credentials(body: schemas.ProxyFields) -> InlineCredentials | None:
+    data = body.custom_connection_data
+    if data is None:
+        return None
+    return InlineCredentials(toolkit=data.toolkit_slug, auth_scheme=data.auth_scheme, val=data.val)
 
 
 def _split_parameters(
@@ -97,7 +92,9 @@ async def _upload(services: Services, body: schemas.ProxyFields) -> tuple[bytes 
     return orjson.dumps(body.body), "application/json"
 
 
-def _call(body: schemas.ProxyFields, content: bytes | None, content_type: str | None) -> ProxyCall:
+def _call(
+    body: schemas.ProxyFields, content: bytes | None, content_type: str | None, envelope_bytes: int
+) -> ProxyCall:
     resolved = split_endpoint(body.endpoint)
     headers, query = _split_parameters(body.parameters)
     raw_query = "&".join(part for part in (resolved.raw_query, urlencode(query)) if part)
@@ -109,25 +106,8 @@ def _call(body: schemas.ProxyFields, content: bytes | None, content_type: str | 
         body=content,
         content_type=content_type,
         origin=resolved.origin,
+        envelope_bytes=envelope_bytes,
     )
-
-
-def _translated(error: KeyholeError) -> KeyholeError:
-    for polytomic, composio in _FIELD_NAMES:
-        error.message = error.message.replace(polytomic, composio)
-    return error
-
-
-def inline(services: Services, principal: Principal, data: schemas.CustomConnectionData) -> HttpTarget:
-    try:
-        connection_type = services.catalog.get(data.toolkit_slug)
-    except NotFound:
-        raise InvalidRequest(
-            f"unknown toolkit {data.toolkit_slug[:64]!r} in custom_connection_data.toolkitSlug",
-            key="Toolkit_NotFound",
-            metadata={"field": "custom_connection_data.toolkitSlug"},
-        ) from None
-    return inline_target(connection_type, principal.organization_id, data.auth_scheme, data.val)
 
 
 def _data(result: ProxyResult) -> Any:
@@ -156,59 +136,44 @@ def shaped(result: ProxyResult) -> dict[str, Any]:
             "url": result.binary.url,
             "content_type": result.binary.content_type,
             "size": result.binary.size,
-            "expires_at": schemas.timestamp(result.binary.expires_at),
+            "expires_at": timestamp(result.binary.expires_at),
         }
     return shown
 
 
-def _sink(request: Request, services: Services) -> BlobSink:
-    base_url = (services.settings.public_url or str(request.base_url)).rstrip("/")
-    return BlobSink(services.blobs, base_url, ttl_seconds=services.settings.blob_url_ttl_seconds)
-
-
 async def run(
-    request: Request, services: Services, principal: Principal, target: HttpTarget, body: schemas.ProxyFields
+    request: Request,
+    services: Services,
+    principal: Principal,
+    target: HttpTarget,
+    body: schemas.ProxyFields,
+    envelope_bytes: int,
 ) -> dict[str, Any]:
     """Execute one Composio proxy call on ``target`` through the core proxy service; a binary
     answer streams into the blob store and comes back as ``binary_data``."""
-    try:
-        content, content_type = await _upload(services, body)
-        result = await services.proxy.execute(
-            principal,
-            target,
-            lambda: _call(body, content, content_type),
-            dialect="composio",
-            binary_sink=_sink(request, services),
-        )
-    except KeyholeError as error:
-        if error.status >= 500 and body.method not in _SAFE_METHODS:
-            error.headers["x-should-retry"] = "false"  # a replay could repeat an upstream write
-        raise _translated(error) from None
+    content, content_type = await _upload(services, body)
+    sink = BlobSink(
+        services.blobs,
+        lambda: public_base_url(request, services.settings),
+        ttl_seconds=services.settings.blob_url_ttl_seconds,
+    )
+    result = await services.proxy.execute(
+        principal,
+        target,
+        lambda: _call(body, content, content_type, envelope_bytes),
+        dialect="composio",
+        binary_sink=sink,
+    )
     return shaped(result)
 
 
 @endpoint
 async def execute(request: Request, services: Services, principal: Principal) -> Response:
-    body = parse(schemas.ProxyBody, await read_payload(request))
-    if body.connected_account_id is not None and body.custom_connection_data is not None:
-        raise InvalidRequest(
-            "send either connected_account_id or custom_connection_data, not both",
-            key="validation_error",
-            metadata={
-                "errors": [
-                    {"field": "custom_connection_data", "message": "exclusive with connected_account_id"}
-                ]
-            },
-        )
-    if body.connected_account_id is not None:
-        target = await services.accounts.target(principal, body.connected_account_id, user_id=body.user_id)
-    elif body.custom_connection_data is not None:
-        target = inline(services, principal, body.custom_connection_data)
-    else:
-        raise InvalidRequest(
-            "no auth context: send connected_account_id (or custom_connection_data) to say whose "
-            "credential the call uses",
-            key="MissingAuthContext",
-            metadata={"field": "connected_account_id"},
-        )
-    return JSONResponse(await run(request, services, principal, target, body))
+    body, size = await read_call(request, schemas.ProxyBody)
+    target = await services.accounts.proxy_target(
+        principal,
+        account_id=body.connected_account_id,
+        user_id=body.user_id,
+        inline=inline_credentials(body),
+    )
+    return JSONResponse(await run(request, services, principal, target, body, size))

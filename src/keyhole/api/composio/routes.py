@@ -42,3 +42,9 @@ routes: list[BaseRoute] = [
     for prefix in PREFIXES
     for path, method, handler in _ROUTES
 ]
+# Also served ahead of the router (``api.fast_routes``): no route before them matches their paths.
+proxy_routes = [
+    route
+    for route in routes
+    if isinstance(route, Route) and route.endpoint in (proxy.execute, sessions.proxy_execute)
+]

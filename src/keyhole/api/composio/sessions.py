@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from keyhole.api.composio import proxy, schemas
 from keyhole.api.composio.endpoint import endpoint
+from keyhole.api.links import public_base_url
 from keyhole.api.requests import parse, read_json
 from keyhole.api.responses import JSONResponse
 from keyhole.errors import InvalidRequest
@@ -24,10 +25,6 @@ from keyhole.toolrouter.service import SessionInput, SessionView
 
 def _v31(request: Request) -> bool:
     return request.url.path.startswith("/api/v3.1/")
-
-
-def _public_url(request: Request, services: Services) -> str:
-    return (services.settings.public_url or str(request.base_url)).rstrip("/")
 
 
 def _renamed(options: dict[str, Any] | None, renames: dict[str, str]) -> dict[str, Any]:
@@ -73,7 +70,10 @@ def _config(view: SessionView, *, v31: bool) -> dict[str, Any]:
 def _session(request: Request, services: Services, view: SessionView) -> dict[str, Any]:
     return {
         "session_id": view.id,
-        "mcp": {"type": "http", "url": f"{_public_url(request, services)}/tool_router/{view.id}/mcp"},
+        "mcp": {
+            "type": "http",
+            "url": f"{public_base_url(request, services.settings)}/tool_router/{view.id}/mcp",
+        },
         "tool_router_tools": [],
         "config_version": view.config_version,
         "config": _config(view, v31=_v31(request)),
@@ -158,19 +158,10 @@ async def get(request: Request, services: Services, principal: Principal) -> Res
 @endpoint
 async def proxy_execute(request: Request, services: Services, principal: Principal) -> Response:
     session = await services.sessions.get(principal, request.path_params["session_id"])
-    body = parse(schemas.SessionProxyBody, await proxy.read_payload(request))
-    inline = body.custom_connection_data
-    if inline is not None:
-        services.sessions.check_toolkit(session, body.toolkit_slug)
-        if inline.toolkit_slug != body.toolkit_slug:
-            raise InvalidRequest(
-                "custom_connection_data.toolkitSlug must equal toolkit_slug",
-                key="validation_error",
-                metadata={"errors": [{"field": "custom_connection_data.toolkitSlug", "message": "mismatch"}]},
-            )
-        target = proxy.inline(services, principal, inline)
-    else:
-        target = await services.sessions.target(principal, session, body.toolkit_slug)
+    body, size = await proxy.read_call(request, schemas.SessionProxyBody)
+    target = await services.sessions.proxy_target(
+        principal, session, body.toolkit_slug, proxy.inline_credentials(body)
+    )
     return JSONResponse(
-        {"result_type": "completed", **await proxy.run(request, services, principal, target, body)}
+        {"result_type": "completed", **await proxy.run(request, services, principal, target, body, size)}
     )

@@ -11,7 +11,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from keyhole.api.links import public_base_url
-from keyhole.api.polytomic import schemas
 from keyhole.api.polytomic.endpoint import endpoint
 from keyhole.api.requests import parse, read_json
 from keyhole.api.responses import JSONResponse
@@ -20,6 +19,7 @@ from keyhole.oauth.flows import CALLBACK_PATH
 from keyhole.oauth.service import ConnectRequest
 from keyhole.services import Services
 from keyhole.tenancy.principal import Principal
+from keyhole.timestamps import timestamp
 
 
 class ConnectBody(BaseModel):
@@ -76,7 +76,7 @@ async def session(request: Request, services: Services, principal: Principal) ->
                 "logo": "",
                 "organization_name": "",
                 "dark": found.dark,
-                "expires_at": schemas.timestamp(found.expires_at),
+                "expires_at": timestamp(found.expires_at),
             }
         }
     )

@@ -1,17 +1,22 @@
-"""The Polytomic error envelope: ``{status, message, key, metadata}``, JSON always."""
+"""The Polytomic error envelope: ``{status, message, key, metadata}``, JSON always, with the
+fields of a proxied call named as the dialect's request body names them."""
 
 from __future__ import annotations
 
+from keyhole.api import errors
 from keyhole.api.responses import JSONResponse
-from keyhole.errors import KeyholeError
+from keyhole.errors import CallField, KeyholeError
+
+FIELD_NAMES = {
+    CallField.METHOD: "request.method",
+    CallField.PATH: "request.path",
+    CallField.QUERY: "request.query",
+    CallField.RAW_QUERY: "request.rawQuery",
+    CallField.HEADERS: "request.headers",
+    CallField.BODY: "request.body",
+}
 
 
 def error_response(error: KeyholeError) -> JSONResponse:
-    headers = dict(error.headers)
-    if error.retry_after is not None:
-        headers["Retry-After"] = str(error.retry_after)
-    return JSONResponse(
-        {"status": error.status, "message": error.message, "key": error.key, "metadata": error.metadata},
-        status_code=error.status,
-        headers=headers,
-    )
+    error.name_fields(FIELD_NAMES)
+    return errors.error_response(error)

@@ -9,11 +9,11 @@ from starlette.responses import Response
 
 from keyhole.api.links import public_base_url
 from keyhole.api.polytomic.endpoint import endpoint
-from keyhole.api.polytomic.schemas import timestamp
 from keyhole.api.responses import JSONResponse
 from keyhole.proxy.async_calls import CONNECTION_PROXY, AsyncCallResult
 from keyhole.services import Services
 from keyhole.tenancy.principal import Principal
+from keyhole.timestamps import timestamp
 
 
 def _proxy_result(result: AsyncCallResult) -> dict[str, Any]:

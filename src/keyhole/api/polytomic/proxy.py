@@ -5,31 +5,29 @@ Only wire translation lives here; every rule is enforced in ``keyhole.proxy``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from keyhole.api.links import public_base_url
 from keyhole.api.polytomic import schemas
 from keyhole.api.polytomic.endpoint import endpoint
-from keyhole.api.requests import parse, read_body, read_json
+from keyhole.api.requests import parse, parse_json, read_body, read_json
 from keyhole.api.responses import JSONResponse
-from keyhole.connections.target import HttpTarget
 from keyhole.errors import InvalidRequest
 from keyhole.proxy import contract
-from keyhole.proxy.request import ProxyCall, check_method, encode_body, flatten_query
+from keyhole.proxy.request import ProxyCall, encode_body, flatten_query
 from keyhole.proxy.service import ProxyInfo
 from keyhole.ratelimit import WINDOW_SECONDS
 from keyhole.services import Services
 from keyhole.tenancy.principal import Principal
+from keyhole.timestamps import timestamp
+from keyhole.vault.scrub import REDACTED
 
 _TOP_LEVEL = frozenset({"request", "async"})
 _REQUEST_KEYS = frozenset({"method", "path", "api", "headers", "query", "rawQuery", "body"})
-_ENVELOPE_OVERHEAD = 65_536
 MAX_CALLS_PAGE = 200
 
 
@@ -41,20 +39,20 @@ def _invalid(message: str, field: str) -> InvalidRequest:
 class _Malformed:
     """A body that is not JSON: reported by the synchronous path, like any other bad call."""
 
-    reason: str
+    error: InvalidRequest
 
 
 def _decoded(raw: bytes) -> Any:
     """The body parsed once; what it asks for (``async``) is read from this, never from its bytes."""
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        return _Malformed(exc.msg)
+        return parse_json(raw)
+    except InvalidRequest as error:
+        return _Malformed(error)
 
 
-def _proxy_call(payload: Any) -> ProxyCall:
+def _proxy_call(payload: Any, envelope_bytes: int) -> ProxyCall:
     if isinstance(payload, _Malformed):
-        raise InvalidRequest(f"the request body is not valid JSON ({payload.reason})", key="malformed_json")
+        raise payload.error
     if not isinstance(payload, dict):
         raise _invalid("the body must be a JSON object with a 'request' object", "body")
     unknown = set(payload) - _TOP_LEVEL
@@ -69,7 +67,6 @@ def _proxy_call(payload: Any) -> ProxyCall:
     if unknown:
         name = sorted(unknown)[0][:64]
         raise _invalid(f"unknown field request.{name}", f"request.{name}")
-    method = check_method(request.get("method"))
     if request.get("api") is not None:
         raise _invalid("this connection exposes a single API; leave request.api out", "request.api")
     headers = request.get("headers") or {}
@@ -81,82 +78,58 @@ def _proxy_call(payload: Any) -> ProxyCall:
         raise _invalid("request.rawQuery must be a string", "request.rawQuery")
     body, content_type = encode_body(request.get("body"))
     return ProxyCall(
-        method=method,
-        path=request.get("path"),  # type: ignore[arg-type]  # checked by the core contract
+        # method and path are checked by the core contract, whatever type they arrive as
+        method=request.get("method"),  # type: ignore[arg-type]
+        path=request.get("path"),  # type: ignore[arg-type]
         headers=headers,
         query=None if query is None else flatten_query(query),
         raw_query=raw_query,
         body=body,
         content_type=content_type,
+        envelope_bytes=envelope_bytes,
     )
-
-
-BodyReader = Callable[[int], Awaitable[bytes]]
-
-
-async def run(
-    services: Services,
-    principal: Principal,
-    connection_id: str,
-    read_body: BodyReader,
-    base_url: Callable[[], str],
-) -> dict[str, Any]:
-    """One proxy call, from its raw body to the envelope's payload (shared by both routes to it)."""
-    target = await services.proxy.target(principal, connection_id)
-    raw = await read_body(target.limits.max_request_body_bytes * 6 + _ENVELOPE_OVERHEAD)
-    payload = _decoded(raw)
-    if isinstance(payload, dict) and payload.get("async") is True:
-        return await _submit(base_url, services, principal, target, payload)
-    result = await services.proxy.execute(
-        principal, target, lambda: _proxy_call(payload), dialect="polytomic"
-    )
-    return {
-        "data": {
-            "status": result.status,
-            "body": result.body,
-            "bodyEncoding": result.body_encoding,
-            "contentType": result.content_type,
-            "headers": result.headers,
-            "latencyMs": result.latency_ms,
-            "truncated": result.truncated,
-            "proxyCallId": result.call_id,
-        }
-    }
 
 
 @endpoint
 async def execute(request: Request, services: Services, principal: Principal) -> Response:
-    """The framework route, taken by calls the fast path hands on (those with Idempotency-Key)."""
-    payload = await run(
-        services,
-        principal,
-        request.path_params["connection_id"],
-        lambda limit: read_body(request, limit),
-        lambda: public_base_url(request, services.settings),
+    """One proxy call, synchronous or (``async: true``) as a job."""
+    target = await services.proxy.target(principal, request.path_params["connection_id"])
+    raw = await read_body(request, contract.envelope_limit(target.limits.max_request_body_bytes))
+    payload = _decoded(raw)
+    if isinstance(payload, dict) and payload.get("async") is True:
+        submitted = await services.async_proxy.submit(
+            principal, target, lambda: _proxy_call(payload, len(raw)), dialect="polytomic"
+        )
+        job = submitted.job
+        base_url = public_base_url(request, services.settings)
+        return JSONResponse(
+            {
+                "data": {
+                    "status": 202,
+                    "jobId": job.id,
+                    "jobStatus": job.status.value,
+                    "jobUrl": f"{base_url}/api/jobs/{job.type}/{job.id}",
+                    "proxyCallId": submitted.call_id,
+                }
+            }
+        )
+    result = await services.proxy.execute(
+        principal, target, lambda: _proxy_call(payload, len(raw)), dialect="polytomic"
     )
-    return JSONResponse(payload)
-
-
-async def _submit(
-    base_url: Callable[[], str],
-    services: Services,
-    principal: Principal,
-    target: HttpTarget,
-    payload: dict[str, Any],
-) -> dict[str, Any]:
-    submitted = await services.async_proxy.submit(
-        principal, target, lambda: _proxy_call(payload), dialect="polytomic"
-    )
-    job = submitted.job
-    return {
-        "data": {
-            "status": 202,
-            "jobId": job.id,
-            "jobStatus": job.status.value,
-            "jobUrl": f"{base_url()}/api/jobs/{job.type}/{job.id}",
-            "proxyCallId": submitted.call_id,
+    return JSONResponse(
+        {
+            "data": {
+                "status": result.status,
+                "body": result.body,
+                "bodyEncoding": result.body_encoding,
+                "contentType": result.content_type,
+                "headers": result.headers,
+                "latencyMs": result.latency_ms,
+                "truncated": result.truncated,
+                "proxyCallId": result.call_id,
+            }
         }
-    }
+    )
 
 
 def _rate_limit(per_minute: int | None) -> dict[str, Any]:
@@ -182,10 +155,9 @@ def _info(info: ProxyInfo) -> dict[str, Any]:
         "inheritedBase": {
             "baseUrl": str(target.base_url),
             "lockedHeaders": [
-                {"name": name, "value": contract.REDACTED, "redacted": True}
-                for name in target.credential_headers
+                {"name": name, "value": REDACTED, "redacted": True} for name in target.credential_headers
             ],
-            "lockedQuery": dict.fromkeys(target.credential_query, contract.REDACTED),
+            "lockedQuery": dict.fromkeys(target.credential_query, REDACTED),
             "inheritedHeaders": dict(target.inherited_headers),
             "inheritedQuery": dict(target.inherited_query),
         },
@@ -219,7 +191,7 @@ def _info(info: ProxyInfo) -> dict[str, Any]:
             "proxy2xxLast24h": stats.ok_2xx,
             "proxy4xxLast24h": stats.client_4xx,
             "proxy5xxLast24h": stats.server_5xx,
-            "lastProxyCallAt": schemas.timestamp(stats.last_call_at),
+            "lastProxyCallAt": timestamp(stats.last_call_at),
         },
     }
 
@@ -290,7 +262,7 @@ async def calls(request: Request, services: Services, principal: Principal) -> R
                     "truncated": record.truncated,
                     "principalId": record.principal_id,
                     "dialect": record.dialect,
-                    "createdAt": schemas.timestamp(record.created_at),
+                    "createdAt": timestamp(record.created_at),
                 }
                 for record in page.calls
             ],

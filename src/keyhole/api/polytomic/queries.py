@@ -14,13 +14,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from keyhole.api.polytomic.endpoint import endpoint
-from keyhole.api.polytomic.schemas import timestamp
 from keyhole.api.requests import read_json
 from keyhole.api.responses import JSONResponse
 from keyhole.errors import InvalidRequest
 from keyhole.queries import QueryPage, QueryView
 from keyhole.services import Services
 from keyhole.tenancy.principal import Principal
+from keyhole.timestamps import timestamp
 
 
 def _data(view: QueryView) -> dict[str, Any]:

@@ -6,9 +6,11 @@ from starlette.routing import BaseRoute, Route
 
 from keyhole.api.polytomic import connect, connections, jobs, proxy, queries
 
+# Also served ahead of the router (``api.fast_routes``): the same objects, first in the router too.
+proxy_routes = [Route("/api/connections/{connection_id}/proxy", proxy.execute, methods=["POST"])]
+
 routes: list[BaseRoute] = [
-    # The hot path first: Starlette tries routes in order, one regex each.
-    Route("/api/connections/{connection_id}/proxy", proxy.execute, methods=["POST"]),
+    *proxy_routes,
     Route("/api/connection_types", connections.list_types, methods=["GET"]),
     Route("/api/connection_types/{type_id}", connections.get_type, methods=["GET"]),
     Route(

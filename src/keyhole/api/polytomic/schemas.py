@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from keyhole.connections.catalog import ConnectionType
 from keyhole.connections.schemas import ConnectionView, ParameterValues
+from keyhole.timestamps import timestamp
 
 # Names are shown in lists and logs, and PostgreSQL text cannot hold NUL: no control characters.
 _NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
@@ -56,12 +56,6 @@ class ParameterValuesBody(_Strict):
 
 class ProxySettingsBody(_Strict):
     enabled: bool
-
-
-def timestamp(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.isoformat().replace("+00:00", "Z")
 
 
 # Keywords whose value the SDK parses as a subschema *object* (a boolean schema fails its parsing).
