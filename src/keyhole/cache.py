@@ -25,8 +25,16 @@ def _consume(future: asyncio.Future[Any]) -> None:
 
 
 class TtlCache(Generic[K, V]):
-    def __init__(self, ttl_seconds: float, *, refresh_ahead: float = 0.5, max_entries: int = 100_000) -> None:
+    def __init__(
+        self,
+        ttl_seconds: float,
+        *,
+        refresh_ahead: float = 0.5,
+        max_entries: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._ttl = ttl_seconds
+        self._clock = clock
         self._refresh_after = ttl_seconds * (1 - refresh_ahead)
         self._max_entries = max_entries
         self._entries: dict[K, tuple[V, float]] = {}
@@ -38,7 +46,7 @@ class TtlCache(Generic[K, V]):
         entry = self._entries.get(key)
         if entry is not None:
             value, loaded_at = entry
-            age = time.monotonic() - loaded_at
+            age = self._clock() - loaded_at
             if age < self._ttl:
                 if age >= self._refresh_after and key not in self._loading:
                     self._start(key, loader).add_done_callback(_consume)
@@ -57,7 +65,7 @@ class TtlCache(Generic[K, V]):
         return future
 
     async def _load(self, key: K, loader: Callable[[], Awaitable[V]]) -> V:
-        started = time.monotonic()
+        started = self._clock()
         current = asyncio.current_task()
         try:
             value = await loader()

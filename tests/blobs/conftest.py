@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,7 @@ class S3Server:
             "AWS_ALLOW_HTTP": "true",
         }
 
-    def client(self):  # type: ignore[no-untyped-def]
+    def client(self) -> Any:
         return boto3.client(
             "s3",
             endpoint_url=self.endpoint,
@@ -95,7 +96,12 @@ def s3() -> Iterator[S3Server]:
 
 @asynccontextmanager
 async def blob_store(
-    home: Path, blob_url: str, env: dict[str, str], *, upload_max_age_seconds: int = 3600
+    home: Path,
+    blob_url: str,
+    env: dict[str, str],
+    *,
+    upload_max_age_seconds: int = 3600,
+    clock: Callable[[], float] = time.time,
 ) -> AsyncIterator[tuple[BlobStore, str]]:
     """A blob store on ``blob_url`` (its own SQLite store and organization), built in this process
     from ``env`` exactly as a server builds it."""
@@ -113,6 +119,7 @@ async def blob_store(
         DownloadSigner(KeyRing.load(None, home / "master.keys")),
         url_ttl_seconds=60,
         upload_max_age_seconds=upload_max_age_seconds,
+        clock=clock,
     )
     try:
         yield store, organization.id

@@ -25,6 +25,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 from pydantic import ValidationError
 
+from clock import FakeClock
 from conftest import KeyholeServer, server_env
 from jobs.support import Databases, Upstream, api, deploy, kill9
 from keyhole.blobs import BlobStore
@@ -153,7 +154,9 @@ def test_sigterm_mid_upload_aborts_it(
     tmp_path: Path, s3: S3Server, blob_upstream: Upstream, databases: Databases, engine: str
 ) -> None:
     prefix = _prefix(f"sigterm-{engine}")
-    deployment = deploy(tmp_path, engine, databases, KEYHOLE_BLOB_URL=f"s3://{BUCKET}/{prefix}", **s3.env)
+    deployment = deploy(
+        tmp_path, engine, databases, workers=1, KEYHOLE_BLOB_URL=f"s3://{BUCKET}/{prefix}", **s3.env
+    )
     try:
         keys = deployment.server.bootstrap("sigterm", "s@sigterm.test")
         client = api(deployment.server.url, keys.bearer)
@@ -198,9 +201,10 @@ async def test_the_sweep_aborts_what_a_killed_server_left_and_spares_live_writes
     killed_at = time.time()
     assert await asyncio.to_thread(leftovers) == orphans  # nobody will ever abort these itself
 
-    # The orphan's upload started (or its partial file was last written) before the kill.
-    await asyncio.sleep(killed_at + MAX_AGE + 1 - time.time())
-    async with blob_store(tmp_path, blob_url, s3.env, upload_max_age_seconds=MAX_AGE) as (
+    # The orphan's upload started (or its partial file was last written) before the kill, the
+    # live write starts after it: the sweep sees the max age gone by since the kill.
+    clock = FakeClock(killed_at + MAX_AGE)
+    async with blob_store(tmp_path, blob_url, s3.env, upload_max_age_seconds=MAX_AGE, clock=clock) as (
         store,
         organization_id,
     ):

@@ -112,7 +112,7 @@ def _serve_s3(port: int) -> None:
             super().__init__(result)
 
     models.FakeMultipart.__init__ = recording  # type: ignore[method-assign]
-    responses.ActionResult = Listing  # type: ignore[misc]
+    responses.ActionResult = Listing  # type: ignore[attr-defined]
     main(["-H", "127.0.0.1", "-p", str(port)])
 
 

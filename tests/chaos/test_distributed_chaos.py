@@ -393,7 +393,7 @@ def test_distributed_deployment_survives_kill9_under_load(deployment: Deployment
     errors: list[str] = []
     stop = threading.Event()
     load = _threads(
-        [lambda index=index: _load(deployment, ledger, index, stop) for index in range(CLIENTS)], errors
+        [functools.partial(_load, deployment, ledger, index, stop) for index in range(CLIENTS)], errors
     )
     rampage = functools.partial(
         cluster.rampage,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .conftest import Composio, envelope
 
 
@@ -33,7 +35,7 @@ def test_account_selection_order(cio_a: Composio, httpbin_url: str, user_id: str
         assert response.status_code == 201, response.text
         return str(response.json()["session_id"])
 
-    def proxy(session_id: str) -> tuple[int, dict[str, object]]:
+    def proxy(session_id: str) -> tuple[int, dict[str, Any]]:
         response = cio_a.post(
             f"/tool_router/session/{session_id}/proxy_execute",
             {"toolkit_slug": "api", "endpoint": "/anything", "method": "GET"},

@@ -42,7 +42,8 @@ def echoed_authorization(api: httpx.Client, keys: Keys, connection_id: str) -> s
     response = proxy_call(api, connection_id, keys.bearer, "/headers")
     assert response.status_code == 200, response.text
     assert response.json()["data"]["status"] == 200
-    return json.loads(response.json()["data"]["body"])["headers"]["Authorization"]
+    authorization: str = json.loads(response.json()["data"]["body"])["headers"]["Authorization"]
+    return authorization
 
 
 def test_get_types_have_all_capabilities(sdk: Polytomic) -> None:

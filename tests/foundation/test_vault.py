@@ -271,7 +271,8 @@ def create(api: httpx.Client, keys: Keys, name: str, configuration: dict[str, An
     )
     assert response.status_code == 200, response.text
     assert response.json()["data"]["status"] == "healthy"
-    return response.json()["data"]["id"]
+    connection_id: str = response.json()["data"]["id"]
+    return connection_id
 
 
 def test_online_master_key_rotation(make_server: Callable[..., KeyholeServer], httpbin_url: str) -> None:

@@ -6,13 +6,13 @@ import time
 
 import httpx
 
-from conftest import KeyholeServer
+from conftest import KeyholeServer, Keys
 
 from .conftest import CLIENT_SECRET, AuthServer, callback_url_of, follow_connect
 from .helpers import REDIRECT, connect, proxy
 
 
-def test_polytomic_connect_flow(server: KeyholeServer, org_a, authserver: AuthServer) -> None:  # type: ignore[no-untyped-def]
+def test_polytomic_connect_flow(server: KeyholeServer, org_a: Keys, authserver: AuthServer) -> None:
     started = connect(server.url, org_a, authserver, ttl=600)
     assert set(started) == {"redirect_url", "token"}
     assert started["redirect_url"].startswith(authserver.url + "/authorize?")
@@ -56,8 +56,8 @@ def test_polytomic_connect_flow(server: KeyholeServer, org_a, authserver: AuthSe
 
 
 def test_wrong_and_reused_state_exchange_nothing(
-    server: KeyholeServer, org_a, authserver: AuthServer
-) -> None:  # type: ignore[no-untyped-def]
+    server: KeyholeServer, org_a: Keys, authserver: AuthServer
+) -> None:
     started = connect(server.url, org_a, authserver)
     callback = callback_url_of(started["redirect_url"])
     forged = callback.replace("state=", "state=x")
@@ -74,7 +74,7 @@ def test_wrong_and_reused_state_exchange_nothing(
     assert authserver.count("token:authorization_code") == 1
 
 
-def test_expired_link(server: KeyholeServer, org_a, authserver: AuthServer) -> None:  # type: ignore[no-untyped-def]
+def test_expired_link(server: KeyholeServer, org_a: Keys, authserver: AuthServer) -> None:
     started = connect(server.url, org_a, authserver, ttl=1)
     time.sleep(1.5)
     refused = follow_connect(started["redirect_url"])
@@ -82,7 +82,7 @@ def test_expired_link(server: KeyholeServer, org_a, authserver: AuthServer) -> N
     assert authserver.count("token:authorization_code") == 0
 
 
-def test_bad_ttl_and_non_oauth_connection(server: KeyholeServer, org_a, authserver: AuthServer) -> None:  # type: ignore[no-untyped-def]
+def test_bad_ttl_and_non_oauth_connection(server: KeyholeServer, org_a: Keys, authserver: AuthServer) -> None:
     body = {
         "name": "x",
         "redirect_url": REDIRECT,
@@ -101,7 +101,7 @@ def test_bad_ttl_and_non_oauth_connection(server: KeyholeServer, org_a, authserv
     assert plain.status_code == 400 and plain.json()["key"] == "oauth_not_configured"
 
 
-def _oauth_auth_config(server: KeyholeServer, org_a, authserver: AuthServer) -> str:  # type: ignore[no-untyped-def]
+def _oauth_auth_config(server: KeyholeServer, org_a: Keys, authserver: AuthServer) -> str:
     credentials = {**authserver.auth(), "base_url": authserver.url}
     del credentials["type"], credentials["grant"]
     response = httpx.post(
@@ -116,7 +116,7 @@ def _oauth_auth_config(server: KeyholeServer, org_a, authserver: AuthServer) -> 
     return str(response.json()["auth_config"]["id"])
 
 
-def test_composio_initiate_and_link(server: KeyholeServer, org_a, authserver: AuthServer) -> None:  # type: ignore[no-untyped-def]
+def test_composio_initiate_and_link(server: KeyholeServer, org_a: Keys, authserver: AuthServer) -> None:
     headers = {"x-api-key": org_a.user_api_key}
     config_id = _oauth_auth_config(server, org_a, authserver)
     created = httpx.post(
@@ -167,7 +167,7 @@ def test_composio_initiate_and_link(server: KeyholeServer, org_a, authserver: Au
     assert authserver.count("token:authorization_code") == 2
 
 
-def test_official_polytomic_sdk_connect(server: KeyholeServer, org_a, authserver: AuthServer) -> None:  # type: ignore[no-untyped-def]
+def test_official_polytomic_sdk_connect(server: KeyholeServer, org_a: Keys, authserver: AuthServer) -> None:
     from polytomic import Polytomic
 
     client = Polytomic(base_url=server.url, token=org_a.user_api_key)

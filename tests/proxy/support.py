@@ -131,7 +131,7 @@ class LocalUpstream:
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
     _runner: web.AppRunner | None = None
-    _servers: list[asyncio.AbstractServer] = field(default_factory=list)
+    _servers: list[asyncio.Server] = field(default_factory=list)
 
     def url(self, host: str = "127.0.0.1") -> str:
         return f"http://{host}:{self.port}"
