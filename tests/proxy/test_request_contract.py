@@ -723,6 +723,8 @@ def test_head_is_in_the_contract(gw_a: Gateway, upstream: LocalUpstream, counted
     data = gw_a.ok(counted, method="head", path="/x")
     assert data["body"] == ""
     assert len(upstream.requests) == before + 1
+    # Sent as HEAD (upper-cased by the contract), as the call's audit record shows.
+    assert gw_a.calls(counted, limit=1)["data"][0]["method"] == "HEAD"
 
 
 @pytest.mark.parametrize(
