@@ -59,6 +59,13 @@ class TtlCache(Generic[K, V]):
         self._entries.pop(key, None)
         self._loading.pop(key, None)
 
+    def evict_where(self, stale: Callable[[K, V], bool]) -> None:
+        """Forget every entry ``stale(key, value)`` names, and every load in flight (a load's
+        value is not known yet, and may predate the change)."""
+        for key in [key for key, (value, _) in self._entries.items() if stale(key, value)]:
+            del self._entries[key]
+        self._loading.clear()
+
     def _start(self, key: K, loader: Callable[[], Awaitable[V]]) -> asyncio.Future[V]:
         future = asyncio.ensure_future(self._load(key, loader))
         self._loading[key] = future

@@ -319,18 +319,25 @@ def doctor(
 def bootstrap(
     org: Annotated[str, typer.Option(help="Organization name (reused when it exists).")],
     user: Annotated[str, typer.Option(help="User email (reused when it exists).")],
+    partner: Annotated[
+        bool, typer.Option("--partner", help="Also mint a partner key: this organization manages others.")
+    ] = False,
     output: FormatOption = Format.json,
 ) -> None:
-    """Create or reuse an organization and user; mint a user key and an organization key."""
+    """Create or reuse an organization and its admin user; mint a user key and an organization key
+    (and a partner key with --partner)."""
 
     async def work(services: Services) -> dict[str, str]:
-        result = await services.tenancy.bootstrap(org, user)
-        return {
+        result = await services.tenancy.bootstrap(org, user, partner=partner)
+        minted = {
             "organization_id": result.organization_id,
             "user_id": result.user_id,
             "user_api_key": result.user_api_key,
             "org_api_key": result.org_api_key,
         }
+        if result.partner_api_key is not None:
+            minted["partner_api_key"] = result.partner_api_key
+        return minted
 
     _emit(_with_services(work), output)
 
@@ -365,12 +372,15 @@ def keys_create(
     organization: Annotated[str, typer.Option(help="Organization id.")],
     user: Annotated[str | None, typer.Option(help="User id; omit for an organization key.")] = None,
     name: Annotated[str | None, typer.Option(help="A label for the key.")] = None,
+    partner: Annotated[
+        bool, typer.Option("--partner", help="A partner key: manages organizations and their users.")
+    ] = False,
     output: FormatOption = Format.json,
 ) -> None:
     """Mint a key. It is printed once and cannot be shown again."""
 
     async def work(services: Services) -> dict[str, str]:
-        minted = await services.tenancy.create_key(organization, user_id=user, name=name)
+        minted = await services.tenancy.create_key(organization, user_id=user, name=name, partner=partner)
         return {"id": minted.view.id, "kind": minted.view.kind, "api_key": minted.secret}
 
     _emit(_with_services(work), output)

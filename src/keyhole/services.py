@@ -28,6 +28,7 @@ from keyhole.queries import QueryService
 from keyhole.ratelimit import RateLimiter, create_rate_limiter
 from keyhole.settings import Settings
 from keyhole.store.database import Database
+from keyhole.tenancy.organizations import OrganizationService
 from keyhole.tenancy.service import TenancyService
 from keyhole.toolrouter.service import SessionService
 from keyhole.vault import KeyRing, Vault
@@ -42,6 +43,7 @@ class Services:
     catalog: Catalog
     egress: EgressClient
     tenancy: TenancyService
+    organizations: OrganizationService
     connections: ConnectionService
     limiter: RateLimiter
     audit: AuditLog
@@ -125,13 +127,18 @@ class Services:
         jobs.maintenance.add_purger("processes", processes.purge_stale)
         jobs.maintenance.add_purger("oauth_flows", oauth.flows.purge_expired)
         queries = QueryService.build(settings, database, connections, egress, vault, jobs=jobs, blobs=blobs)
+        tenancy = TenancyService(database, cache_ttl_seconds=settings.cache_ttl_seconds)
+        organizations = OrganizationService(database, vault)
+        organizations.on_delete(tenancy.forget_organization)
+        organizations.on_delete(connections.forget_organization)
         return cls(
             settings=settings,
             database=database,
             vault=vault,
             catalog=catalog,
             egress=egress,
-            tenancy=TenancyService(database, cache_ttl_seconds=settings.cache_ttl_seconds),
+            tenancy=tenancy,
+            organizations=organizations,
             connections=connections,
             limiter=limiter,
             audit=audit,

@@ -17,6 +17,7 @@ class CallRecord(NamedTuple):
     id: str
     organization_id: str
     connection_id: str
+    parent_connection_id: str | None  # the shared copy's parent, whose credential the call used
     principal_id: str
     dialect: str
     method: str

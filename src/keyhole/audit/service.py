@@ -145,6 +145,7 @@ def _record(row: ProxyCall) -> CallRecord:
         id=row.id,
         organization_id=row.organization_id,
         connection_id=row.connection_id,
+        parent_connection_id=row.parent_connection_id,
         principal_id=row.principal_id,
         dialect=row.dialect,
         method=row.method,

@@ -24,6 +24,7 @@ import orjson
 from keyhole.audit.records import CallRecord
 
 _SUFFIX = ".jsonl"
+_FIELDS_BEFORE_SHARING = len(CallRecord._fields) - 1
 
 
 class AuditSpool:
@@ -104,6 +105,8 @@ def _decode(data: bytes) -> list[CallRecord]:
     for line in data.splitlines():
         try:
             fields = orjson.loads(line)
+            if len(fields) == _FIELDS_BEFORE_SHARING:  # spooled by a release without shared copies
+                fields.insert(CallRecord._fields.index("parent_connection_id"), None)
             records.append(CallRecord._make([*fields[:-1], datetime.fromisoformat(fields[-1])]))
         except (orjson.JSONDecodeError, TypeError, ValueError):
             continue  # the last line of a process killed mid-write

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, ForeignKey, String, Text, literal_column
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, literal_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from keyhole.store.base import Base, new_id, utcnow
 
@@ -14,6 +14,11 @@ from keyhole.store.base import Base, new_id, utcnow
 class Connection(Base):
     __tablename__ = "connections"
     __encrypted_columns__: ClassVar[tuple[str, ...]] = ("secrets",)
+    __table_args__ = (
+        UniqueConstraint(
+            "parent_connection_id", "organization_id", name="uq_connections_parent_organization"
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     organization_id: Mapped[str] = mapped_column(
@@ -47,3 +52,10 @@ class Connection(Base):
     account_status_reason: Mapped[str | None] = mapped_column(Text)
     auth_config_id: Mapped[str | None] = mapped_column(String(64))
     auth_scheme: Mapped[str | None] = mapped_column(String(32))
+    # A shared copy (Polytomic "shared connection") in another organization of the same partner
+    # account: it holds no configuration or secret of its own and uses its parent's, read through
+    # ``parent`` (loaded with the row, one level deep). Deleting the parent deletes its copies.
+    parent_connection_id: Mapped[str | None] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE"), index=True, default=None
+    )
+    parent: Mapped[Connection | None] = relationship(remote_side=[id], lazy="joined", innerjoin=False)

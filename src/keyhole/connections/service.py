@@ -459,6 +459,13 @@ class ConnectionService:
         for listener in self._listeners:
             listener(organization_id, connection_id)
 
+    def forget_organization(self, organization_id: str) -> None:
+        """Drop this process's cached targets of a deleted organization's connections and of
+        copies others held of them."""
+        self._targets.evict_where(
+            lambda key, target: organization_id in (key[0], target.parent_organization_id)
+        )
+
     def on_change(self, listener: Callable[[str, str], None]) -> None:
         """Call ``listener(organization_id, connection_id)`` after a connection is updated or
         deleted through this process (e.g. the query runner disposes its database pool)."""

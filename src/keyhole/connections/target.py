@@ -57,6 +57,10 @@ class HttpTarget:
     limits: ProxyLimits
     binding: str  # the target's fingerprint (connections.binding): OAuth tokens are bound to it
     version: int  # the connection row's ``version`` this target was read at (0: not a stored row)
+    # A shared copy's target is its parent's (configuration, credential, limits, version) under
+    # the copy's own id and organization; these name the parent, whose credential it is.
+    parent_connection_id: str | None = None
+    parent_organization_id: str | None = None
     # Each credential name's key (``header_name_key``/``query_name_key``) → the name,
     # derived once here so the proxy hot path only looks caller names up.
     locked_header_keys: Mapping[str, str] = field(init=False, repr=False, compare=False)
@@ -67,6 +71,15 @@ class HttpTarget:
         object.__setattr__(self, "locked_header_keys", headers)
         query = {query_name_key(name): name for name in self.credential_query}
         object.__setattr__(self, "locked_query_keys", query)
+
+    @property
+    def credential_connection_id(self) -> str:
+        """The connection the credential belongs to: OAuth tokens and the rate limit are its."""
+        return self.parent_connection_id or self.connection_id
+
+    @property
+    def credential_organization_id(self) -> str:
+        return self.parent_organization_id or self.organization_id
 
     def url_for(self, path: str, encoded_query: str = "", origin: yarl.URL | None = None) -> yarl.URL:
         """Append an already-validated relative path, keeping the caller's percent-encoding.
@@ -146,6 +159,8 @@ def build_http_target(
     connection_type: ConnectionType,
     configuration: Mapping[str, Any],
     version: int = 0,
+    parent_connection_id: str | None = None,
+    parent_organization_id: str | None = None,
 ) -> HttpTarget:
     spec = connection_type.http
     if spec is None:
@@ -212,6 +227,8 @@ def build_http_target(
         limits=ProxyLimits(**{key: limits[key] for key in DEFAULT_LIMITS}),
         binding=binding_digest(connection_type, configuration),
         version=version,
+        parent_connection_id=parent_connection_id,
+        parent_organization_id=parent_organization_id,
     )
 
 

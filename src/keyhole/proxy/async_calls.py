@@ -61,6 +61,7 @@ def _payload(
 ) -> dict[str, Any]:
     return {
         "connection_id": target.connection_id,
+        "parent_connection_id": target.parent_connection_id,
         "call_id": call_id,
         "dialect": dialect,
         "principal": {"key_id": principal.key_id, "kind": principal.kind, "user_id": principal.user_id},
@@ -214,7 +215,8 @@ class AsyncProxy:
         stored = view.result or {}
         # Nothing awaited between the job's end and its record: a process killed right after
         # the job ended has its record in the audit spool already.
-        target = _FinishedCall(str(job.payload["connection_id"]))
+        parent = job.payload.get("parent_connection_id")
+        target = _FinishedCall(str(job.payload["connection_id"]), None if parent is None else str(parent))
         audit_path = stored.get("auditPath")
         trace = CallTrace(
             call_id=str(job.payload["call_id"]),
@@ -243,4 +245,5 @@ class _FinishedCall:
     """The target as the audit record of a finished call names it (its path is redacted)."""
 
     connection_id: str
+    parent_connection_id: str | None
     credential_query: Mapping[str, str] = field(default_factory=dict)

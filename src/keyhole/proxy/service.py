@@ -74,6 +74,9 @@ class Audited(Protocol):
     def connection_id(self) -> str: ...
 
     @property
+    def parent_connection_id(self) -> str | None: ...
+
+    @property
     def credential_query(self) -> Mapping[str, str]: ...
 
 
@@ -151,8 +154,9 @@ class ProxyService:
         """Take a slot from the organization limiter, then the connection's (a denial takes none)."""
         await self._limit(f"org:{principal.organization_id}", self._org_limit, "organization")
         # Keyed by organization too: inline targets (Composio custom_connection_data) all share
-        # the synthetic id "inline", and must not share a limit across organizations.
-        connection_key = f"conn:{target.organization_id}:{target.connection_id}"
+        # the synthetic id "inline", and must not share a limit across organizations. A shared
+        # copy counts against its parent's limit: one credential, one budget.
+        connection_key = f"conn:{target.credential_organization_id}:{target.credential_connection_id}"
         await self._limit(connection_key, target.limits.rate_limit_per_minute, "connection")
 
     async def _limit(self, key: str, limit: int | None, scope: str) -> None:
@@ -249,6 +253,7 @@ class ProxyService:
                 id=trace.call_id,
                 organization_id=principal.organization_id,
                 connection_id=target.connection_id,
+                parent_connection_id=target.parent_connection_id,
                 principal_id=principal.id,
                 dialect=trace.dialect,
                 method=method,

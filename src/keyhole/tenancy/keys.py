@@ -10,8 +10,8 @@ import hashlib
 import secrets
 from typing import Literal
 
-KeyKind = Literal["user", "org"]
-_PREFIXES: dict[KeyKind, str] = {"user": "kh_u_", "org": "kh_o_"}
+KeyKind = Literal["user", "org", "partner"]
+_PREFIXES: dict[KeyKind, str] = {"user": "kh_u_", "org": "kh_o_", "partner": "kh_p_"}
 
 
 def mint(kind: KeyKind) -> str:

@@ -23,15 +23,45 @@ class TenancyRepository:
     async def organization(self, session: AsyncSession, organization_id: str) -> Organization | None:
         return await session.get(Organization, organization_id)
 
-    async def organization_named(self, session: AsyncSession, name: str) -> Organization | None:
-        statement = select(Organization).where(Organization.name == name)
-        return (await session.execute(statement)).scalar_one_or_none()
+    async def top_level_organization_named(self, session: AsyncSession, name: str) -> Organization | None:
+        """The organization of that name no partner manages (the operator's own, by name)."""
+        statement = select(Organization).where(
+            Organization.name == name, Organization.partner_organization_id.is_(None)
+        )
+        return (await session.execute(statement)).scalars().first()
 
-    async def create_organization(self, session: AsyncSession, name: str) -> Organization:
-        organization = Organization(name=name)
+    async def create_organization(
+        self, session: AsyncSession, name: str, *, partner_organization_id: str | None = None
+    ) -> Organization:
+        organization = Organization(name=name, partner_organization_id=partner_organization_id)
         session.add(organization)
         await session.flush()
         return organization
+
+    async def partner_account(self, session: AsyncSession, partner_id: str) -> list[Organization]:
+        """The owner organization first, then the ones the partner manages, oldest first."""
+        statement = (
+            select(Organization)
+            .where((Organization.id == partner_id) | (Organization.partner_organization_id == partner_id))
+            .order_by((Organization.id != partner_id), Organization.created_at, Organization.id)
+        )
+        return list((await session.execute(statement)).scalars())
+
+    async def name_taken_in_partner_account(
+        self, session: AsyncSession, partner_id: str, name: str, *, other_than: str | None
+    ) -> bool:
+        statement = select(Organization.id).where(
+            Organization.name == name,
+            (Organization.id == partner_id) | (Organization.partner_organization_id == partner_id),
+        )
+        if other_than is not None:
+            statement = statement.where(Organization.id != other_than)
+        return (await session.execute(statement)).first() is not None
+
+    async def delete_organization(self, session: AsyncSession, organization: Organization) -> None:
+        """Its rows in other tables go by their foreign keys' ON DELETE CASCADE."""
+        await session.delete(organization)
+        await session.flush()
 
     async def user(self, session: AsyncSession, organization_id: str, user_id: str) -> User | None:
         user = await session.get(User, user_id)
@@ -43,8 +73,10 @@ class TenancyRepository:
         statement = select(User).where(User.organization_id == organization_id, User.email == email)
         return (await session.execute(statement)).scalar_one_or_none()
 
-    async def create_user(self, session: AsyncSession, organization_id: str, email: str) -> User:
-        user = User(organization_id=organization_id, email=email)
+    async def create_user(
+        self, session: AsyncSession, organization_id: str, email: str, *, role: str = "member"
+    ) -> User:
+        user = User(organization_id=organization_id, email=email, role=role)
         session.add(user)
         await session.flush()
         return user
@@ -71,7 +103,22 @@ class TenancyRepository:
                 statement = statement.where(ApiKey.organization_id == organization_id)
             return list((await session.execute(statement)).scalars())
 
-    async def key_with_hash(self, key_hash: str) -> ApiKey | None:
+    async def key_with_hash(self, key_hash: str) -> tuple[ApiKey, str | None] | None:
+        """The key and, for a user key, its user's role."""
         async with self._db.session() as session:
-            statement = select(ApiKey).where(ApiKey.key_hash == key_hash)
-            return (await session.execute(statement)).scalar_one_or_none()
+            statement = (
+                select(ApiKey, User.role)
+                .outerjoin(User, User.id == ApiKey.user_id)
+                .where(ApiKey.key_hash == key_hash)
+            )
+            found = (await session.execute(statement)).first()
+            return None if found is None else (found[0], found[1])
+
+    async def in_partner_account(self, organization_id: str, partner_id: str) -> bool:
+        """Whether the organization is the partner's owner organization or one it manages."""
+        async with self._db.session() as session:
+            statement = select(Organization.id).where(
+                Organization.id == organization_id,
+                (Organization.id == partner_id) | (Organization.partner_organization_id == partner_id),
+            )
+            return (await session.execute(statement)).first() is not None

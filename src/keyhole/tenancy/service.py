@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from keyhole.cache import TtlCache
-from keyhole.errors import NotFound, Unauthenticated
+from keyhole.errors import InvalidRequest, NotFound, Unauthenticated
 from keyhole.store.base import utcnow
 from keyhole.store.database import Database
 from keyhole.tenancy import keys
+from keyhole.tenancy.access import Access, require
 from keyhole.tenancy.credentials import presented_key
 from keyhole.tenancy.models import ApiKey
-from keyhole.tenancy.principal import Principal
+from keyhole.tenancy.principal import Principal, Role
 from keyhole.tenancy.repository import TenancyRepository
 
 _INVALID = "invalid API key: check the key, or mint a new one with `keyhole keys create`"
@@ -25,6 +27,7 @@ class BootstrapResult:
     user_id: str
     user_api_key: str
     org_api_key: str
+    partner_api_key: str | None  # minted when asked for: this organization owns a partner account
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,34 +55,63 @@ class TenancyService:
         # Keyed by key hash. Only successes are cached, so junk keys cannot grow it beyond the
         # number of live keys; a revocation in this process evicts at once.
         self._principals: TtlCache[str, Principal] = TtlCache(cache_ttl_seconds)
+        # (partner, organization) pairs a partner key's Basic credentials named; only a reach
+        # found is cached, like a principal.
+        self._partner_reach: TtlCache[tuple[str, str], bool] = TtlCache(cache_ttl_seconds)
 
-    async def bootstrap(self, organization_name: str, email: str) -> BootstrapResult:
+    async def bootstrap(
+        self, organization_name: str, email: str, *, partner: bool = False
+    ) -> BootstrapResult:
+        """Create or reuse an organization and its first user (an admin); mint a user key, an
+        organization key and, with ``partner``, a partner key that manages organizations."""
         async with self._db.transaction() as session:
-            organization = await self._rows.organization_named(session, organization_name)
+            organization = await self._rows.top_level_organization_named(session, organization_name)
             if organization is None:
                 organization = await self._rows.create_organization(session, organization_name)
             user = await self._rows.user_with_email(session, organization.id, email)
             if user is None:
-                user = await self._rows.create_user(session, organization.id, email)
+                user = await self._rows.create_user(session, organization.id, email, role="admin")
             user_key = keys.mint("user")
             org_key = keys.mint("org")
-            self._rows.add_keys(
-                session,
+            rows = [
                 _key_row(organization.id, user.id, "user", user_key, "bootstrap"),
                 _key_row(organization.id, None, "org", org_key, "bootstrap"),
-            )
-            return BootstrapResult(organization.id, user.id, user_key, org_key)
+            ]
+            partner_key = keys.mint("partner") if partner else None
+            if partner_key is not None:
+                rows.append(_key_row(organization.id, None, "partner", partner_key, "bootstrap"))
+            self._rows.add_keys(session, *rows)
+            return BootstrapResult(organization.id, user.id, user_key, org_key, partner_key)
 
     async def create_key(
-        self, organization_id: str, *, user_id: str | None, name: str | None = None
+        self,
+        organization_id: str,
+        *,
+        user_id: str | None,
+        name: str | None = None,
+        partner: bool = False,
     ) -> MintedKey:
+        """A user key (``user_id``), an organization key, or a partner key (``partner``: the
+        organization becomes a partner account's owner; one another partner manages cannot)."""
         async with self._db.transaction() as session:
-            if await self._rows.organization(session, organization_id) is None:
+            organization = await self._rows.organization(session, organization_id)
+            if organization is None:
                 raise NotFound(f"organization {organization_id} not found")
             if user_id is not None and await self._rows.user(session, organization_id, user_id) is None:
                 raise NotFound(f"user {user_id} not found in organization {organization_id}")
-            secret = keys.mint("user" if user_id else "org")
-            row = _key_row(organization_id, user_id, "user" if user_id else "org", secret, name)
+            kind: keys.KeyKind = "user" if user_id else "org"
+            if partner:
+                if user_id is not None:
+                    raise InvalidRequest("a partner key belongs to an organization, not to a user")
+                if organization.partner_organization_id is not None:
+                    raise InvalidRequest(
+                        f"organization {organization_id} is managed by a partner account; partner "
+                        "keys belong to the partner's owner organization",
+                        key="nested_partner",
+                    )
+                kind = "partner"
+            secret = keys.mint(kind)
+            row = _key_row(organization_id, user_id, kind, secret, name)
             await self._rows.insert_key(session, row)
             return MintedKey(_view(row), secret)
 
@@ -96,25 +128,68 @@ class TenancyService:
             self._principals.evict(row.key_hash)
             return _view(row)
 
-    async def authenticate(self, headers: Mapping[str, str]) -> Principal:
+    def forget_organization(self, organization_id: str) -> None:
+        """Stop accepting, in this process, the keys of a deleted organization at once."""
+        self._principals.evict_where(
+            lambda _, principal: organization_id in (principal.organization_id, principal.partner_id)
+        )
+        self._partner_reach.evict_where(lambda key, _: organization_id in key)
+
+    async def authenticate(self, headers: Mapping[str, str], access: Access = Access.RESOURCES) -> Principal:
+        """The caller the headers name, refused (403) when its kind of key may not reach ``access``."""
         presented = presented_key(headers)
         key_hash = keys.digest(presented.key)
         principal = await self._principals.get(key_hash, lambda: self._lookup(key_hash))
-        if presented.scheme == "basic" and (
-            principal.kind != "org" or principal.organization_id != presented.organization_id
-        ):
-            raise Unauthenticated(
-                "Basic credentials must pair an organization id with one of that organization's keys",
-                key="invalid_api_key",
-            )
+        if presented.scheme == "basic":
+            principal = await self._acting_for(principal, presented.organization_id or "")
+        require(principal, access)
         return principal
 
+    async def _acting_for(self, principal: Principal, organization_id: str) -> Principal:
+        """Basic ``org_id:key``: an organization key of that organization, or a partner key acting
+        for its owner organization or one the partner manages."""
+        if principal.kind == "org" and principal.organization_id == organization_id:
+            return principal
+        if principal.kind == "partner" and principal.partner_id is not None:
+            partner_id = principal.partner_id
+            await self._partner_reach.get(
+                (partner_id, organization_id), lambda: self._reach(partner_id, organization_id)
+            )
+            return replace(principal, organization_id=organization_id)
+        raise _basic_mismatch()
+
+    async def _reach(self, partner_id: str, organization_id: str) -> bool:
+        """True, or Unauthenticated (failures are not cached: a new organization is reachable at once)."""
+        try:
+            uuid.UUID(organization_id)
+        except ValueError:
+            raise _basic_mismatch() from None
+        if not await self._rows.in_partner_account(organization_id, partner_id):
+            raise _basic_mismatch()
+        return True
+
     async def _lookup(self, key_hash: str) -> Principal:
-        row = await self._rows.key_with_hash(key_hash)
-        if row is None or row.revoked_at is not None:
+        found = await self._rows.key_with_hash(key_hash)
+        if found is None or found[0].revoked_at is not None:
             raise Unauthenticated(_INVALID, key="invalid_api_key")
-        kind: keys.KeyKind = "user" if row.kind == "user" else "org"
-        return Principal(row.organization_id, row.id, kind, row.user_id)
+        row, role = found
+        if row.kind == "partner":
+            return Principal(row.organization_id, row.id, "partner", None, partner_id=row.organization_id)
+        if row.kind == "user":
+            return Principal(row.organization_id, row.id, "user", row.user_id, role=_role(role))
+        return Principal(row.organization_id, row.id, "org", None)
+
+
+def _basic_mismatch() -> Unauthenticated:
+    return Unauthenticated(
+        "Basic credentials must pair an organization id with one of that organization's keys, "
+        "or with a partner key of the partner account that manages it",
+        key="invalid_api_key",
+    )
+
+
+def _role(stored: str | None) -> Role:
+    return "admin" if stored == "admin" else "member"
 
 
 def _key_row(organization_id: str, user_id: str | None, kind: str, secret: str, name: str | None) -> ApiKey:

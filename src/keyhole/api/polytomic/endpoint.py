@@ -15,31 +15,41 @@ from keyhole.api.middleware import note_error, note_principal
 from keyhole.api.polytomic.errors import error_response
 from keyhole.errors import KeyholeError
 from keyhole.services import Services
+from keyhole.tenancy.access import Access
 from keyhole.tenancy.principal import Principal
 
 Handler = Callable[[Request, Services, Principal], Awaitable[Response]]
 
 
-def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    @functools.wraps(handler)
-    async def run(request: Request) -> Response:
-        services: Services = request.app.state.services
-        try:
-            principal = await services.tenancy.authenticate(request.headers)
-            note_principal(request.scope, principal)
-            if request.method == "POST" and IDEMPOTENCY_HEADER in request.headers:
+def endpoint_for(access: Access) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """A Polytomic handler reachable by the credential kinds ``access`` admits."""
 
-                async def call(request: Request) -> Response:
-                    try:
-                        return await handler(request, services, principal)
-                    except KeyholeError as error:
-                        note_error(request.scope, error.key)
-                        return error_response(error)
+    def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        @functools.wraps(handler)
+        async def run(request: Request) -> Response:
+            services: Services = request.app.state.services
+            try:
+                principal = await services.tenancy.authenticate(request.headers, access)
+                note_principal(request.scope, principal)
+                if request.method == "POST" and IDEMPOTENCY_HEADER in request.headers:
 
-                return await idempotent(request, services.idempotency, principal, call)
-            return await handler(request, services, principal)
-        except KeyholeError as error:
-            note_error(request.scope, error.key)
-            return error_response(error)
+                    async def call(request: Request) -> Response:
+                        try:
+                            return await handler(request, services, principal)
+                        except KeyholeError as error:
+                            note_error(request.scope, error.key)
+                            return error_response(error)
 
-    return run
+                    return await idempotent(request, services.idempotency, principal, call)
+                return await handler(request, services, principal)
+            except KeyholeError as error:
+                note_error(request.scope, error.key)
+                return error_response(error)
+
+        return run
+
+    return wrap
+
+
+endpoint = endpoint_for(Access.RESOURCES)
+"""A handler on the organization's resources (connections, proxy, queries, jobs)."""

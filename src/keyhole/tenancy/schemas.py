@@ -1,0 +1,32 @@
+"""Typed inputs and outputs of the tenancy services (wire shapes live in the dialects)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationSettings:
+    """An organization's name and SSO settings, replaced in full on update. SSO settings are
+    stored and returned (the client secret only as "set") but not acted on."""
+
+    name: str
+    sso_issuer: str | None = None
+    sso_domain: str | None = None
+    sso_org_id: str | None = None
+    sso_client_id: str | None = None
+    sso_client_secret: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationView:
+    id: str
+    name: str
+    partner_organization_id: str | None
+    sso_issuer: str | None
+    sso_domain: str | None
+    sso_org_id: str | None
+    sso_client_id: str | None
+    sso_client_secret_set: bool
+    created_at: datetime
