@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from keyhole.api.polytomic import connect, connections, jobs, proxy, queries
+from keyhole.api.polytomic import connect, connections, jobs, organizations, proxy, queries
 
 # Also served ahead of the router (``api.fast_routes``): the same objects, first in the router too.
 proxy_routes = [Route("/api/connections/{connection_id}/proxy", proxy.execute, methods=["POST"])]
@@ -40,4 +40,11 @@ routes: list[BaseRoute] = [
     Route("/api/connections/{connection_id}/query", queries.run_query, methods=["POST"]),
     Route("/api/queries/{query_id}", queries.get_query, methods=["GET"]),
     Route("/api/queries/{query_id}", queries.cancel_query, methods=["DELETE"]),
+    # Organizations (the caller's own; a partner account's)
+    Route("/api/organization", organizations.current, methods=["GET"]),
+    Route("/api/organizations", organizations.list_organizations, methods=["GET"]),
+    Route("/api/organizations", organizations.create_organization, methods=["POST"]),
+    Route("/api/organizations/{organization_id}", organizations.get_organization, methods=["GET"]),
+    Route("/api/organizations/{organization_id}", organizations.update_organization, methods=["PUT"]),
+    Route("/api/organizations/{organization_id}", organizations.delete_organization, methods=["DELETE"]),
 ]
