@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import sqlite3
+import time
 import uuid
 from typing import Any
 from urllib.parse import quote
@@ -117,7 +118,7 @@ def test_a_partner_cannot_delete_its_owner_organization(server: KeyholeServer, p
     assert refused.value.body.key == "owner_organization"
 
 
-def test_deleting_an_organization_deletes_its_keys_and_connections(
+def test_deleting_an_organization_deletes_its_keys_connections_and_stored_bodies(
     server: KeyholeServer, partner: Partner, api: httpx.Client, httpbin_url: str
 ) -> None:
     child = sdk(server, partner.partner_api_key).organization.create(name="Doomed").data
@@ -136,13 +137,28 @@ def test_deleting_an_organization_deletes_its_keys_and_connections(
     )
     assert created.status_code == 200, created.text
     connection_id = created.json()["data"]["id"]
-    assert api.get(f"/api/connections/{connection_id}", headers=headers).status_code == 200
+    # A stored body: an async call's answer lands in the blob store, outside the database.
+    submitted = api.post(
+        f"/api/connections/{connection_id}/proxy",
+        headers=headers,
+        json={"request": {"method": "GET", "path": "/bytes/2048"}, "async": True},
+    )
+    assert submitted.status_code == 200, submitted.text
+    job_url = submitted.json()["data"]["jobUrl"]
+    deadline = time.monotonic() + 30
+    while api.get(job_url, headers=headers).json()["data"]["status"] != "done":
+        assert time.monotonic() < deadline, "the async call did not finish"
+        time.sleep(0.1)
+    stored = [path for path in (server.home / "blobs").rglob("*") if path.is_file() and child.id in str(path)]
+    assert stored, "the async call's body is not in the blob store"
 
     assert api.delete(f"/api/organizations/{child.id}", headers=partner.bearer).status_code == 204
     assert_envelope(api.get("/api/connections", headers=headers), 401)  # at once, not after a TTL
     for table, column in (("connections", "organization_id"), ("api_keys", "organization_id")):
         assert _rows(server, f"SELECT id FROM {table} WHERE {column} = ?", child.id) == []
     assert _rows(server, "SELECT id FROM connections WHERE id = ?", connection_id) == []
+    assert _rows(server, "SELECT id FROM blobs WHERE organization_id = ?", child.id) == []
+    assert not [path for path in stored if path.exists()], "stored bodies outlived their organization"
 
 
 def test_every_key_reads_its_own_organization(

@@ -23,7 +23,7 @@ import obstore
 from obstore.exceptions import BaseError as ObjectStoreError
 from obstore.exceptions import NotFoundError
 from obstore.store import S3Store
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 
 from keyhole.blobs import metrics
 from keyhole.blobs.backends import Backend
@@ -286,14 +286,18 @@ class BlobStore:
 
     async def purge_expired(self, *, batch: int = 500) -> int:
         """Delete every expired blob (object first, then row); returns how many went."""
+        return await self._purge(Blob.expires_at <= self._now(), batch=batch)
+
+    async def purge_organization(self, organization_id: str, *, batch: int = 500) -> int:
+        """Delete every blob of an organization that is being deleted (its rows would otherwise go
+        with the organization and leave the objects behind)."""
+        return await self._purge(Blob.organization_id == organization_id, batch=batch)
+
+    async def _purge(self, which: ColumnElement[bool], *, batch: int) -> int:
         purged = 0
         while True:
             async with self._db.session() as session:
-                rows = (
-                    await session.execute(
-                        select(Blob.id, Blob.key).where(Blob.expires_at <= self._now()).limit(batch)
-                    )
-                ).all()
+                rows = (await session.execute(select(Blob.id, Blob.key).where(which).limit(batch))).all()
             for blob_id, key in rows:
                 await self._forget(blob_id, key)
             purged += len(rows)

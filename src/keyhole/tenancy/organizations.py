@@ -9,7 +9,7 @@ one partner cannot learn another's organizations exist.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +34,7 @@ class OrganizationService:
         self._rows = TenancyRepository(database)
         self._vault = vault
         self._deletion_listeners: list[Callable[[str], None]] = []
+        self._purges: list[Callable[[str], Awaitable[object]]] = []
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -107,15 +108,25 @@ class OrganizationService:
         """Delete a managed organization with its users, keys, connections (secrets included),
         auth configs, sessions, queries, jobs and stored bodies; copies it holds of other
         organizations' connections go with it, and copies others hold of its connections too."""
-        async with self._db.transaction() as session:
+        async with self._db.session() as session:
             row = await self.managed(session, principal, organization_id)
             if row.id == _partner_id(principal):
                 raise Forbidden(
                     "a partner key cannot delete its own owner organization", key="owner_organization"
                 )
-            await self._rows.delete_organization(session, row)
+        for purge in self._purges:
+            await purge(organization_id)
+        async with self._db.transaction() as session:
+            doomed = await self._rows.organization(session, organization_id)
+            if doomed is not None:
+                await self._rows.delete_organization(session, doomed)
         for listener in self._deletion_listeners:
             listener(organization_id)
+
+    def before_delete(self, purge: Callable[[str], Awaitable[object]]) -> None:
+        """Run ``purge(organization_id)`` before an organization's rows go: for what lives outside
+        the store (stored bodies in the blob store), found through rows the deletion removes."""
+        self._purges.append(purge)
 
     def on_delete(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(organization_id)`` after an organization is deleted in this process
