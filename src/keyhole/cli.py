@@ -345,6 +345,9 @@ def bootstrap(
 @keys_app.command("list")
 def keys_list(
     organization: Annotated[str | None, typer.Option(help="Only this organization's keys.")] = None,
+    prefix: Annotated[
+        str | None, typer.Option(help="Only keys whose listed prefix starts with this (e.g. kh_u_AbC).")
+    ] = None,
     output: FormatOption = Format.json,
 ) -> None:
     """List API keys (prefixes only; keys are never stored)."""
@@ -361,7 +364,7 @@ def keys_list(
                 "created_at": view.created_at.isoformat(),
                 "revoked_at": view.revoked_at.isoformat() if view.revoked_at else None,
             }
-            for view in await services.tenancy.list_keys(organization)
+            for view in await services.tenancy.list_keys(organization, prefix=prefix)
         ]
 
     _emit(_with_services(work), output)

@@ -12,6 +12,7 @@ from typing import Literal
 
 KeyKind = Literal["user", "org", "partner"]
 _PREFIXES: dict[KeyKind, str] = {"user": "kh_u_", "org": "kh_o_", "partner": "kh_p_"}
+PREFIX_LENGTH = 12  # the part of a key listings show, to tell keys apart
 
 
 def mint(kind: KeyKind) -> str:
@@ -23,4 +24,4 @@ def digest(key: str) -> str:
 
 
 def display_prefix(key: str) -> str:
-    return key[:12]
+    return key[:PREFIX_LENGTH]

@@ -8,24 +8,20 @@ one partner cannot learn another's organizations exist.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keyhole.errors import Conflict, Forbidden, NotFound
+from keyhole.errors import Conflict, Forbidden
 from keyhole.store.database import Database
 from keyhole.tenancy.access import is_administrator
+from keyhole.tenancy.missing import is_uuid, organization_not_found
 from keyhole.tenancy.models import Organization
 from keyhole.tenancy.principal import Principal
 from keyhole.tenancy.repository import TenancyRepository
 from keyhole.tenancy.schemas import OrganizationSettings, OrganizationView
 from keyhole.vault import Vault
 from keyhole.vault.rotation import row_aad
-
-
-def organization_not_found(organization_id: str) -> NotFound:
-    return NotFound("organization not found", key="not_found", metadata={"id": organization_id[:64]})
 
 
 class OrganizationService:
@@ -60,10 +56,8 @@ class OrganizationService:
         self, session: AsyncSession, principal: Principal, organization_id: str
     ) -> Organization:
         """The organization, when the caller may manage it (404 otherwise, 403 for a member of it)."""
-        try:
-            uuid.UUID(organization_id)
-        except ValueError:
-            raise organization_not_found(organization_id) from None
+        if not is_uuid(organization_id):
+            raise organization_not_found(organization_id)
         row = await self._rows.organization(session, organization_id)
         if row is None:
             raise organization_not_found(organization_id)

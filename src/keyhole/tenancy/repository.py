@@ -7,7 +7,7 @@ before any organization is known) or by id and across organizations (the operato
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyhole.store.database import Database
@@ -81,6 +81,26 @@ class TenancyRepository:
         await session.flush()
         return user
 
+    async def users(self, session: AsyncSession, organization_id: str) -> list[User]:
+        """Oldest first."""
+        statement = (
+            select(User).where(User.organization_id == organization_id).order_by(User.created_at, User.id)
+        )
+        return list((await session.execute(statement)).scalars())
+
+    async def email_taken(self, session: AsyncSession, organization_id: str, email: str) -> bool:
+        """Whether a user of the organization has this (lower-case) email in any letter case:
+        rows written before emails were normalised may keep their original case."""
+        statement = select(User.id).where(
+            User.organization_id == organization_id, func.lower(User.email) == email
+        )
+        return (await session.execute(statement)).first() is not None
+
+    async def delete_user(self, session: AsyncSession, user: User) -> None:
+        """Its keys go by their foreign key's ON DELETE CASCADE."""
+        await session.delete(user)
+        await session.flush()
+
     # -- API keys ------------------------------------------------------------------------------
 
     def add_keys(self, session: AsyncSession, *rows: ApiKey) -> None:
@@ -95,13 +115,22 @@ class TenancyRepository:
     async def key(self, session: AsyncSession, key_id: str) -> ApiKey | None:
         return await session.get(ApiKey, key_id)
 
-    async def keys(self, organization_id: str | None) -> list[ApiKey]:
-        """Oldest first; every organization's when ``organization_id`` is empty."""
-        async with self._db.session() as session:
-            statement = select(ApiKey).order_by(ApiKey.created_at)
-            if organization_id:
-                statement = statement.where(ApiKey.organization_id == organization_id)
-            return list((await session.execute(statement)).scalars())
+    async def keys(
+        self, session: AsyncSession, organization_id: str | None, *, prefix: str | None = None
+    ) -> list[ApiKey]:
+        """Oldest first; every organization's when ``organization_id`` is empty; only those whose
+        display prefix starts with ``prefix`` when it is given."""
+        statement = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+        if organization_id:
+            statement = statement.where(ApiKey.organization_id == organization_id)
+        if prefix:
+            # Key prefixes contain '_', a LIKE wildcard: escaped.
+            statement = statement.where(ApiKey.prefix.startswith(prefix, autoescape=True))
+        return list((await session.execute(statement)).scalars())
+
+    async def active_user_keys(self, session: AsyncSession, user_id: str) -> list[ApiKey]:
+        statement = select(ApiKey).where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+        return list((await session.execute(statement)).scalars())
 
     async def key_with_hash(self, key_hash: str) -> tuple[ApiKey, str | None] | None:
         """The key and, for a user key, its user's role."""

@@ -30,3 +30,35 @@ class OrganizationView:
     sso_client_id: str | None
     sso_client_secret_set: bool
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UserRequest:
+    """A user's email and role as a caller sent them; the service checks and normalises them.
+    ``role`` and ``role_ids`` are the two spellings of one role (at most one may be given)."""
+
+    email: str | None
+    role: str | None = None
+    role_ids: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UserView:
+    id: str
+    organization_id: str
+    email: str
+    role: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityView:
+    """Who a credential is: a user (``user_id``, ``email``, ``role`` set), an organization key
+    or a partner key, and the organization it acts for."""
+
+    kind: str  # "user" | "org" | "partner"
+    organization_id: str
+    organization_name: str
+    user_id: str | None
+    email: str | None
+    role: str | None

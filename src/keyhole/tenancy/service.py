@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyhole.cache import TtlCache
 from keyhole.errors import InvalidRequest, NotFound, Unauthenticated
@@ -14,11 +16,16 @@ from keyhole.store.database import Database
 from keyhole.tenancy import keys
 from keyhole.tenancy.access import Access, require
 from keyhole.tenancy.credentials import presented_key
+from keyhole.tenancy.emails import normalised_email
+from keyhole.tenancy.missing import is_uuid, key_not_found, organization_not_found, user_not_found
 from keyhole.tenancy.models import ApiKey
+from keyhole.tenancy.organizations import OrganizationService
 from keyhole.tenancy.principal import Principal, Role
 from keyhole.tenancy.repository import TenancyRepository
+from keyhole.tenancy.schemas import IdentityView
 
 _INVALID = "invalid API key: check the key, or mint a new one with `keyhole keys create`"
+_PREFIX_CHARACTERS = frozenset(string.ascii_letters + string.digits + "_-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +56,12 @@ class MintedKey:
 
 
 class TenancyService:
-    def __init__(self, database: Database, *, cache_ttl_seconds: float = 1.0) -> None:
+    def __init__(
+        self, database: Database, organizations: OrganizationService, *, cache_ttl_seconds: float = 1.0
+    ) -> None:
         self._db = database
         self._rows = TenancyRepository(database)
+        self._organizations = organizations  # which organization a caller may manage
         # Keyed by key hash. Only successes are cached, so junk keys cannot grow it beyond the
         # number of live keys; a revocation in this process evicts at once.
         self._principals: TtlCache[str, Principal] = TtlCache(cache_ttl_seconds)
@@ -64,6 +74,7 @@ class TenancyService:
     ) -> BootstrapResult:
         """Create or reuse an organization and its first user (an admin); mint a user key, an
         organization key and, with ``partner``, a partner key that manages organizations."""
+        email = normalised_email(email)
         async with self._db.transaction() as session:
             organization = await self._rows.top_level_organization_named(session, organization_name)
             if organization is None:
@@ -115,8 +126,55 @@ class TenancyService:
             await self._rows.insert_key(session, row)
             return MintedKey(_view(row), secret)
 
-    async def list_keys(self, organization_id: str | None = None) -> list[KeyView]:
-        return [_view(row) for row in await self._rows.keys(organization_id)]
+    async def list_keys(
+        self, organization_id: str | None = None, *, prefix: str | None = None
+    ) -> list[KeyView]:
+        """Every organization's keys, or one's (the operator's ``keyhole keys list``)."""
+        checked = _prefix_filter(prefix)
+        async with self._db.session() as session:
+            return [_view(row) for row in await self._rows.keys(session, organization_id, prefix=checked)]
+
+    async def organization_keys(
+        self, principal: Principal, organization_id: str, *, prefix: str | None = None
+    ) -> list[KeyView]:
+        """The keys of an organization the caller manages, revoked ones included, oldest first."""
+        checked = _prefix_filter(prefix)
+        async with self._db.session() as session:
+            organization = await self._organizations.managed(session, principal, organization_id)
+            rows = await self._rows.keys(session, organization.id, prefix=checked)
+        return [_view(row) for row in rows]
+
+    async def mint_user_key(
+        self, principal: Principal, organization_id: str, user_id: str, *, force: bool
+    ) -> MintedKey:
+        """A new key for a user of an organization the caller manages. With ``force`` the user's
+        other keys are revoked in the same transaction, and stop working in this process at once."""
+        async with self._db.transaction() as session:
+            organization = await self._organizations.managed(session, principal, organization_id)
+            if not is_uuid(user_id) or await self._rows.user(session, organization.id, user_id) is None:
+                raise user_not_found(user_id)
+            revoked = await self._revoke_user_keys(session, user_id) if force else []
+            secret = keys.mint("user")
+            row = _key_row(organization.id, user_id, "user", secret, None)
+            await self._rows.insert_key(session, row)
+        for key_hash in revoked:
+            self._principals.evict(key_hash)
+        return MintedKey(_view(row), secret)
+
+    async def revoke_organization_key(
+        self, principal: Principal, organization_id: str, key_id: str
+    ) -> KeyView:
+        """Revoke a key of an organization the caller manages (404 for any other key); it stops
+        working in this process at once. Revoking a revoked key changes nothing."""
+        async with self._db.transaction() as session:
+            organization = await self._organizations.managed(session, principal, organization_id)
+            row = await self._rows.key(session, key_id) if is_uuid(key_id) else None
+            if row is None or row.organization_id != organization.id:
+                raise key_not_found(key_id)
+            if row.revoked_at is None:
+                row.revoked_at = utcnow()
+        self._principals.evict(row.key_hash)
+        return _view(row)
 
     async def revoke_key(self, key_id: str) -> KeyView:
         async with self._db.transaction() as session:
@@ -128,12 +186,45 @@ class TenancyService:
             self._principals.evict(row.key_hash)
             return _view(row)
 
+    async def _revoke_user_keys(self, session: AsyncSession, user_id: str) -> list[str]:
+        """Revoke the user's live keys in the caller's transaction; their hashes, to evict."""
+        now = utcnow()
+        rows = await self._rows.active_user_keys(session, user_id)
+        for row in rows:
+            row.revoked_at = now
+        return [row.key_hash for row in rows]
+
+    def forget_user(self, user_id: str) -> None:
+        """Stop using, in this process, the cached principals of a user's keys at once (the user
+        was deleted, or its role changed)."""
+        self._principals.evict_where(lambda _, principal: principal.user_id == user_id)
+
     def forget_organization(self, organization_id: str) -> None:
         """Stop accepting, in this process, the keys of a deleted organization at once."""
         self._principals.evict_where(
             lambda _, principal: organization_id in (principal.organization_id, principal.partner_id)
         )
         self._partner_reach.evict_where(lambda key, _: organization_id in key)
+
+    async def identity(self, principal: Principal) -> IdentityView:
+        """Who the caller is, and the organization it acts for."""
+        async with self._db.session() as session:
+            organization = await self._rows.organization(session, principal.organization_id)
+            if organization is None:
+                raise organization_not_found(principal.organization_id)
+            user = (
+                None
+                if principal.user_id is None
+                else await self._rows.user(session, organization.id, principal.user_id)
+            )
+        return IdentityView(
+            kind=principal.kind,
+            organization_id=organization.id,
+            organization_name=organization.name,
+            user_id=None if user is None else user.id,
+            email=None if user is None else user.email,
+            role=None if user is None else user.role,
+        )
 
     async def authenticate(self, headers: Mapping[str, str], access: Access = Access.RESOURCES) -> Principal:
         """The caller the headers name, refused (403) when its kind of key may not reach ``access``."""
@@ -160,10 +251,8 @@ class TenancyService:
 
     async def _reach(self, partner_id: str, organization_id: str) -> bool:
         """True, or Unauthenticated (failures are not cached: a new organization is reachable at once)."""
-        try:
-            uuid.UUID(organization_id)
-        except ValueError:
-            raise _basic_mismatch() from None
+        if not is_uuid(organization_id):
+            raise _basic_mismatch()
         if not await self._rows.in_partner_account(organization_id, partner_id):
             raise _basic_mismatch()
         return True
@@ -186,6 +275,21 @@ def _basic_mismatch() -> Unauthenticated:
         "or with a partner key of the partner account that manages it",
         key="invalid_api_key",
     )
+
+
+def _prefix_filter(prefix: str | None) -> str | None:
+    """A key prefix to filter by (empty: none), refused when it could not start a key's prefix:
+    a longer value may be a whole key, which has no place in a URL or a shell history."""
+    if not prefix:
+        return None
+    if len(prefix) > keys.PREFIX_LENGTH or not set(prefix) <= _PREFIX_CHARACTERS:
+        raise InvalidRequest(
+            f"prefix must be the start of a key's {keys.PREFIX_LENGTH}-character prefix as key "
+            "listings show it (letters, digits, '_' and '-'); never send a whole key",
+            key="invalid_prefix",
+            metadata={"field": "prefix"},
+        )
+    return prefix
 
 
 def _role(stored: str | None) -> Role:
