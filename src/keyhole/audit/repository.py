@@ -1,5 +1,6 @@
-"""Every statement on ``proxy_calls``: the bulk insert, and the reads of one organization's
-connection (its last day's counts, its calls newest first)."""
+"""Every statement on ``proxy_calls``: the bulk insert, the reads of one organization's
+connection (its last day's counts, its calls newest first) and the organization's calls newest
+first, filtered."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TypeVarTuple
 
-from sqlalchemy import Dialect, Select, and_, bindparam, case, func, insert, or_, select
+from sqlalchemy import ColumnElement, Dialect, Select, and_, bindparam, case, func, insert, or_, select
 
+from keyhole.audit.cursor import Position
 from keyhole.audit.models import ProxyCall
+from keyhole.audit.query import CallFilter
 from keyhole.audit.records import COLUMNS, CallRecord
 from keyhole.store.database import Database
 
@@ -21,6 +24,55 @@ def _scoped(statement: Select[*_Columns], organization_id: str, connection_id: s
     return statement.where(
         ProxyCall.organization_id == organization_id, ProxyCall.connection_id == connection_id
     )
+
+
+def _newest_first(statement: Select[*_Columns], limit: int, before: Position | None) -> Select[*_Columns]:
+    """Keyset pagination: the ``limit`` newest rows older than ``before``, never an OFFSET."""
+    statement = statement.order_by(ProxyCall.created_at.desc(), ProxyCall.id.desc()).limit(limit)
+    if before is None:
+        return statement
+    created_at, call_id = before
+    return statement.where(
+        # The plain bound lets the (…, created_at) index seek to the position; the OR alone
+        # would make the database scan every newer row first.
+        ProxyCall.created_at <= created_at,
+        or_(ProxyCall.created_at < created_at, ProxyCall.id < call_id),
+    )
+
+
+def _matching(filters: CallFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.connection_id is not None:
+        conditions.append(
+            or_(
+                ProxyCall.connection_id == filters.connection_id,
+                ProxyCall.parent_connection_id == filters.connection_id,
+            )
+        )
+    if filters.outcome is not None:
+        conditions.append(ProxyCall.outcome == filters.outcome)
+    if filters.ok is not None:
+        conditions.append(ProxyCall.outcome == "ok" if filters.ok else ProxyCall.outcome != "ok")
+    if filters.status_class is not None:
+        statuses = filters.status_class.statuses
+        status = ProxyCall.upstream_status
+        conditions.append(
+            status.is_(None) if statuses is None else and_(status >= statuses.start, status < statuses.stop)
+        )
+    if filters.since is not None:
+        conditions.append(ProxyCall.created_at >= filters.since)
+    if filters.until is not None:
+        conditions.append(ProxyCall.created_at <= filters.until)
+    return conditions
+
+
+def organization_calls_statement(
+    organization_id: str, filters: CallFilter, *, limit: int, before: Position | None
+) -> Select[ProxyCall]:
+    """One organization's calls matching ``filters``, newest first: a range of the
+    (organization_id, created_at) index."""
+    statement = select(ProxyCall).where(ProxyCall.organization_id == organization_id, *_matching(filters))
+    return _newest_first(statement, limit, before)
 
 
 @functools.cache
@@ -72,22 +124,19 @@ class AuditRepository:
         return int(row[0]), int(row[1] or 0), int(row[2] or 0), int(row[3] or 0), last
 
     async def newest_first(
-        self, organization_id: str, connection_id: str, *, limit: int, before: tuple[datetime, str] | None
+        self, organization_id: str, connection_id: str, *, limit: int, before: Position | None
     ) -> list[ProxyCall]:
         """Up to ``limit`` calls, newest first; only those older than ``before`` (its time and id)
         when given."""
-        statement = (
-            _scoped(select(ProxyCall), organization_id, connection_id)
-            .order_by(ProxyCall.created_at.desc(), ProxyCall.id.desc())
-            .limit(limit)
-        )
-        if before is not None:
-            created_at, call_id = before
-            statement = statement.where(
-                or_(
-                    ProxyCall.created_at < created_at,
-                    and_(ProxyCall.created_at == created_at, ProxyCall.id < call_id),
-                )
-            )
+        statement = _newest_first(_scoped(select(ProxyCall), organization_id, connection_id), limit, before)
+        async with self._db.session() as session:
+            return list((await session.execute(statement)).scalars())
+
+    async def organization_newest_first(
+        self, organization_id: str, filters: CallFilter, *, limit: int, before: Position | None
+    ) -> list[ProxyCall]:
+        """Up to ``limit`` of the organization's calls matching ``filters``, newest first; only
+        those older than ``before`` when given."""
+        statement = organization_calls_statement(organization_id, filters, limit=limit, before=before)
         async with self._db.session() as session:
             return list((await session.execute(statement)).scalars())

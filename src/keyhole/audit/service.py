@@ -1,4 +1,5 @@
-"""Audit writes, and the queries behind proxy info stats and the call listing.
+"""Audit writes, and the queries behind proxy info stats and the call listings (one
+connection's, the organization's).
 
 A call's record goes to the process's local spool (one ``write``) before the call answers and
 to the store in one bulk insert every flush interval, so the request path never waits on the
@@ -9,16 +10,16 @@ next process on the same home stores what its spool holds (``audit/spool.py``).
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from keyhole.audit.cursor import decode_cursor, encode_cursor
 from keyhole.audit.models import ProxyCall
+from keyhole.audit.query import CallFilter
 from keyhole.audit.records import CallRecord
 from keyhole.audit.repository import AuditRepository
 from keyhole.audit.spool import AuditSpool
-from keyhole.errors import InvalidRequest
 from keyhole.store.base import utcnow
 from keyhole.store.database import Database
 
@@ -128,16 +129,33 @@ class AuditLog:
     async def calls(
         self, organization_id: str, connection_id: str, *, limit: int, cursor: str | None
     ) -> CallPage:
+        before = decode_cursor(cursor) if cursor else None
         await self.flush()
         rows = await self._rows.newest_first(
             organization_id,
             connection_id,
             limit=limit + 1,  # one more tells whether there is a next page
-            before=_decode_cursor(cursor) if cursor else None,
+            before=before,
         )
-        page = [_record(row) for row in rows[:limit]]
-        next_cursor = _encode_cursor(page[-1]) if len(rows) > limit and page else None
-        return CallPage(page, next_cursor)
+        return _page(rows, limit)
+
+    async def organization_calls(
+        self, organization_id: str, filters: CallFilter, *, limit: int, cursor: str | None
+    ) -> CallPage:
+        """The organization's calls matching ``filters``, newest first, ``limit`` a page."""
+        before = decode_cursor(cursor) if cursor else None
+        await self.flush()
+        rows = await self._rows.organization_newest_first(
+            organization_id, filters, limit=limit + 1, before=before
+        )
+        return _page(rows, limit)
+
+
+def _page(rows: list[ProxyCall], limit: int) -> CallPage:
+    """``rows`` holds up to one more than a page: that one says there is a next page."""
+    page = [_record(row) for row in rows[:limit]]
+    last = page[-1] if len(rows) > limit and page else None
+    return CallPage(page, None if last is None else encode_cursor(last.created_at, last.id))
 
 
 def _record(row: ProxyCall) -> CallRecord:
@@ -159,17 +177,3 @@ def _record(row: ProxyCall) -> CallRecord:
         error_message=row.error_message,
         created_at=row.created_at,
     )
-
-
-def _encode_cursor(record: CallRecord) -> str:
-    raw = f"{record.created_at.isoformat()}|{record.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, call_id = raw.split("|", 1)
-        return datetime.fromisoformat(stamp), call_id
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("cursor is not one this server issued", key="invalid_cursor") from None
