@@ -12,6 +12,7 @@ from keyhole.authconfigs.service import AuthConfigService
 from keyhole.blobs import BlobStore, DownloadSigner, open_backend
 from keyhole.connections.catalog import Catalog
 from keyhole.connections.service import ConnectionService
+from keyhole.connections.sharing import SharingService
 from keyhole.connections.type_files import load_catalog
 from keyhole.deployment.service import ProcessRegistry
 from keyhole.egress import EgressClient, EgressLimits, EgressPolicy
@@ -30,6 +31,7 @@ from keyhole.settings import Settings
 from keyhole.store.database import Database
 from keyhole.tenancy.organizations import OrganizationService
 from keyhole.tenancy.service import TenancyService
+from keyhole.tenancy.users import UserService
 from keyhole.toolrouter.service import SessionService
 from keyhole.vault import KeyRing, Vault
 from keyhole.vault.checks import verify_key_ring
@@ -44,7 +46,9 @@ class Services:
     egress: EgressClient
     tenancy: TenancyService
     organizations: OrganizationService
+    users: UserService
     connections: ConnectionService
+    sharing: SharingService
     limiter: RateLimiter
     audit: AuditLog
     proxy: ProxyService
@@ -127,8 +131,9 @@ class Services:
         jobs.maintenance.add_purger("processes", processes.purge_stale)
         jobs.maintenance.add_purger("oauth_flows", oauth.flows.purge_expired)
         queries = QueryService.build(settings, database, connections, egress, vault, jobs=jobs, blobs=blobs)
-        tenancy = TenancyService(database, cache_ttl_seconds=settings.cache_ttl_seconds)
         organizations = OrganizationService(database, vault)
+        tenancy = TenancyService(database, organizations, cache_ttl_seconds=settings.cache_ttl_seconds)
+        organizations.before_delete(blobs.purge_organization)
         organizations.on_delete(tenancy.forget_organization)
         organizations.on_delete(connections.forget_organization)
         return cls(
@@ -139,7 +144,9 @@ class Services:
             egress=egress,
             tenancy=tenancy,
             organizations=organizations,
+            users=UserService(database, organizations, tenancy),
             connections=connections,
+            sharing=SharingService(database, connections),
             limiter=limiter,
             audit=audit,
             proxy=proxy,

@@ -120,6 +120,11 @@ def _not_found(account_id: str) -> NotFound:
     )
 
 
+def _credential(row: Connection) -> Connection:
+    """Whose credential state (scheme, status) an account shows: a shared copy's parent's."""
+    return row.parent if row.parent is not None else row
+
+
 def _uuid(value: str) -> bool:
     try:
         uuid.UUID(value)
@@ -397,12 +402,13 @@ class AccountService:
 
     async def _load_gate(self, organization_id: str, account_id: str) -> _Gate:
         row = await self._row(organization_id, account_id)
-        return _Gate(row.account_user_id or DEFAULT_USER_ID, row.account_status or ACTIVE)
+        return _Gate(row.account_user_id or DEFAULT_USER_ID, _credential(row).account_status or ACTIVE)
 
     def _view(self, row: Connection) -> AccountView:
         connection: ConnectionView = self._connections.view(row)
-        scheme = row.auth_scheme or default_scheme(connection.type, connection.configuration)
-        status, reason = row.account_status or ACTIVE, row.account_status_reason
+        credential = _credential(row)
+        scheme = credential.auth_scheme or default_scheme(connection.type, connection.configuration)
+        status, reason = credential.account_status or ACTIVE, credential.account_status_reason
         if connection.status == UNREADABLE:
             status, reason = FAILED, connection.status_error
         return AccountView(
@@ -414,7 +420,7 @@ class AccountService:
             alias=row.account_alias,
             status=status,
             status_reason=reason,
-            disabled=not row.proxy_enabled,
+            disabled=not connection.proxy_enabled,
             auth_config_id=row.auth_config_id,
             auth_scheme=scheme,
             val=account_val(connection.type, scheme, connection.configuration),

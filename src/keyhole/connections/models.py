@@ -58,4 +58,7 @@ class Connection(Base):
     parent_connection_id: Mapped[str | None] = mapped_column(
         ForeignKey("connections.id", ondelete="CASCADE"), index=True, default=None
     )
-    parent: Mapped[Connection | None] = relationship(remote_side=[id], lazy="joined", innerjoin=False)
+    # ``join_depth``: without it a self-referential eager load stops before its first level.
+    parent: Mapped[Connection | None] = relationship(
+        remote_side=[id], lazy="joined", innerjoin=False, join_depth=1
+    )

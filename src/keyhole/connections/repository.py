@@ -70,6 +70,37 @@ class ConnectionRepository:
         """Delete a row read with :meth:`get` in the same ``session``."""
         await session.delete(row)
 
+    # -- shared copies (rows of other organizations whose ``parent_connection_id`` is the parent) --
+
+    async def copy_keys(self, session: AsyncSession, parent_id: str) -> list[tuple[str, str]]:
+        """``(organization_id, id)`` of each shared copy of the connection."""
+        statement = select(Connection.organization_id, Connection.id).where(
+            Connection.parent_connection_id == parent_id
+        )
+        return [
+            (str(organization_id), str(copy_id))
+            for organization_id, copy_id in await session.execute(statement)
+        ]
+
+    async def copies(self, parent_id: str) -> list[Connection]:
+        """The shared copies of the connection, oldest first."""
+        async with self._db.session() as session:
+            statement = select(Connection).where(Connection.parent_connection_id == parent_id)
+            rows = await session.execute(statement.order_by(Connection.created_at, Connection.id))
+            return list(rows.scalars())
+
+    async def copy_in(self, session: AsyncSession, parent_id: str, organization_id: str) -> Connection | None:
+        """The organization's shared copy of the connection, if it has one."""
+        statement = _scoped(select(Connection), organization_id).where(
+            Connection.parent_connection_id == parent_id
+        )
+        return (await session.execute(statement)).scalars().first()
+
+    async def insert(self, session: AsyncSession, row: Connection) -> None:
+        """Written now, in the caller's transaction (a duplicate fails here, not at commit)."""
+        session.add(row)
+        await session.flush()
+
     async def count_by_auth_config(
         self, session: AsyncSession, organization_id: str, auth_config_ids: Sequence[str]
     ) -> dict[str, int]:

@@ -55,6 +55,8 @@ class ConnectionView:
     updated_by: str | None
     created_at: datetime
     updated_at: datetime
+    # A shared copy's parent: configuration, status and proxy_enabled above are the parent's.
+    parent_connection_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,15 @@ from keyhole.connections.secrets import join_secrets, keep_redacted, redact, spl
 from keyhole.connections.target import HttpTarget, build_http_target, preview_target
 from keyhole.databases.connectivity import list_databases
 from keyhole.egress import EgressClient
-from keyhole.errors import CORE_FIELD_NAMES, CallField, InvalidRequest, KeyholeError, NotFound, Unprocessable
+from keyhole.errors import (
+    CORE_FIELD_NAMES,
+    CallField,
+    Forbidden,
+    InvalidRequest,
+    KeyholeError,
+    NotFound,
+    Unprocessable,
+)
 from keyhole.http_paths import check_path
 from keyhole.store.base import utcnow
 from keyhole.store.database import Database
@@ -57,8 +65,26 @@ def _oauth_health(configuration: Mapping[str, Any]) -> Health | None:
     return Health("unhealthy", "awaiting authorization: start the connect flow to authorize this connection")
 
 
-def _not_found(connection_id: str) -> NotFound:
+def connection_not_found(connection_id: str) -> NotFound:
     return NotFound("connection not found", metadata={"id": connection_id[:64]})
+
+
+def _shared_read_only(message: str, parent_connection_id: str) -> Forbidden:
+    return Forbidden(
+        f"{message}; only the organization of the parent connection can change it",
+        key="shared_connection_read_only",
+        metadata={"parent_connection_id": parent_connection_id},
+    )
+
+
+def _credential_row(row: Connection) -> Connection:
+    """The row whose configuration, secret, status and proxy setting ``row`` uses: a shared
+    copy's parent, any other connection itself."""
+    if row.parent_connection_id is None:
+        return row
+    if row.parent is None:  # the parent (and so the copy) was deleted after the copy was read
+        raise connection_not_found(row.id)
+    return row.parent
 
 
 class ConnectionService:
@@ -97,6 +123,18 @@ class ConnectionService:
         row = await self._row(organization_id, connection_id)
         return self.catalog.get(row.type_id), self._full_configuration(row)
 
+    async def configuration_to_authorize(
+        self, organization_id: str, connection_id: str
+    ) -> tuple[ConnectionType, dict[str, Any]]:
+        """The decrypted configuration of a connection a connect flow is about to authorize; a
+        shared copy is refused, as its authorization (like its credential) is its parent's."""
+        row = await self._row(organization_id, connection_id)
+        if row.parent_connection_id is not None:
+            raise _shared_read_only(
+                "a shared connection uses its parent connection's authorization", row.parent_connection_id
+            )
+        return self.catalog.get(row.type_id), self._full_configuration(row)
+
     async def configuration(
         self, principal: Principal, connection_id: str
     ) -> tuple[ConnectionType, dict[str, Any]]:
@@ -111,6 +149,7 @@ class ConnectionService:
 
     async def _load_target(self, organization_id: str, connection_id: str) -> HttpTarget:
         row = await self._row(organization_id, connection_id)
+        credential = _credential_row(row)
         connection_type = self.catalog.get(row.type_id)
         if connection_type.http is None:
             raise InvalidRequest(
@@ -121,10 +160,12 @@ class ConnectionService:
         return build_http_target(
             connection_id=row.id,
             organization_id=row.organization_id,
-            proxy_enabled=row.proxy_enabled,
+            proxy_enabled=credential.proxy_enabled,
             connection_type=connection_type,
             configuration=self._full_configuration(row),
-            version=row.version,
+            version=credential.version,
+            parent_connection_id=row.parent_connection_id,
+            parent_organization_id=None if credential is row else credential.organization_id,
         )
 
     # -- writes ------------------------------------------------------------------------------
@@ -166,6 +207,8 @@ class ConnectionService:
         self, principal: Principal, connection_id: str, data: ConnectionUpdate
     ) -> ConnectionView:
         row = await self._row(principal.organization_id, connection_id)
+        if row.parent_connection_id is not None:
+            return await self._update_copy(principal, row, data)
         if data.type_id is not None and data.type_id != row.type_id:
             raise InvalidRequest(
                 f"a connection's type cannot change (it is {row.type_id}); create a new connection",
@@ -198,18 +241,35 @@ class ConnectionService:
             health = await self._check(connection_type, configuration)
         async with self._db.transaction() as session:
             row = await self._row(principal.organization_id, connection_id, session=session)
-            row.name = data.name
-            if data.healthcheck_interval is not None:
-                row.healthcheck_interval = data.healthcheck_interval
-            if data.policies is not None:
-                row.policies = list(data.policies)
-            row.updated_by = principal.id
-            row.updated_at = utcnow()
+            _apply_own_settings(row, principal, data)
             self._store_configuration(row, connection_type, configuration, health)
             if retargeted:
                 for hook in self._retarget_hooks:
                     await hook(session, connection_id)
-        self.invalidate(principal.organization_id, connection_id)
+            copies = await self._rows.copy_keys(session, connection_id)
+        self._invalidate_with_copies(principal.organization_id, connection_id, copies)
+        return self.view(row)
+
+    async def _update_copy(
+        self, principal: Principal, row: Connection, data: ConnectionUpdate
+    ) -> ConnectionView:
+        """A shared copy keeps its own name, health-check interval and policies; its type and
+        configuration are its parent's, so the update must leave them as the copy shows them
+        (or send ``{}``: a copy holds no configuration of its own)."""
+        parent_id = str(row.parent_connection_id)
+        if data.type_id is not None and data.type_id != row.type_id:
+            raise _shared_read_only("the type of a shared connection is its parent connection's", parent_id)
+        if data.configuration and data.configuration != self.view(row).configuration:
+            raise _shared_read_only(
+                "the configuration (target and credential) of a shared connection is its parent "
+                "connection's; send it unchanged, as read, to change the copy's name, "
+                "healthcheck_interval or policies",
+                parent_id,
+            )
+        async with self._db.transaction() as session:
+            row = await self._row(principal.organization_id, row.id, session=session)
+            _apply_own_settings(row, principal, data)
+        self.invalidate(principal.organization_id, row.id)
         return self.view(row)
 
     async def set_proxy_enabled(
@@ -217,20 +277,27 @@ class ConnectionService:
     ) -> ConnectionView:
         async with self._db.transaction() as session:
             row = await self._row(principal.organization_id, connection_id, session=session)
+            if row.parent_connection_id is not None:
+                raise _shared_read_only(
+                    "the proxy setting of a shared connection is stored on its parent connection",
+                    row.parent_connection_id,
+                )
             if enabled and self.catalog.get(row.type_id).http is None:
                 raise InvalidRequest(
                     f"the proxy does not support {row.type_id} connections", key="proxy_not_supported"
                 )
             row.proxy_enabled = enabled
             row.updated_at = utcnow()
-        self.invalidate(principal.organization_id, connection_id)
+            copies = await self._rows.copy_keys(session, connection_id)
+        self._invalidate_with_copies(principal.organization_id, connection_id, copies)
         return self.view(row)
 
     async def delete(self, principal: Principal, connection_id: str, *, force: bool = False) -> None:
         async with self._db.transaction() as session:
             row = await self._row(principal.organization_id, connection_id, session=session)
+            copies = await self._rows.copy_keys(session, connection_id)  # deleted with it
             await self._rows.delete(session, row)
-        self.invalidate(principal.organization_id, connection_id)
+        self._invalidate_with_copies(principal.organization_id, connection_id, copies)
 
     async def test(self, principal: Principal, data: ConnectionTest) -> Health:
         connection_type = self.catalog.get(data.type_id)
@@ -244,8 +311,9 @@ class ConnectionService:
                     f"connection {data.connection_id} is of type {row.type_id}, not {connection_type.id}",
                     key="type_mismatch",
                 )
-            stored_secrets = self._secrets(row)
-            stored = join_secrets(row.configuration, stored_secrets)
+            credential = _credential_row(row)
+            stored_secrets = self._secrets(credential)
+            stored = join_secrets(credential.configuration, stored_secrets)
             kept = kept_secrets(data.configuration, stored_secrets, merged_over_stored=True)
             configuration = keep_redacted(
                 {**stored, **configuration}, stored_secrets, connection_type.secret_fields
@@ -283,8 +351,9 @@ class ConnectionService:
                 raise InvalidRequest(
                     f"connection {connection_id} is of type {row.type_id}", key="type_mismatch"
                 )
-            stored_secrets = self._secrets(row)
-            stored = join_secrets(row.configuration, stored_secrets)
+            credential = _credential_row(row)
+            stored_secrets = self._secrets(credential)
+            stored = join_secrets(credential.configuration, stored_secrets)
             configuration = keep_redacted(
                 {**stored, **(parameters or {})}, stored_secrets, connection_type.secret_fields
             )
@@ -394,10 +463,10 @@ class ConnectionService:
         try:
             uuid.UUID(connection_id)
         except ValueError:
-            raise _not_found(connection_id) from None
+            raise connection_not_found(connection_id) from None
         row = await self._rows.get(organization_id, connection_id, session=session)
         if row is None:
-            raise _not_found(connection_id)
+            raise connection_not_found(connection_id)
         return row
 
     def _store_configuration(
@@ -425,16 +494,19 @@ class ConnectionService:
         return dict(value)
 
     def _full_configuration(self, row: Connection) -> dict[str, Any]:
-        return join_secrets(row.configuration, self._secrets(row))
+        credential = _credential_row(row)
+        return join_secrets(credential.configuration, self._secrets(credential))
 
     def view(self, row: Connection) -> ConnectionView:
-        """The redacted view of a row (also of one another service of this domain has read)."""
-        status, status_error = row.status, row.status_error
+        """The redacted view of a row (also of one another service of this domain has read); a
+        shared copy shows its parent's configuration, status and proxy setting."""
+        credential = _credential_row(row)
+        status, status_error = credential.status, credential.status_error
         try:
-            configuration = redact(row.configuration, self._secrets(row))
+            configuration = redact(credential.configuration, self._secrets(credential))
         except VaultError as error:
             # One row under a foreign key must not fail a whole list: it shows as unreadable.
-            configuration = redact(row.configuration, {})
+            configuration = redact(credential.configuration, {})
             status, status_error = UNREADABLE, error.message
         return ConnectionView(
             id=row.id,
@@ -444,20 +516,31 @@ class ConnectionService:
             configuration=configuration,
             status=status,
             status_error=status_error,
-            proxy_enabled=row.proxy_enabled,
+            proxy_enabled=credential.proxy_enabled,
             healthcheck_interval=row.healthcheck_interval,
             policies=list(row.policies or []),
             created_by=row.created_by,
             updated_by=row.updated_by,
             created_at=row.created_at,
             updated_at=row.updated_at,
+            parent_connection_id=row.parent_connection_id,
         )
 
     def invalidate(self, organization_id: str, connection_id: str) -> None:
-        """Drop this process's cached target and tell the listeners (e.g. new OAuth tokens)."""
+        """Drop this process's cached target of the connection and of its shared copies (which
+        are built from it), and tell the listeners (e.g. new OAuth tokens)."""
         self._targets.evict((organization_id, connection_id))
+        self._targets.evict_where(lambda _, target: target.parent_connection_id == connection_id)
         for listener in self._listeners:
             listener(organization_id, connection_id)
+
+    def _invalidate_with_copies(
+        self, organization_id: str, connection_id: str, copies: Iterable[tuple[str, str]]
+    ) -> None:
+        """``invalidate`` the connection and each ``(organization_id, id)`` of its shared copies:
+        listeners keyed by the copy (a query runner's pool) learn of the change too."""
+        for key in ((organization_id, connection_id), *copies):
+            self.invalidate(*key)
 
     def forget_organization(self, organization_id: str) -> None:
         """Drop this process's cached targets of a deleted organization's connections and of
@@ -476,3 +559,14 @@ class ConnectionService:
         connection's target, so that credentials kept outside its configuration (OAuth tokens,
         pending connect flows) never outlive the target they were granted for."""
         self._retarget_hooks.append(hook)
+
+
+def _apply_own_settings(row: Connection, principal: Principal, data: ConnectionUpdate) -> None:
+    """What an update changes on the row itself, a shared copy's included."""
+    row.name = data.name
+    if data.healthcheck_interval is not None:
+        row.healthcheck_interval = data.healthcheck_interval
+    if data.policies is not None:
+        row.policies = list(data.policies)
+    row.updated_by = principal.id
+    row.updated_at = utcnow()

@@ -139,7 +139,7 @@ class OAuthFlows:
                 metadata={"field": "ttl"},
             )
         check_redirect_url(redirect_url, "redirect_url")
-        connection_type, configuration = await self._connections.full_configuration(
+        connection_type, configuration = await self._connections.configuration_to_authorize(
             principal.organization_id, connection_id
         )
         client = self._client(configuration)

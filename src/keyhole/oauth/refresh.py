@@ -116,6 +116,9 @@ class TokenBroker:
         self._lock = lock
         self._margin = margin_seconds
         self._dead_ttl = cache_ttl_seconds
+        # A token is the credential's (a shared copy uses its parent's: ``credential_connection_id``
+        # keys the stored tokens, the lock, refreshes and failures); the target it was put into is
+        # each connection's own, so ``_entries`` are keyed by the target's ``connection_id``.
         self._entries: dict[str, _Entry] = {}
         self._dead: dict[str, _Failure] = {}  # recent failures, replayed without I/O
         self._inflight: dict[tuple[str, str], asyncio.Task[TokenSet]] = {}
@@ -132,10 +135,10 @@ class TokenBroker:
                 if entry.base is target
                 else self._remember(target, entry.access_token, entry.expires_at)
             )
-        dead = self._dead.get(target.connection_id)
+        dead = self._dead.get(target.credential_connection_id)
         if dead is not None and dead.version == target.version and dead.until > time.monotonic():
             raise dead.error()
-        stored = await self._store.read(target.connection_id)
+        stored = await self._store.read(target.credential_connection_id)
         if stored is not None and stored.state == TOKENS_REAUTHORIZE:
             raise self._died(target, stored.error or "authorization revoked")
         current = _bound(stored, target)
@@ -157,7 +160,7 @@ class TokenBroker:
     # -- refresh ------------------------------------------------------------------------------
 
     async def _refresh(self, target: HttpTarget, used: str | None) -> TokenSet:
-        key = (target.connection_id, target.binding)
+        key = (target.credential_connection_id, target.binding)
         task = self._inflight.get(key)
         if task is None:
             task = asyncio.ensure_future(self._refresh_locked(target, used))
@@ -171,7 +174,7 @@ class TokenBroker:
             raise fresh from None
 
     async def _refresh_locked(self, target: HttpTarget, used: str | None) -> TokenSet:
-        connection_id, organization_id = target.connection_id, target.organization_id
+        connection_id, organization_id = target.credential_connection_id, target.credential_organization_id
         await self._store.ensure(organization_id, connection_id)
         holder = await self._lock.acquire(connection_id)
         try:
@@ -195,7 +198,7 @@ class TokenBroker:
             await self._lock.release(connection_id, holder)
 
     async def _fetch(self, client: OAuthClient, current: TokenSet | None, target: HttpTarget) -> TokenSet:
-        connection_id, organization_id = target.connection_id, target.organization_id
+        connection_id, organization_id = target.credential_connection_id, target.credential_organization_id
         try:
             if client.grant == "client_credentials":
                 return await self._endpoint.client_credentials(client)
@@ -232,7 +235,7 @@ class TokenBroker:
 
     async def _client(self, target: HttpTarget) -> OAuthClient:
         connection_type, configuration = await self._connections.full_configuration(
-            target.organization_id, target.connection_id
+            target.credential_organization_id, target.credential_connection_id
         )
         if binding_digest(connection_type, configuration) != target.binding:
             # The connection changed after ``target`` was read: its tokens must not meet the new
@@ -253,7 +256,7 @@ class TokenBroker:
         if len(self._entries) > _MAX_CACHED:
             self._entries.clear()
         self._entries[base.connection_id] = _Entry(access_token, expires_at, base, target)
-        self._dead.pop(base.connection_id, None)
+        self._dead.pop(base.credential_connection_id, None)
         return target
 
     def _died(self, target: HttpTarget, reason: str) -> ReauthorizationRequired:
@@ -263,7 +266,9 @@ class TokenBroker:
         return _reauthorize(reason)
 
     def _fail(self, target: HttpTarget, error: Callable[[], KeyholeError], seconds: float) -> None:
-        self._dead[target.connection_id] = _Failure(error, time.monotonic() + seconds, target.version)
+        self._dead[target.credential_connection_id] = _Failure(
+            error, time.monotonic() + seconds, target.version
+        )
 
     def _forget(self, organization_id: str, connection_id: str) -> None:
         self._entries.pop(connection_id, None)

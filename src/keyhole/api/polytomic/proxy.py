@@ -13,9 +13,12 @@ from starlette.responses import Response
 
 from keyhole.api.links import public_base_url
 from keyhole.api.polytomic import schemas
+from keyhole.api.polytomic.calls import call_record, page_limit, page_response
 from keyhole.api.polytomic.endpoint import endpoint
 from keyhole.api.requests import parse, parse_json, read_body, read_json
 from keyhole.api.responses import JSONResponse
+from keyhole.audit.records import CallRecord
+from keyhole.connections.schemas import ConnectionView
 from keyhole.errors import InvalidRequest
 from keyhole.proxy import contract
 from keyhole.proxy.request import ProxyCall, encode_body, flatten_query
@@ -151,6 +154,7 @@ def _info(info: ProxyInfo) -> dict[str, Any]:
     limits = target.limits
     return {
         "connectionId": target.connection_id,
+        "parentConnectionId": target.parent_connection_id,
         "backendType": target.type_id,
         "inheritedBase": {
             "baseUrl": str(target.base_url),
@@ -203,10 +207,11 @@ async def info(request: Request, services: Services, principal: Principal) -> Re
     )
 
 
-def _settings(view: Any) -> dict[str, Any]:
+def _settings(view: ConnectionView) -> dict[str, Any]:
+    """A shared copy shows its parent's setting (stored there) and names the parent."""
     return {
         "connectionId": view.id,
-        "parentConnectionId": None,
+        "parentConnectionId": view.parent_connection_id,
         "backendType": view.type.id,
         "enabled": view.proxy_enabled,
         "supported": view.type.http is not None,
@@ -232,40 +237,14 @@ async def put_settings(request: Request, services: Services, principal: Principa
 async def calls(request: Request, services: Services, principal: Principal) -> Response:
     connection_id = request.path_params["connection_id"]
     await services.connections.get(principal, connection_id)  # 404 for unknown or foreign
-    raw_limit = request.query_params.get("limit", "50")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_CALLS_PAGE:
-        raise InvalidRequest(f"limit must be an integer from 1 to {MAX_CALLS_PAGE}", key="validation_error")
+    limit = page_limit(request, default=50, maximum=MAX_CALLS_PAGE)
     page = await services.audit.calls(
-        principal.organization_id,
-        connection_id,
-        limit=int(raw_limit),
-        cursor=request.query_params.get("cursor"),
+        principal.organization_id, connection_id, limit=limit, cursor=request.query_params.get("cursor")
     )
-    next_link = (
-        f"/api/connections/{connection_id}/proxy/calls?limit={raw_limit}&cursor={page.next_cursor}"
-        if page.next_cursor
-        else None
-    )
-    return JSONResponse(
-        {
-            "data": [
-                {
-                    "proxyCallId": record.id,
-                    "method": record.method,
-                    "path": record.path,
-                    "status": record.upstream_status,
-                    "outcome": record.outcome,
-                    "error": record.error_message,
-                    "latencyMs": record.latency_ms,
-                    "bytesIn": record.bytes_in,
-                    "bytesOut": record.bytes_out,
-                    "truncated": record.truncated,
-                    "principalId": record.principal_id,
-                    "dialect": record.dialect,
-                    "createdAt": timestamp(record.created_at),
-                }
-                for record in page.calls
-            ],
-            "links": {"next": next_link},
-        }
-    )
+    path = f"/api/connections/{connection_id}/proxy/calls"
+    return page_response(page, path, {"limit": str(limit)}, render=_connection_call)
+
+
+def _connection_call(record: CallRecord) -> dict[str, Any]:
+    """A call of one connection's listing; a shared copy's calls name its parent too."""
+    return {**call_record(record), "parentConnectionId": record.parent_connection_id}

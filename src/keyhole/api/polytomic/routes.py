@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from keyhole.api.polytomic import connect, connections, jobs, organizations, proxy, queries
+from keyhole.api.polytomic import (
+    calls,
+    connect,
+    connections,
+    identity,
+    jobs,
+    keys,
+    organizations,
+    proxy,
+    queries,
+    shared_connections,
+    users,
+)
 
 # Also served ahead of the router (``api.fast_routes``): the same objects, first in the router too.
 proxy_routes = [Route("/api/connections/{connection_id}/proxy", proxy.execute, methods=["POST"])]
@@ -36,6 +48,8 @@ routes: list[BaseRoute] = [
     Route("/api/connections/{connection_id}/proxy/settings", proxy.get_settings, methods=["GET"]),
     Route("/api/connections/{connection_id}/proxy/settings", proxy.put_settings, methods=["PUT"]),
     Route("/api/connections/{connection_id}/proxy/calls", proxy.calls, methods=["GET"]),
+    Route("/api/connections/{connection_id}/shared", shared_connections.list_shared, methods=["GET"]),
+    Route("/api/proxy/calls", calls.organization_calls, methods=["GET"]),  # Keyhole extension
     Route("/api/jobs/{job_type}/{job_id}", jobs.get_job, methods=["GET"]),
     Route("/api/connections/{connection_id}/query", queries.run_query, methods=["POST"]),
     Route("/api/queries/{query_id}", queries.get_query, methods=["GET"]),
@@ -47,4 +61,36 @@ routes: list[BaseRoute] = [
     Route("/api/organizations/{organization_id}", organizations.get_organization, methods=["GET"]),
     Route("/api/organizations/{organization_id}", organizations.update_organization, methods=["PUT"]),
     Route("/api/organizations/{organization_id}", organizations.delete_organization, methods=["DELETE"]),
+    # Users and keys: the caller's own organization, and an organization the caller manages
+    Route("/api/organization/users", users.list_current_users, methods=["GET"]),
+    Route("/api/organization/users", users.create_current_user, methods=["POST"]),
+    Route("/api/organization/users/{user_id}", users.get_current_user, methods=["GET"]),
+    Route("/api/organization/users/{user_id}", users.update_current_user, methods=["PUT"]),
+    Route("/api/organization/users/{user_id}", users.delete_current_user, methods=["DELETE"]),
+    Route("/api/organizations/{organization_id}/users", users.list_users, methods=["GET"]),
+    Route("/api/organizations/{organization_id}/users", users.create_user, methods=["POST"]),
+    Route("/api/organizations/{organization_id}/users/{user_id}", users.get_user, methods=["GET"]),
+    Route("/api/organizations/{organization_id}/users/{user_id}", users.update_user, methods=["PUT"]),
+    Route("/api/organizations/{organization_id}/users/{user_id}", users.delete_user, methods=["DELETE"]),
+    Route(
+        "/api/organizations/{organization_id}/users/{user_id}/keys", keys.create_user_key, methods=["POST"]
+    ),
+    # Keyhole extension: an organization's keys, listed (by prefix) and revoked
+    Route("/api/organization/keys", keys.list_current_keys, methods=["GET"]),
+    Route("/api/organization/keys/{key_id}", keys.revoke_current_key, methods=["DELETE"]),
+    Route("/api/organizations/{organization_id}/keys", keys.list_keys, methods=["GET"]),
+    Route("/api/organizations/{organization_id}/keys/{key_id}", keys.revoke_key, methods=["DELETE"]),
+    # Who the caller is
+    Route("/api/me", identity.me, methods=["GET"]),
+    # Shared connections of a partner account
+    Route(
+        "/api/organizations/{organization_id}/connections/{connection_id}/shared",
+        shared_connections.list_partner_shared,
+        methods=["GET"],
+    ),
+    Route(
+        "/api/organizations/{organization_id}/connections/{connection_id}/shared",
+        shared_connections.share,
+        methods=["POST"],
+    ),
 ]

@@ -130,6 +130,8 @@ def _actor(actor_id: str | None) -> dict[str, Any] | None:
         return None
     if actor_id.startswith("org:"):
         return {"id": actor_id[4:], "name": "organization key", "type": "organization"}
+    if actor_id.startswith("partner:"):  # a shared copy's creator: the partner owner organization
+        return {"id": actor_id[8:], "name": "partner key", "type": "partner"}
     return {"id": actor_id, "name": None, "type": "user"}
 
 
@@ -139,7 +141,7 @@ def connection(view: ConnectionView) -> dict[str, Any]:
         "name": view.name,
         "configuration": view.configuration,
         "organization_id": view.organization_id,
-        "parent_connection_id": None,
+        "parent_connection_id": view.parent_connection_id,
         "policies": view.policies,
         "saved": True,
         "status": view.status,
