@@ -22,7 +22,7 @@ class ProxyCall(Base):
     connection_id: Mapped[str] = mapped_column(String(36))
     # Set when the call went through a shared copy: the connection whose credential it used.
     parent_connection_id: Mapped[str | None] = mapped_column(String(36), default=None)
-    principal_id: Mapped[str] = mapped_column(String(36))
+    principal_id: Mapped[str] = mapped_column(String(64))  # Principal.id: a user id, org:<id>, partner:<id>
     dialect: Mapped[str] = mapped_column(String(16))
     method: Mapped[str] = mapped_column(String(8))
     path: Mapped[str] = mapped_column(Text)

@@ -286,23 +286,37 @@ class BlobStore:
 
     async def purge_expired(self, *, batch: int = 500) -> int:
         """Delete every expired blob (object first, then row); returns how many went."""
-        return await self._purge(Blob.expires_at <= self._now(), batch=batch)
+        purged, _ = await self._purge(Blob.expires_at <= self._now(), batch=batch)
+        return purged
 
     async def purge_organization(self, organization_id: str, *, batch: int = 500) -> int:
         """Delete every blob of an organization that is being deleted (its rows would otherwise go
-        with the organization and leave the objects behind)."""
-        return await self._purge(Blob.organization_id == organization_id, batch=batch)
+        with the organization and leave the objects behind); refused (503) while any object
+        cannot be deleted, so that the organization's deletion waits rather than orphans it."""
+        purged, failed = await self._purge(Blob.organization_id == organization_id, batch=batch)
+        if failed:
+            raise BlobStoreUnavailable(
+                f"{failed} stored bodies of the organization could not be deleted from the blob store "
+                f"({self._backend.description}); nothing else was deleted, try again"
+            )
+        return purged
 
-    async def _purge(self, which: ColumnElement[bool], *, batch: int) -> int:
-        purged = 0
+    async def _purge(self, which: ColumnElement[bool], *, batch: int) -> tuple[int, int]:
+        """(deleted, kept because their object could not be deleted); each row is tried once."""
+        purged = failed = 0
+        after = ""
         while True:
             async with self._db.session() as session:
-                rows = (await session.execute(select(Blob.id, Blob.key).where(which).limit(batch))).all()
+                statement = select(Blob.id, Blob.key).where(which, Blob.id > after).order_by(Blob.id)
+                rows = (await session.execute(statement.limit(batch))).all()
             for blob_id, key in rows:
-                await self._forget(blob_id, key)
-            purged += len(rows)
+                if await self._forget(blob_id, key):
+                    purged += 1
+                else:
+                    failed += 1
             if len(rows) < batch:
-                return purged
+                return purged, failed
+            after = rows[-1][0]
 
     async def abort_stale_uploads(self) -> int:
         """Abort the incomplete uploads of writers that died (``kill -9``, a lost machine) once
@@ -318,7 +332,9 @@ class BlobStore:
             )
         return aborted
 
-    async def _forget(self, blob_id: str | None, key: str) -> None:
+    async def _forget(self, blob_id: str | None, key: str) -> bool:
+        """Delete the object, then its row; False (row kept for the next purge) when the object
+        could not be deleted."""
         try:
             await obstore.delete_async(self._store, key)
         except _MISSING:
@@ -326,9 +342,10 @@ class BlobStore:
         except ObjectStoreError:
             metrics.OPERATIONS.labels("delete", "error").inc()
             logger.warning("could not delete blob object %s; its row is kept for the next purge", blob_id)
-            return
+            return False
         else:
             metrics.OPERATIONS.labels("delete", "ok").inc()
         if blob_id is not None:
             async with self._db.transaction() as session:
                 await session.execute(delete(Blob).where(Blob.id == blob_id))
+        return True

@@ -33,8 +33,8 @@ class Connection(Base):
     proxy_enabled: Mapped[bool] = mapped_column(default=True)
     healthcheck_interval: Mapped[str | None] = mapped_column(String(32))
     policies: Mapped[list[str]] = mapped_column(JSON, default=list)
-    created_by: Mapped[str | None] = mapped_column(String(36))
-    updated_by: Mapped[str | None] = mapped_column(String(36))
+    created_by: Mapped[str | None] = mapped_column(String(64))  # Principal.id
+    updated_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # Grows with every write to the row, by any process (writes of its OAuth tokens touch the row

@@ -531,16 +531,21 @@ class ConnectionService:
         are built from it), and tell the listeners (e.g. new OAuth tokens)."""
         self._targets.evict((organization_id, connection_id))
         self._targets.evict_where(lambda _, target: target.parent_connection_id == connection_id)
-        for listener in self._listeners:
-            listener(organization_id, connection_id)
+        self._tell_listeners(organization_id, connection_id)
 
     def _invalidate_with_copies(
         self, organization_id: str, connection_id: str, copies: Iterable[tuple[str, str]]
     ) -> None:
-        """``invalidate`` the connection and each ``(organization_id, id)`` of its shared copies:
-        listeners keyed by the copy (a query runner's pool) learn of the change too."""
-        for key in ((organization_id, connection_id), *copies):
-            self.invalidate(*key)
+        """``invalidate`` the connection (its copies' targets go with it, in one pass over the
+        cache), then tell the listeners of each ``(organization_id, id)`` of its shared copies too
+        (a query runner's pool is keyed by the copy)."""
+        self.invalidate(organization_id, connection_id)
+        for key in copies:
+            self._tell_listeners(*key)
+
+    def _tell_listeners(self, organization_id: str, connection_id: str) -> None:
+        for listener in self._listeners:
+            listener(organization_id, connection_id)
 
     def forget_organization(self, organization_id: str) -> None:
         """Drop this process's cached targets of a deleted organization's connections and of

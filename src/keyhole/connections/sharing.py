@@ -57,12 +57,21 @@ class SharingService:
     async def share(
         self, principal: Principal, organization_id: str, connection_id: str, request: ShareRequest
     ) -> ConnectionView:
-        """Give ``request.child_organization_id`` a copy of a connection ``organization_id`` owns;
-        both organizations must be of the caller's partner account."""
+        """Give ``request.child_organization_id`` a copy of a connection of the partner's owner
+        organization (``organization_id``); the child must be another organization of the
+        partner account."""
         partner_id = _partner_id(principal)
         child_id = request.child_organization_id
         await self._require_in_account(organization_id, partner_id)
         await self._require_in_account(child_id, partner_id)
+        if organization_id != partner_id:
+            # A customer's own connection is its own: its partner may not hand it to another one.
+            raise Unprocessable(
+                "only connections of the partner's owner organization can be shared; this one "
+                "belongs to an organization the partner manages",
+                key="not_owner_organization",
+                metadata={"field": "org_id"},
+            )
         if child_id == organization_id:
             raise Unprocessable(
                 "child_organization_id is the organization that owns the connection; share it with "
@@ -72,14 +81,9 @@ class SharingService:
             )
         try:
             async with self._db.transaction() as session:
+                # The owner organization holds no copies (they go to other organizations only),
+                # so a parent found here is never a copy itself.
                 parent = await self._owned(organization_id, connection_id, session=session)
-                if parent.parent_connection_id is not None:
-                    raise Unprocessable(
-                        "the connection is itself a shared copy; share its parent connection "
-                        "(metadata.parent_connection_id) instead",
-                        key="shared_connection_not_shareable",
-                        metadata={"parent_connection_id": parent.parent_connection_id},
-                    )
                 existing = await self._rows.copy_in(session, parent.id, child_id)
                 if existing is not None:
                     raise _already_shared(existing.id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyhole.errors import Conflict, Forbidden
@@ -80,23 +81,31 @@ class OrganizationService:
 
     async def create(self, principal: Principal, settings: OrganizationSettings) -> OrganizationView:
         partner_id = _partner_id(principal)
-        async with self._db.transaction() as session:
-            await self._require_free_name(session, partner_id, settings.name, other_than=None)
-            row = await self._rows.create_organization(
-                session, settings.name, partner_organization_id=partner_id
-            )
-            self._apply(row, settings)
-            return _view(row)
+        try:
+            async with self._db.transaction() as session:
+                await self._require_free_name(session, partner_id, settings.name, other_than=None)
+                row = await self._rows.create_organization(
+                    session, settings.name, partner_organization_id=partner_id
+                )
+                self._apply(row, settings)
+        except IntegrityError:  # the same name, created concurrently
+            raise _name_taken(settings.name) from None
+        return _view(row)
 
     async def update(
         self, principal: Principal, organization_id: str, settings: OrganizationSettings
     ) -> OrganizationView:
-        async with self._db.transaction() as session:
-            row = await self.managed(session, principal, organization_id)
-            await self._require_free_name(session, _partner_id(principal), settings.name, other_than=row.id)
-            row.name = settings.name
-            self._apply(row, settings)
-            return _view(row)
+        try:
+            async with self._db.transaction() as session:
+                row = await self.managed(session, principal, organization_id)
+                await self._require_free_name(
+                    session, _partner_id(principal), settings.name, other_than=row.id
+                )
+                row.name = settings.name
+                self._apply(row, settings)
+        except IntegrityError:  # renamed concurrently to the same name
+            raise _name_taken(settings.name) from None
+        return _view(row)
 
     async def delete(self, principal: Principal, organization_id: str) -> None:
         """Delete a managed organization with its users, keys, connections (secrets included),
@@ -133,11 +142,7 @@ class OrganizationService:
         self, session: AsyncSession, partner_id: str, name: str, *, other_than: str | None
     ) -> None:
         if await self._rows.name_taken_in_partner_account(session, partner_id, name, other_than=other_than):
-            raise Conflict(
-                "an organization of this partner account already has this name",
-                key="organization_name_taken",
-                metadata={"name": name[:200]},
-            )
+            raise _name_taken(name)
 
     def _apply(self, row: Organization, settings: OrganizationSettings) -> None:
         row.sso_issuer = settings.sso_issuer
@@ -151,6 +156,14 @@ class OrganizationService:
                 settings.sso_client_secret, row_aad(Organization.__tablename__, row.id, "sso_client_secret")
             )
         )
+
+
+def _name_taken(name: str) -> Conflict:
+    return Conflict(
+        "an organization of this partner account already has this name",
+        key="organization_name_taken",
+        metadata={"name": name[:200]},
+    )
 
 
 def _partner_id(principal: Principal) -> str:

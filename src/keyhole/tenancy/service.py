@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyhole.cache import TtlCache
@@ -149,14 +150,17 @@ class TenancyService:
     ) -> MintedKey:
         """A new key for a user of an organization the caller manages. With ``force`` the user's
         other keys are revoked in the same transaction, and stop working in this process at once."""
-        async with self._db.transaction() as session:
-            organization = await self._organizations.managed(session, principal, organization_id)
-            if not is_uuid(user_id) or await self._rows.user(session, organization.id, user_id) is None:
-                raise user_not_found(user_id)
-            revoked = await self._revoke_user_keys(session, user_id) if force else []
-            secret = keys.mint("user")
-            row = _key_row(organization.id, user_id, "user", secret, None)
-            await self._rows.insert_key(session, row)
+        try:
+            async with self._db.transaction() as session:
+                organization = await self._organizations.managed(session, principal, organization_id)
+                if not is_uuid(user_id) or await self._rows.user(session, organization.id, user_id) is None:
+                    raise user_not_found(user_id)
+                revoked = await self._revoke_user_keys(session, user_id) if force else []
+                secret = keys.mint("user")
+                row = _key_row(organization.id, user_id, "user", secret, None)
+                await self._rows.insert_key(session, row)
+        except IntegrityError:  # the user was deleted meanwhile
+            raise user_not_found(user_id) from None
         for key_hash in revoked:
             self._principals.evict(key_hash)
         return MintedKey(_view(row), secret)

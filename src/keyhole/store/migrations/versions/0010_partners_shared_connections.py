@@ -1,4 +1,5 @@
-"""partner accounts, user roles, SSO settings, shared connections, the organization audit index
+"""partner accounts, user roles, SSO settings, shared connections, the organization audit index;
+principal ids (``org:<id>``, ``partner:<id>``) fit the columns that record them
 
 Revision ID: 0010
 Revises: 0003
@@ -44,6 +45,10 @@ def upgrade() -> None:
     op.execute("UPDATE users SET role = 'admin'")
 
     with op.batch_alter_table("connections", schema=None) as batch_op:
+        for column in ("created_by", "updated_by"):
+            batch_op.alter_column(
+                column, existing_type=sa.String(length=36), type_=sa.String(length=64), existing_nullable=True
+            )
         batch_op.add_column(sa.Column("parent_connection_id", sa.String(length=36), nullable=True))
         batch_op.create_index(
             batch_op.f("ix_connections_parent_connection_id"), ["parent_connection_id"], unique=False
@@ -60,6 +65,12 @@ def upgrade() -> None:
         )
 
     with op.batch_alter_table("proxy_calls", schema=None) as batch_op:
+        batch_op.alter_column(
+            "principal_id",
+            existing_type=sa.String(length=36),
+            type_=sa.String(length=64),
+            existing_nullable=False,
+        )
         batch_op.add_column(sa.Column("parent_connection_id", sa.String(length=36), nullable=True))
         batch_op.create_index(
             "ix_proxy_calls_organization_created", ["organization_id", "created_at"], unique=False
@@ -70,6 +81,12 @@ def downgrade() -> None:
     with op.batch_alter_table("proxy_calls", schema=None) as batch_op:
         batch_op.drop_index("ix_proxy_calls_organization_created")
         batch_op.drop_column("parent_connection_id")
+        batch_op.alter_column(
+            "principal_id",
+            existing_type=sa.String(length=64),
+            type_=sa.String(length=36),
+            existing_nullable=False,
+        )
 
     with op.batch_alter_table("connections", schema=None) as batch_op:
         batch_op.drop_constraint(
@@ -78,6 +95,10 @@ def downgrade() -> None:
         batch_op.drop_constraint("uq_connections_parent_organization", type_="unique")
         batch_op.drop_index(batch_op.f("ix_connections_parent_connection_id"))
         batch_op.drop_column("parent_connection_id")
+        for column in ("created_by", "updated_by"):
+            batch_op.alter_column(
+                column, existing_type=sa.String(length=64), type_=sa.String(length=36), existing_nullable=True
+            )
 
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_constraint("uq_users_organization_email", type_="unique")
