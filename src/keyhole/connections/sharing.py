@@ -19,9 +19,10 @@ from keyhole.connections.models import Connection
 from keyhole.connections.repository import ConnectionRepository
 from keyhole.connections.schemas import ConnectionView
 from keyhole.connections.service import ConnectionService, connection_not_found
-from keyhole.errors import Conflict, Forbidden, Unprocessable
+from keyhole.errors import Conflict, Unprocessable
 from keyhole.store.base import utcnow
 from keyhole.store.database import Database
+from keyhole.tenancy.access import partner_account
 from keyhole.tenancy.missing import is_uuid, organization_not_found
 from keyhole.tenancy.principal import Principal
 from keyhole.tenancy.repository import TenancyRepository
@@ -31,12 +32,6 @@ from keyhole.tenancy.repository import TenancyRepository
 class ShareRequest:
     child_organization_id: str
     name: str | None = None  # None: the parent's name
-
-
-def _partner_id(principal: Principal) -> str:
-    if principal.kind != "partner" or principal.partner_id is None:
-        raise Forbidden("this endpoint needs a partner key", key="partner_key_required")
-    return principal.partner_id
 
 
 def _already_shared(copy_id: str) -> Conflict:
@@ -60,7 +55,7 @@ class SharingService:
         """Give ``request.child_organization_id`` a copy of a connection of the partner's owner
         organization (``organization_id``); the child must be another organization of the
         partner account."""
-        partner_id = _partner_id(principal)
+        partner_id = partner_account(principal)
         child_id = request.child_organization_id
         await self._require_in_account(organization_id, partner_id)
         await self._require_in_account(child_id, partner_id)
@@ -122,7 +117,7 @@ class SharingService:
     ) -> list[ConnectionView]:
         """The copies of a connection ``organization_id`` (of the caller's partner account) owns;
         404, never a hint, when the organization or the connection is not the caller's."""
-        await self._require_in_account(organization_id, _partner_id(principal))
+        await self._require_in_account(organization_id, partner_account(principal))
         parent = await self._owned(organization_id, connection_id)
         return await self._views(parent)
 

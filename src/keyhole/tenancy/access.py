@@ -52,3 +52,10 @@ def require(principal: Principal, access: Access) -> None:
             "this endpoint needs an organization key or the key of a user with the admin role",
             key="admin_required",
         )
+
+
+def partner_account(principal: Principal) -> str:
+    """The owner organization of the caller's partner account (403 for any other credential)."""
+    if principal.kind != "partner" or principal.partner_id is None:
+        raise Forbidden("this endpoint needs a partner key", key="partner_key_required")
+    return principal.partner_id

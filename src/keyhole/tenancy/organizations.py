@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyhole.errors import Conflict, Forbidden
 from keyhole.store.database import Database
-from keyhole.tenancy.access import is_administrator
+from keyhole.tenancy.access import is_administrator, partner_account
 from keyhole.tenancy.missing import is_uuid, organization_not_found
 from keyhole.tenancy.models import Organization
 from keyhole.tenancy.principal import Principal
@@ -46,7 +46,7 @@ class OrganizationService:
     async def list(self, principal: Principal) -> list[OrganizationView]:
         """The partner's owner organization first, then the ones it manages, oldest first."""
         async with self._db.session() as session:
-            rows = await self._rows.partner_account(session, _partner_id(principal))
+            rows = await self._rows.partner_account(session, partner_account(principal))
         return [_view(row) for row in rows]
 
     async def get(self, principal: Principal, organization_id: str) -> OrganizationView:
@@ -63,7 +63,7 @@ class OrganizationService:
         if row is None:
             raise organization_not_found(organization_id)
         if principal.kind == "partner":
-            partner_id = _partner_id(principal)
+            partner_id = partner_account(principal)
             if partner_id in (row.id, row.partner_organization_id):
                 return row
             raise organization_not_found(organization_id)
@@ -80,7 +80,7 @@ class OrganizationService:
     # -- writes (partner keys) -----------------------------------------------------------------
 
     async def create(self, principal: Principal, settings: OrganizationSettings) -> OrganizationView:
-        partner_id = _partner_id(principal)
+        partner_id = partner_account(principal)
         try:
             async with self._db.transaction() as session:
                 await self._require_free_name(session, partner_id, settings.name, other_than=None)
@@ -99,7 +99,7 @@ class OrganizationService:
             async with self._db.transaction() as session:
                 row = await self.managed(session, principal, organization_id)
                 await self._require_free_name(
-                    session, _partner_id(principal), settings.name, other_than=row.id
+                    session, partner_account(principal), settings.name, other_than=row.id
                 )
                 row.name = settings.name
                 self._apply(row, settings)
@@ -113,7 +113,7 @@ class OrganizationService:
         organizations' connections go with it, and copies others hold of its connections too."""
         async with self._db.session() as session:
             row = await self.managed(session, principal, organization_id)
-            if row.id == _partner_id(principal):
+            if row.id == partner_account(principal):
                 raise Forbidden(
                     "a partner key cannot delete its own owner organization", key="owner_organization"
                 )
@@ -164,12 +164,6 @@ def _name_taken(name: str) -> Conflict:
         key="organization_name_taken",
         metadata={"name": name[:200]},
     )
-
-
-def _partner_id(principal: Principal) -> str:
-    if principal.kind != "partner" or principal.partner_id is None:
-        raise Forbidden("this endpoint needs a partner key", key="partner_key_required")
-    return principal.partner_id
 
 
 def _view(row: Organization) -> OrganizationView:
