@@ -2,10 +2,11 @@
 
 - ``RESOURCES``: connections, the proxy, queries, jobs, Composio (user and organization keys).
 - ``IDENTITY``: who the caller is and its organization (every key).
-- ``ADMINISTRATION``: the caller's own organization's users, keys and audit log (admin users and
-  organization keys).
-- ``MANAGEMENT``: the users and keys of an organization named in the path (its administrators,
-  or a partner key of the partner account that manages it: the service checks which).
+- ``ADMINISTRATION``: the caller's own organization's audit log (admin users and organization
+  keys).
+- ``MANAGEMENT``: an organization's users and keys, beyond a member reading its own organization's
+  users (its administrators, or a partner key of the partner account that manages it:
+  ``OrganizationService.managed`` checks which).
 - ``PARTNER``: organizations and shared connections of a partner account (partner keys).
 """
 

@@ -19,7 +19,7 @@ from keyhole.tenancy.access import Access
 from keyhole.tenancy.principal import Principal
 
 _NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
-_UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"  # as ids are stored
 
 
 class ShareBody(BaseModel):
