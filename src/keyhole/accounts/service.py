@@ -120,11 +120,6 @@ def _not_found(account_id: str) -> NotFound:
     )
 
 
-def _credential(row: Connection) -> Connection:
-    """Whose credential state (scheme, status) an account shows: a shared copy's parent's."""
-    return row.parent if row.parent is not None else row
-
-
 def _uuid(value: str) -> bool:
     try:
         uuid.UUID(value)
@@ -402,11 +397,11 @@ class AccountService:
 
     async def _load_gate(self, organization_id: str, account_id: str) -> _Gate:
         row = await self._row(organization_id, account_id)
-        return _Gate(row.account_user_id or DEFAULT_USER_ID, _credential(row).account_status or ACTIVE)
+        return _Gate(row.account_user_id or DEFAULT_USER_ID, row.credential_row.account_status or ACTIVE)
 
     def _view(self, row: Connection) -> AccountView:
         connection: ConnectionView = self._connections.view(row)
-        credential = _credential(row)
+        credential = row.credential_row
         scheme = credential.auth_scheme or default_scheme(connection.type, connection.configuration)
         status, reason = credential.account_status or ACTIVE, credential.account_status_reason
         if connection.status == UNREADABLE:

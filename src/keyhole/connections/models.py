@@ -62,3 +62,12 @@ class Connection(Base):
     parent: Mapped[Connection | None] = relationship(
         remote_side=[id], lazy="joined", innerjoin=False, join_depth=1
     )
+
+    @property
+    def credential_row(self) -> Connection:
+        """The row whose configuration, secret, status and proxy setting this one uses: a shared
+        copy's parent (loaded with it), any other connection itself (whose ``parent`` is not read:
+        a row being created has no loaded attribute to read)."""
+        if self.parent_connection_id is None or self.parent is None:
+            return self
+        return self.parent

@@ -77,16 +77,6 @@ def _shared_read_only(message: str, parent_connection_id: str) -> Forbidden:
     )
 
 
-def _credential_row(row: Connection) -> Connection:
-    """The row whose configuration, secret, status and proxy setting ``row`` uses: a shared
-    copy's parent, any other connection itself."""
-    if row.parent_connection_id is None:
-        return row
-    if row.parent is None:  # the parent (and so the copy) was deleted after the copy was read
-        raise connection_not_found(row.id)
-    return row.parent
-
-
 class ConnectionService:
     def __init__(
         self,
@@ -114,13 +104,13 @@ class ConnectionService:
         return [self.view(row) for row in await self._rows.get_all(principal.organization_id)]
 
     async def get(self, principal: Principal, connection_id: str) -> ConnectionView:
-        return self.view(await self._row(principal.organization_id, connection_id))
+        return self.view(await self.row(principal.organization_id, connection_id))
 
     async def full_configuration(
         self, organization_id: str, connection_id: str
     ) -> tuple[ConnectionType, dict[str, Any]]:
         """The decrypted configuration by organization id (OAuth refreshes run without a principal)."""
-        row = await self._row(organization_id, connection_id)
+        row = await self.row(organization_id, connection_id)
         return self.catalog.get(row.type_id), self._full_configuration(row)
 
     async def configuration_to_authorize(
@@ -128,7 +118,7 @@ class ConnectionService:
     ) -> tuple[ConnectionType, dict[str, Any]]:
         """The decrypted configuration of a connection a connect flow is about to authorize; a
         shared copy is refused, as its authorization (like its credential) is its parent's."""
-        row = await self._row(organization_id, connection_id)
+        row = await self.row(organization_id, connection_id)
         if row.parent_connection_id is not None:
             raise _shared_read_only(
                 "a shared connection uses its parent connection's authorization", row.parent_connection_id
@@ -139,7 +129,7 @@ class ConnectionService:
         self, principal: Principal, connection_id: str
     ) -> tuple[ConnectionType, dict[str, Any]]:
         """The decrypted configuration, for core services that must use the credential."""
-        row = await self._row(principal.organization_id, connection_id)
+        row = await self.row(principal.organization_id, connection_id)
         return self.catalog.get(row.type_id), self._full_configuration(row)
 
     async def http_target(self, organization_id: str, connection_id: str) -> HttpTarget:
@@ -148,8 +138,8 @@ class ConnectionService:
         )
 
     async def _load_target(self, organization_id: str, connection_id: str) -> HttpTarget:
-        row = await self._row(organization_id, connection_id)
-        credential = _credential_row(row)
+        row = await self.row(organization_id, connection_id)
+        credential = row.credential_row
         connection_type = self.catalog.get(row.type_id)
         if connection_type.http is None:
             raise InvalidRequest(
@@ -206,7 +196,7 @@ class ConnectionService:
     async def update(
         self, principal: Principal, connection_id: str, data: ConnectionUpdate
     ) -> ConnectionView:
-        row = await self._row(principal.organization_id, connection_id)
+        row = await self.row(principal.organization_id, connection_id)
         if row.parent_connection_id is not None:
             return await self._update_copy(principal, row, data)
         if data.type_id is not None and data.type_id != row.type_id:
@@ -240,7 +230,7 @@ class ConnectionService:
         elif data.validate:
             health = await self._check(connection_type, configuration)
         async with self._db.transaction() as session:
-            row = await self._row(principal.organization_id, connection_id, session=session)
+            row = await self.row(principal.organization_id, connection_id, session=session)
             _apply_own_settings(row, principal, data)
             self._store_configuration(row, connection_type, configuration, health)
             if retargeted:
@@ -267,7 +257,7 @@ class ConnectionService:
                 parent_id,
             )
         async with self._db.transaction() as session:
-            row = await self._row(principal.organization_id, row.id, session=session)
+            row = await self.row(principal.organization_id, row.id, session=session)
             _apply_own_settings(row, principal, data)
         self.invalidate(principal.organization_id, row.id)
         return self.view(row)
@@ -276,7 +266,7 @@ class ConnectionService:
         self, principal: Principal, connection_id: str, enabled: bool
     ) -> ConnectionView:
         async with self._db.transaction() as session:
-            row = await self._row(principal.organization_id, connection_id, session=session)
+            row = await self.row(principal.organization_id, connection_id, session=session)
             if row.parent_connection_id is not None:
                 raise _shared_read_only(
                     "the proxy setting of a shared connection is stored on its parent connection",
@@ -294,7 +284,7 @@ class ConnectionService:
 
     async def delete(self, principal: Principal, connection_id: str, *, force: bool = False) -> None:
         async with self._db.transaction() as session:
-            row = await self._row(principal.organization_id, connection_id, session=session)
+            row = await self.row(principal.organization_id, connection_id, session=session)
             copies = await self._rows.copy_keys(session, connection_id)  # deleted with it
             await self._rows.delete(session, row)
         self._invalidate_with_copies(principal.organization_id, connection_id, copies)
@@ -305,13 +295,13 @@ class ConnectionService:
         stored: dict[str, Any] = {}
         kept: list[str] = []
         if data.connection_id is not None:
-            row = await self._row(principal.organization_id, data.connection_id)
+            row = await self.row(principal.organization_id, data.connection_id)
             if row.type_id != connection_type.id:
                 raise InvalidRequest(
                     f"connection {data.connection_id} is of type {row.type_id}, not {connection_type.id}",
                     key="type_mismatch",
                 )
-            credential = _credential_row(row)
+            credential = row.credential_row
             stored_secrets = self._secrets(credential)
             stored = join_secrets(credential.configuration, stored_secrets)
             kept = kept_secrets(data.configuration, stored_secrets, merged_over_stored=True)
@@ -346,12 +336,12 @@ class ConnectionService:
     ) -> dict[str, ParameterValues]:
         connection_type = self.catalog.get(type_id)
         if connection_id is not None:
-            row = await self._row(principal.organization_id, connection_id)
+            row = await self.row(principal.organization_id, connection_id)
             if row.type_id != connection_type.id:
                 raise InvalidRequest(
                     f"connection {connection_id} is of type {row.type_id}", key="type_mismatch"
                 )
-            credential = _credential_row(row)
+            credential = row.credential_row
             stored_secrets = self._secrets(credential)
             stored = join_secrets(credential.configuration, stored_secrets)
             configuration = keep_redacted(
@@ -457,9 +447,11 @@ class ConnectionService:
                 metadata={"field": "/auth/token_url", "reason": exc.key},
             ) from None
 
-    async def _row(
+    async def row(
         self, organization_id: str, connection_id: str, *, session: AsyncSession | None = None
     ) -> Connection:
+        """The organization's connection row (a shared copy's parent loaded with it), in
+        ``session`` when given; 404 alike for a missing, foreign or malformed id."""
         try:
             uuid.UUID(connection_id)
         except ValueError:
@@ -494,13 +486,13 @@ class ConnectionService:
         return dict(value)
 
     def _full_configuration(self, row: Connection) -> dict[str, Any]:
-        credential = _credential_row(row)
+        credential = row.credential_row
         return join_secrets(credential.configuration, self._secrets(credential))
 
     def view(self, row: Connection) -> ConnectionView:
         """The redacted view of a row (also of one another service of this domain has read); a
         shared copy shows its parent's configuration, status and proxy setting."""
-        credential = _credential_row(row)
+        credential = row.credential_row
         status, status_error = credential.status, credential.status_error
         try:
             configuration = redact(credential.configuration, self._secrets(credential))

@@ -13,12 +13,11 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyhole.connections.models import Connection
 from keyhole.connections.repository import ConnectionRepository
 from keyhole.connections.schemas import ConnectionView
-from keyhole.connections.service import ConnectionService, connection_not_found
+from keyhole.connections.service import ConnectionService
 from keyhole.errors import Conflict, Unprocessable
 from keyhole.store.base import utcnow
 from keyhole.store.database import Database
@@ -78,7 +77,7 @@ class SharingService:
             async with self._db.transaction() as session:
                 # The owner organization holds no copies (they go to other organizations only),
                 # so a parent found here is never a copy itself.
-                parent = await self._owned(organization_id, connection_id, session=session)
+                parent = await self._connections.row(organization_id, connection_id, session=session)
                 existing = await self._rows.copy_in(session, parent.id, child_id)
                 if existing is not None:
                     raise _already_shared(existing.id)
@@ -109,7 +108,7 @@ class SharingService:
 
     async def copies(self, principal: Principal, connection_id: str) -> list[ConnectionView]:
         """The copies of a connection the caller's organization owns (404 for any other)."""
-        parent = await self._owned(principal.organization_id, connection_id)
+        parent = await self._connections.row(principal.organization_id, connection_id)
         return await self._views(parent)
 
     async def partner_copies(
@@ -118,14 +117,12 @@ class SharingService:
         """The copies of a connection ``organization_id`` (of the caller's partner account) owns;
         404, never a hint, when the organization or the connection is not the caller's."""
         await self._require_in_account(organization_id, partner_account(principal))
-        parent = await self._owned(organization_id, connection_id)
+        parent = await self._connections.row(organization_id, connection_id)
         return await self._views(parent)
 
     # -- helpers -------------------------------------------------------------------------------
 
     async def _views(self, parent: Connection) -> list[ConnectionView]:
-        if parent.parent_connection_id is not None:
-            return []  # a copy is never shared again
         return [self._connections.view(row) for row in await self._rows.copies(parent.id)]
 
     async def _require_in_account(self, organization_id: str, partner_id: str) -> None:
@@ -133,13 +130,3 @@ class SharingService:
             organization_id, partner_id
         ):
             raise organization_not_found(organization_id)
-
-    async def _owned(
-        self, organization_id: str, connection_id: str, *, session: AsyncSession | None = None
-    ) -> Connection:
-        if not is_uuid(connection_id):
-            raise connection_not_found(connection_id)
-        row = await self._rows.get(organization_id, connection_id, session=session)
-        if row is None:
-            raise connection_not_found(connection_id)
-        return row

@@ -7,11 +7,16 @@ before any organization is known) or by id and across organizations (the operato
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyhole.store.database import Database
 from keyhole.tenancy.models import ApiKey, Organization, User
+
+
+def _in_partner_account(partner_id: str) -> ColumnElement[bool]:
+    """The partner's owner organization, or one the partner manages."""
+    return (Organization.id == partner_id) | (Organization.partner_organization_id == partner_id)
 
 
 class TenancyRepository:
@@ -42,7 +47,7 @@ class TenancyRepository:
         """The owner organization first, then the ones the partner manages, oldest first."""
         statement = (
             select(Organization)
-            .where((Organization.id == partner_id) | (Organization.partner_organization_id == partner_id))
+            .where(_in_partner_account(partner_id))
             .order_by((Organization.id != partner_id), Organization.created_at, Organization.id)
         )
         return list((await session.execute(statement)).scalars())
@@ -52,7 +57,7 @@ class TenancyRepository:
     ) -> bool:
         statement = select(Organization.id).where(
             Organization.name == name,
-            (Organization.id == partner_id) | (Organization.partner_organization_id == partner_id),
+            _in_partner_account(partner_id),
         )
         if other_than is not None:
             statement = statement.where(Organization.id != other_than)
@@ -148,6 +153,6 @@ class TenancyRepository:
         async with self._db.session() as session:
             statement = select(Organization.id).where(
                 Organization.id == organization_id,
-                (Organization.id == partner_id) | (Organization.partner_organization_id == partner_id),
+                _in_partner_account(partner_id),
             )
             return (await session.execute(statement)).first() is not None

@@ -255,9 +255,9 @@ class TenancyService:
 
     async def _reach(self, partner_id: str, organization_id: str) -> bool:
         """True, or Unauthenticated (failures are not cached: a new organization is reachable at once)."""
-        if not is_uuid(organization_id):
-            raise _basic_mismatch()
-        if not await self._rows.in_partner_account(organization_id, partner_id):
+        if not is_uuid(organization_id) or not await self._rows.in_partner_account(
+            organization_id, partner_id
+        ):
             raise _basic_mismatch()
         return True
 

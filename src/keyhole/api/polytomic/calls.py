@@ -33,9 +33,10 @@ _MAX_MOMENT_LENGTH = 64  # an ISO 8601 time with microseconds and offset is 32 c
 
 
 def call_record(record: CallRecord) -> dict[str, Any]:
-    """One audited call as both listings show it."""
+    """One audited call as both listings show it (a shared copy's calls name its parent)."""
     return {
         "proxyCallId": record.id,
+        "parentConnectionId": record.parent_connection_id,
         "method": record.method,
         "path": record.path,
         "status": record.upstream_status,
@@ -78,11 +79,7 @@ def page_response(
 
 
 def _organization_record(record: CallRecord) -> dict[str, Any]:
-    return {
-        **call_record(record),
-        "connectionId": record.connection_id,
-        "parentConnectionId": record.parent_connection_id,
-    }
+    return {**call_record(record), "connectionId": record.connection_id}
 
 
 def _single_values(request: Request) -> dict[str, str]:

@@ -13,11 +13,10 @@ from starlette.responses import Response
 
 from keyhole.api.links import public_base_url
 from keyhole.api.polytomic import schemas
-from keyhole.api.polytomic.calls import call_record, page_limit, page_response
+from keyhole.api.polytomic.calls import page_limit, page_response
 from keyhole.api.polytomic.endpoint import endpoint
 from keyhole.api.requests import parse, parse_json, read_body, read_json
 from keyhole.api.responses import JSONResponse
-from keyhole.audit.records import CallRecord
 from keyhole.connections.schemas import ConnectionView
 from keyhole.errors import InvalidRequest
 from keyhole.proxy import contract
@@ -242,9 +241,4 @@ async def calls(request: Request, services: Services, principal: Principal) -> R
         principal.organization_id, connection_id, limit=limit, cursor=request.query_params.get("cursor")
     )
     path = f"/api/connections/{connection_id}/proxy/calls"
-    return page_response(page, path, {"limit": str(limit)}, render=_connection_call)
-
-
-def _connection_call(record: CallRecord) -> dict[str, Any]:
-    """A call of one connection's listing; a shared copy's calls name its parent too."""
-    return {**call_record(record), "parentConnectionId": record.parent_connection_id}
+    return page_response(page, path, {"limit": str(limit)})
