@@ -24,6 +24,8 @@ import asyncpg
 import httpx
 import pytest
 
+from side_envs import HTTPBIN, ensure
+
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -225,7 +227,7 @@ def httpbin_url() -> Iterator[str]:
     """httpbin, a real upstream nobody here wrote, on loopback."""
     port = free_port()
     process = subprocess.Popen(
-        [PYTHON, "-m", "httpbin.core", "--port", str(port), "--host", "127.0.0.1"],
+        [str(ensure(HTTPBIN)), "-m", "httpbin.core", "--port", str(port), "--host", "127.0.0.1"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

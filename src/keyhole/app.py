@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Scope
 
 from keyhole.api import blobs, health, oauth
@@ -26,6 +26,8 @@ from keyhole.api.fast_routes import FastRoutes
 from keyhole.api.middleware import RequestContext, note_error
 from keyhole.api.polytomic import routes as polytomic
 from keyhole.api.polytomic.errors import error_response as polytomic_error
+from keyhole.api.reference import endpoints as reference
+from keyhole.api.reference.documents import Documents, service_section
 from keyhole.errors import KeyholeError, MethodNotAllowed, NotFound, internal_error
 from keyhole.services import Services
 from keyhole.settings import Settings
@@ -78,21 +80,25 @@ def create_app(settings: Settings | None = None, *, fast_routes: bool = True) ->
         finally:
             await services.close()
 
-    routes = [
-        *polytomic.routes,
-        *composio.routes,
+    service_routes: list[BaseRoute] = [
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", health.metrics, methods=["GET"]),
         Route("/api/blobs/{token}", blobs.download, methods=["GET"]),
         Route("/api/oauth/callback", oauth.callback, methods=["GET"]),
         Route(oauth.DONE_PATH, oauth.done, methods=["GET"]),
+        Route("/openapi.json", reference.combined, methods=["GET"]),
+        Route("/api/openapi.json", reference.polytomic, methods=["GET"]),
+        Route("/api/v3/openapi.json", reference.composio, methods=["GET"]),
+        Route("/docs", reference.page, methods=["GET"]),
+        Route("/docs/assets/{name}", reference.asset, methods=["GET"]),
     ]
     app = Starlette(
-        routes=routes,
+        routes=[*polytomic.routes, *composio.routes, *service_routes],
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_exception, Exception: _unexpected_in_framework},
     )
+    app.state.reference = Documents(polytomic.section, composio.section, service_section(service_routes))
     inner: ASGIApp = (
         FastRoutes(app, [*polytomic.proxy_routes, *composio.proxy_routes]) if fast_routes else app
     )

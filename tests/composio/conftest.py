@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from conftest import IN_CI, KeyholeServer, Keys
+from side_envs import ensure
 
-from .client_envs import CLIENTS, ensure
+from .client_envs import CLIENTS
 
 CLIENT_SCRIPTS = Path(__file__).with_name("clients")
 TOKEN = "tok_Composio_9f3Kq2Lw8Zx4"

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from keyhole.api.errors import error_response
+from keyhole.api.openapi import Answer, describe
 from keyhole.errors import KeyholeError
 from keyhole.services import Services
 
@@ -23,6 +24,15 @@ _SAFE_HEADERS = {
 }
 
 
+@describe(
+    summary="Download a stored body with its signed, expiring URL",
+    description="No API key: the token is the capability. 403 when it was altered or not issued "
+    "here, 410 once it has expired or its body is gone.",
+    tag="Downloads",
+    public=True,
+    answers={200: Answer(description="The body, as an attachment", media_type="application/octet-stream")},
+    errors=(403, 410),
+)
 async def download(request: Request) -> Response:
     services: Services = request.app.state.services
     try:

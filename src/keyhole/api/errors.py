@@ -6,8 +6,19 @@ Polytomic dialect's envelope is this same shape.
 
 from __future__ import annotations
 
+from typing import Any
+
+from typing_extensions import TypedDict
+
 from keyhole.api.responses import JSONResponse
 from keyhole.errors import KeyholeError
+
+
+class ErrorEnvelope(TypedDict):
+    status: int
+    message: str
+    key: str
+    metadata: dict[str, Any]
 
 
 def error_headers(error: KeyholeError) -> dict[str, str]:
@@ -19,8 +30,14 @@ def error_headers(error: KeyholeError) -> dict[str, str]:
 
 
 def error_response(error: KeyholeError) -> JSONResponse:
+    envelope: ErrorEnvelope = {
+        "status": error.status,
+        "message": error.message,
+        "key": error.key,
+        "metadata": error.metadata,
+    }
     return JSONResponse(
-        {"status": error.status, "message": error.message, "key": error.key, "metadata": error.metadata},
+        envelope,
         status_code=error.status,
         headers=error_headers(error),
     )

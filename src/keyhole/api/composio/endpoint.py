@@ -14,8 +14,10 @@ from starlette.responses import Response
 
 from keyhole.api.composio.errors import error_response
 from keyhole.api.middleware import note_error, note_principal
+from keyhole.api.openapi import ACCESS_ATTRIBUTE
 from keyhole.errors import KeyholeError
 from keyhole.services import Services
+from keyhole.tenancy.access import Access
 from keyhole.tenancy.principal import Principal
 
 Handler = Callable[[Request, Services, Principal], Awaitable[Response]]
@@ -38,4 +40,5 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             note_error(request.scope, error.key)
             return error_response(error, request_id(request))
 
+    setattr(run, ACCESS_ATTRIBUTE, Access.RESOURCES)
     return run

@@ -7,7 +7,7 @@ Statuses are limited to the ones Composio documents: 413 becomes 400, 405 and 41
 
 from __future__ import annotations
 
-from typing import Any
+from typing_extensions import TypedDict
 
 from keyhole.api.errors import error_headers
 from keyhole.api.responses import JSONResponse
@@ -57,6 +57,20 @@ _KEY_FIXES = {
 }
 
 
+class ErrorBody(TypedDict):
+    message: str
+    code: int
+    slug: str
+    status: int
+    request_id: str
+    suggested_fix: str
+    errors: list[str]
+
+
+class ErrorEnvelope(TypedDict):
+    error: ErrorBody
+
+
 def slug_for(key: str) -> str:
     if key in _VALIDATION_KEYS:
         return "HTTP_BadRequest"
@@ -90,11 +104,11 @@ FIELD_NAMES = {
 }
 
 
-def envelope(error: KeyholeError, request_id: str | None) -> tuple[int, dict[str, Any]]:
+def envelope(error: KeyholeError, request_id: str | None) -> tuple[int, ErrorEnvelope]:
     error.name_fields(FIELD_NAMES)
     status = _STATUS.get(error.status, error.status)
     code = _CODES.get(error.key, 10000 + status)
-    body: dict[str, Any] = {
+    body: ErrorBody = {
         "message": error.message,
         "code": code,
         "slug": slug_for(error.key),

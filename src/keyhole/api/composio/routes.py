@@ -9,6 +9,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from keyhole.api.composio import auth_configs, connected_accounts, proxy, sessions, toolkits
+from keyhole.api.composio.errors import ErrorEnvelope
+from keyhole.api.openapi import Section
 
 PREFIXES = ("/api/v3", "/api/v3.1")
 
@@ -48,3 +50,22 @@ proxy_routes = [
     for route in routes
     if isinstance(route, Route) and route.endpoint in (proxy.execute, sessions.proxy_execute)
 ]
+
+section = Section(
+    name="composio",
+    routes=routes,
+    error_shape=ErrorEnvelope,
+    common_errors=(400, 401, 403, 404, 429, 503),
+    operation_prefix="composio_",
+    variants={"/api/v3.1/": "_v3_1"},
+    response_headers={
+        "Retry-After": {"description": "Seconds to wait before sending again.", "schema": {"type": "string"}},
+    },
+    tag_descriptions={
+        "Tools": "Calls through a connected account to its upstream API.",
+        "Connected accounts": "Connections seen as Composio connected accounts.",
+        "Auth configs": "How a toolkit's accounts authenticate.",
+        "Tool router": "Sessions scoped to a user, their toolkits and connected accounts.",
+        "Toolkits": "The catalog seen as Composio toolkits.",
+    },
+)

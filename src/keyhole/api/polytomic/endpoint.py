@@ -12,6 +12,7 @@ from starlette.responses import Response
 from keyhole.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from keyhole.api.idempotency import idempotent
 from keyhole.api.middleware import note_error, note_principal
+from keyhole.api.openapi import ACCESS_ATTRIBUTE
 from keyhole.api.polytomic.errors import error_response
 from keyhole.errors import KeyholeError
 from keyhole.services import Services
@@ -46,6 +47,7 @@ def endpoint_for(access: Access) -> Callable[[Handler], Callable[[Request], Awai
                 note_error(request.scope, error.key)
                 return error_response(error)
 
+        setattr(run, ACCESS_ATTRIBUTE, access)
         return run
 
     return wrap

@@ -1,9 +1,14 @@
-"""Every route of the Polytomic dialect. Fixed paths come before parameterised ones."""
+"""Every route of the Polytomic dialect, and how its OpenAPI section describes them. Fixed paths
+come before parameterised ones."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.routing import BaseRoute, Route
 
+from keyhole.api.errors import ErrorEnvelope
+from keyhole.api.openapi import Section
 from keyhole.api.polytomic import (
     calls,
     connect,
@@ -94,3 +99,61 @@ routes: list[BaseRoute] = [
         methods=["POST"],
     ),
 ]
+
+
+def _headers(method: str) -> list[dict[str, Any]]:
+    version = {
+        "name": "X-Polytomic-Version",
+        "in": "header",
+        "required": False,
+        "description": "The API version the client speaks (YYYY-MM-DD); echoed on the answer.",
+        "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+    }
+    if method != "POST":
+        return [version]
+    idempotency = {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "description": "Repeat a POST safely: the same key and body within 24 hours answers the first "
+        "answer again (the same key with another body is a 422).",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    }
+    return [version, idempotency]
+
+
+_RATE_LIMIT_HEADERS = {
+    "X-RateLimit-Limit": {
+        "description": "Calls allowed per minute on this connection.",
+        "schema": {"type": "string"},
+    },
+    "X-RateLimit-Remaining": {
+        "description": "Calls left in the current window.",
+        "schema": {"type": "string"},
+    },
+    "X-RateLimit-Reset": {
+        "description": "When the window resets (Unix seconds).",
+        "schema": {"type": "string"},
+    },
+    "Retry-After": {"description": "Seconds to wait before sending again.", "schema": {"type": "string"}},
+}
+
+section = Section(
+    name="polytomic",
+    routes=routes,
+    error_shape=ErrorEnvelope,
+    common_errors=(400, 401, 403, 404, 429, 503),
+    headers=_headers,
+    response_headers=_RATE_LIMIT_HEADERS,
+    tag_descriptions={
+        "Connections": "Connections and the connection types of the catalog.",
+        "Proxy": "Authenticated calls through a connection to its upstream API.",
+        "Queries": "Asynchronous SQL on a database connection, paginated and expiring.",
+        "Jobs": "Asynchronous proxy calls and their downloadable results.",
+        "Audit": "Who called what through the proxy (Keyhole extension).",
+        "Organizations": "The caller's organization and, for partners, the organizations they manage.",
+        "Users": "Users of an organization and their keys.",
+        "Keys": "An organization's API keys (Keyhole extension).",
+        "Identity": "Who the caller is.",
+    },
+)

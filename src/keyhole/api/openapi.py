@@ -1,0 +1,342 @@
+"""OpenAPI 3.1 documents generated from the wire types the handlers use.
+
+A handler states what it accepts and answers with :func:`describe`, next to its code: the request
+models it parses with, the typed shapes its renderers return, the error statuses it may answer.
+:func:`build_document` turns the routes of one or more :class:`Section` s (a dialect, or the
+service's own routes) into one document, so the description cannot drift from the code that
+validates and renders: a renderer that leaves its shape fails the type checker, and the fuzzing
+suite checks every answer against the document.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, TypeAdapter
+from starlette.routing import BaseRoute, Route
+
+from keyhole.tenancy.access import Access
+
+DESCRIPTION_ATTRIBUTE = "__openapi__"
+ACCESS_ATTRIBUTE = "__keyhole_access__"  # set by each dialect's endpoint wrapper
+_PATH_PARAMETER = re.compile(r"{([^}:]+)(?::[^}]+)?}")
+_REF_TEMPLATE = "#/components/schemas/{model}"
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One success answer: its JSON shape (``None``: no body), or another media type."""
+
+    shape: Any = None
+    description: str = "Success"
+    media_type: str = "application/json"
+    headers: tuple[str, ...] = ()  # names in the section's ``response_headers``
+    example: Any = None
+
+
+@dataclass(frozen=True)
+class Description:
+    summary: str
+    tag: str
+    description: str = ""
+    body: type[BaseModel] | None = None
+    body_required: bool = True
+    body_examples: Mapping[str, Any] = field(default_factory=dict)
+    query: type[BaseModel] | None = None
+    path: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # a path parameter's schema
+    answers: Mapping[int, Answer] = field(default_factory=lambda: {200: Answer()})
+    errors: tuple[int, ...] = ()
+    extension: bool = False  # a Keyhole extension of the dialect
+    public: bool = False  # no API key (the capability is in the URL, or nothing is protected)
+    links: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)  # status -> OpenAPI links
+
+
+def describe(**fields: Any) -> Callable[[Endpoint], Endpoint]:
+    """Attach a :class:`Description` to a handler (keeps it through ``functools.wraps``)."""
+    description = Description(**fields)
+
+    def attach(endpoint: Endpoint) -> Endpoint:
+        setattr(endpoint, DESCRIPTION_ATTRIBUTE, description)
+        return endpoint
+
+    return attach
+
+
+def description_of(endpoint: Callable[..., Any]) -> Description | None:
+    found = getattr(endpoint, DESCRIPTION_ATTRIBUTE, None)
+    return found if isinstance(found, Description) else None
+
+
+SECURITY_SCHEMES: Mapping[str, Mapping[str, Any]] = {
+    "bearerKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A user key (`kh_u_…`) or an organization key (`kh_o_…`): "
+        "`Authorization: Bearer <key>`.",
+    },
+    "apiKeyHeader": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-api-key",
+        "description": "The same keys in a header (`x-user-api-key` and `x-org-api-key` work too).",
+    },
+    "organizationBasic": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "The organization id as user name and, as password, that organization's key or "
+        "a partner key of the partner account that manages it (acting for that organization).",
+    },
+    "partnerKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A partner key (`kh_p_…`): organizations, their users and keys, shared connections.",
+    },
+}
+_ORGANIZATION_KEYS: list[dict[str, list[str]]] = [
+    {"bearerKey": []},
+    {"apiKeyHeader": []},
+    {"organizationBasic": []},
+]
+_SECURITY: dict[Access, list[dict[str, list[str]]]] = {
+    Access.RESOURCES: _ORGANIZATION_KEYS,
+    Access.ADMINISTRATION: _ORGANIZATION_KEYS,
+    Access.IDENTITY: [*_ORGANIZATION_KEYS, {"partnerKey": []}],
+    Access.MANAGEMENT: [*_ORGANIZATION_KEYS, {"partnerKey": []}],
+    Access.PARTNER: [{"partnerKey": []}, {"organizationBasic": []}],
+}
+
+
+def security_of(endpoint: Callable[..., Any]) -> list[dict[str, list[str]]]:
+    """The credentials that reach ``endpoint``, by the access its dialect wrapper recorded."""
+    access = getattr(endpoint, ACCESS_ATTRIBUTE, None)
+    if not isinstance(access, Access):
+        raise ValueError(f"{endpoint.__qualname__} records no access level")
+    return [dict(requirement) for requirement in _SECURITY[access]]
+
+
+@dataclass(frozen=True)
+class Section:
+    """The routes of one dialect and how that dialect authenticates and fails."""
+
+    name: str
+    routes: Sequence[BaseRoute]
+    error_shape: Any
+    common_errors: tuple[int, ...]  # every authenticated operation may answer these
+    security: Callable[[Callable[..., Any]], list[dict[str, list[str]]]] = security_of
+    operation_prefix: str = ""
+    variants: Mapping[str, str] = field(default_factory=dict)  # path prefix -> operation id suffix
+    headers: Callable[[str], list[dict[str, Any]]] = lambda method: []  # header parameters by method
+    response_headers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    tag_descriptions: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Info:
+    title: str
+    version: str
+    description: str
+    security_schemes: Mapping[str, Mapping[str, Any]]
+
+
+def documented_routes(routes: Iterable[BaseRoute]) -> list[tuple[str, str, Callable[..., Any]]]:
+    """``(method, path, endpoint)`` for every route method (HEAD, added for GET, left out)."""
+    found = []
+    for route in routes:
+        if isinstance(route, Route):
+            for method in sorted(route.methods or ()):
+                if method != "HEAD":
+                    found.append((method, route.path, route.endpoint))
+    return found
+
+
+def build_document(info: Info, sections: Sequence[Section]) -> dict[str, Any]:
+    builder = _Builder()
+    paths: dict[str, dict[str, Any]] = {}
+    tags: dict[str, str] = {}
+    response_headers: dict[str, Mapping[str, Any]] = {}
+    for section in sections:
+        response_headers.update(section.response_headers)
+        for tag, text in section.tag_descriptions.items():
+            tags.setdefault(tag, text)
+        for method, path, endpoint in documented_routes(section.routes):
+            description = description_of(endpoint)
+            if description is None:
+                raise ValueError(f"{method} {path} has no OpenAPI description")
+            tags.setdefault(description.tag, "")
+            paths.setdefault(path, {})[method.lower()] = builder.operation(
+                section, method, path, endpoint, description
+            )
+    schemas = builder.schemas()
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": info.title, "version": info.version, "description": info.description},
+        "tags": [
+            {"name": name, "description": text} if text else {"name": name} for name, text in tags.items()
+        ],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": dict(info.security_schemes),
+            "headers": {name: dict(header) for name, header in response_headers.items()},
+        },
+    }
+
+
+class _Builder:
+    """Collects every type the operations name, then generates their schemas in one pass so that
+    shared types become one component each."""
+
+    def __init__(self) -> None:
+        self._types: dict[tuple[int, str], tuple[Any, dict[str, Any]]] = {}
+
+    def ref(self, shape: Any, mode: str) -> dict[str, Any]:
+        """A reference to ``shape``'s schema, filled in by :meth:`schemas`."""
+        return self._types.setdefault((id(shape), mode), (shape, {}))[1]
+
+    def schemas(self) -> dict[str, Any]:
+        inputs = [(key, key[1], TypeAdapter(shape)) for key, (shape, _) in self._types.items()]
+        generated, definitions = TypeAdapter.json_schemas(
+            inputs,  # type: ignore[arg-type]
+            ref_template=_REF_TEMPLATE,
+        )
+        components: dict[str, Any] = dict(definitions.get("$defs", {}))
+        for (key, _mode), schema in generated.items():
+            shape, reference = self._types[key]
+            reference.update(_inline_or_ref(schema, components, _type_name(shape)))
+        return components
+
+    def operation(
+        self,
+        section: Section,
+        method: str,
+        path: str,
+        endpoint: Callable[..., Any],
+        description: Description,
+    ) -> dict[str, Any]:
+        parameters = [
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": dict(description.path.get(name, {"type": "string", "minLength": 1})),
+            }
+            for name in _PATH_PARAMETER.findall(path)
+        ]
+        if description.query is not None:
+            parameters.extend(_query_parameters(description.query))
+        parameters.extend(section.headers(method))
+        operation: dict[str, Any] = {
+            "operationId": section.operation_prefix + _operation_id(endpoint) + _variant(section, path),
+            "summary": description.summary,
+            "tags": [description.tag],
+        }
+        if description.description:
+            operation["description"] = description.description
+        if description.extension:
+            operation["x-keyhole-extension"] = True
+        if parameters:
+            operation["parameters"] = parameters
+        if description.body is not None:
+            content: dict[str, Any] = {"schema": self.ref(description.body, "validation")}
+            if description.body_examples:
+                content["examples"] = {
+                    name: {"value": value} for name, value in description.body_examples.items()
+                }
+            operation["requestBody"] = {
+                "required": description.body_required,
+                "content": {"application/json": content},
+            }
+        operation["security"] = [] if description.public else section.security(endpoint)
+        operation["responses"] = self._responses(section, description)
+        return operation
+
+    def _responses(self, section: Section, description: Description) -> dict[str, Any]:
+        responses: dict[str, Any] = {}
+        for status, answer in sorted(description.answers.items()):
+            response: dict[str, Any] = {"description": answer.description}
+            if answer.shape is not None:
+                media: dict[str, Any] = {"schema": self.ref(answer.shape, "serialization")}
+                if answer.example is not None:
+                    media["example"] = answer.example
+                response["content"] = {answer.media_type: media}
+            elif answer.media_type != "application/json":
+                response["content"] = {answer.media_type: {"schema": {"type": "string"}}}
+            if answer.headers:
+                response["headers"] = {
+                    name: {"$ref": f"#/components/headers/{name}"} for name in answer.headers
+                }
+            if status in description.links:
+                response["links"] = dict(description.links[status])
+            responses[str(status)] = response
+        statuses = set(description.errors) | (set() if description.public else set(section.common_errors))
+        for status in sorted(statuses):
+            error: dict[str, Any] = {
+                "description": HTTPStatus(status).phrase,
+                "content": {"application/json": {"schema": self.ref(section.error_shape, "serialization")}},
+            }
+            if status in (429, 503) and "Retry-After" in section.response_headers:
+                error["headers"] = {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}
+            responses[str(status)] = error
+        return responses
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(by_alias=True, ref_template=_REF_TEMPLATE)
+    required = set(schema.get("required", ()))
+    parameters = []
+    for name, prop in schema.get("properties", {}).items():
+        parameter: dict[str, Any] = {"name": name, "in": "query", "required": name in required}
+        prop = _without_null(prop)
+        prop.pop("title", None)
+        if "description" in prop:
+            parameter["description"] = prop.pop("description")
+        parameter["schema"] = prop
+        parameters.append(parameter)
+    return parameters
+
+
+def _without_null(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """An optional query parameter's schema without its ``null`` branch: absent is how it is left out."""
+    shaped = dict(schema)
+    branches = shaped.get("anyOf")
+    if isinstance(branches, list):
+        kept = [branch for branch in branches if branch != {"type": "null"}]
+        if len(kept) == 1 and len(kept) < len(branches):
+            del shaped["anyOf"]
+            shaped.update(kept[0])
+    if shaped.get("default", 0) is None:
+        del shaped["default"]
+    return shaped
+
+
+def _inline_or_ref(schema: dict[str, Any], components: dict[str, Any], name: str) -> dict[str, Any]:
+    """A generated top-level schema: a ``$ref`` already, or registered as a component of its own."""
+    if set(schema) == {"$ref"}:
+        return schema
+    component = name
+    counter = 2
+    while component in components and components[component] != schema:
+        component = f"{name}{counter}"
+        counter += 1
+    components[component] = schema
+    return {"$ref": _REF_TEMPLATE.format(model=component)}
+
+
+def _type_name(shape: Any) -> str:
+    name = getattr(shape, "__name__", None)
+    return name if isinstance(name, str) else "Shape"
+
+
+def _variant(section: Section, path: str) -> str:
+    return next((suffix for prefix, suffix in section.variants.items() if path.startswith(prefix)), "")
+
+
+def _operation_id(endpoint: Callable[..., Any]) -> str:
+    module = getattr(endpoint, "__module__", "").rsplit(".", 1)[-1]
+    return f"{module}_{endpoint.__name__}"

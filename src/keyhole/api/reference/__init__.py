@@ -1,0 +1,1 @@
+"""The API reference: the OpenAPI documents and the page that renders them."""
