@@ -52,6 +52,7 @@ class Description:
     path: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # a path parameter's schema
     answers: Mapping[int, Answer] = field(default_factory=lambda: {200: Answer()})
     errors: tuple[int, ...] = ()
+    error_headers: Mapping[int, tuple[str, ...]] = field(default_factory=dict)  # status -> header names
     extension: bool = False  # a Keyhole extension of the dialect
     public: bool = False  # no API key (the capability is in the URL, or nothing is protected)
     links: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)  # status -> OpenAPI links
@@ -160,6 +161,7 @@ def build_document(info: Info, sections: Sequence[Section]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     tags: dict[str, str] = {}
     response_headers: dict[str, Mapping[str, Any]] = {}
+    operation_ids: set[str] = set()
     for section in sections:
         response_headers.update(section.response_headers)
         for tag, text in section.tag_descriptions.items():
@@ -169,9 +171,9 @@ def build_document(info: Info, sections: Sequence[Section]) -> dict[str, Any]:
             if description is None:
                 raise ValueError(f"{method} {path} has no OpenAPI description")
             tags.setdefault(description.tag, "")
-            paths.setdefault(path, {})[method.lower()] = builder.operation(
-                section, method, path, endpoint, description
-            )
+            operation = builder.operation(section, method, path, endpoint, description)
+            operation["operationId"] = _unique(operation["operationId"], operation_ids)
+            paths.setdefault(path, {})[method.lower()] = operation
     schemas = builder.schemas()
     return {
         "openapi": "3.1.0",
@@ -280,8 +282,15 @@ class _Builder:
                 "description": HTTPStatus(status).phrase,
                 "content": {"application/json": {"schema": self.ref(section.error_shape, "serialization")}},
             }
-            if status in (429, 503) and "Retry-After" in section.response_headers:
-                error["headers"] = {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}
+            names = list(description.error_headers.get(status, ()))
+            if (
+                status in (429, 503)
+                and "Retry-After" in section.response_headers
+                and "Retry-After" not in names
+            ):
+                names.append("Retry-After")
+            if names:
+                error["headers"] = {name: {"$ref": f"#/components/headers/{name}"} for name in names}
             responses[str(status)] = error
         return responses
 
@@ -331,6 +340,16 @@ def _inline_or_ref(schema: dict[str, Any], components: dict[str, Any], name: str
 def _type_name(shape: Any) -> str:
     name = getattr(shape, "__name__", None)
     return name if isinstance(name, str) else "Shape"
+
+
+def _unique(operation_id: str, taken: set[str]) -> str:
+    """The id, or with a counter when one handler serves two spellings of a path."""
+    unique, counter = operation_id, 2
+    while unique in taken:
+        unique = f"{operation_id}_{counter}"
+        counter += 1
+    taken.add(unique)
+    return unique
 
 
 def _variant(section: Section, path: str) -> str:

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from keyhole.api.composio import params, renderers, schemas
 from keyhole.api.composio.endpoint import endpoint
+from keyhole.api.openapi import Answer, describe
 from keyhole.api.requests import parse, query_flag, read_json
 from keyhole.api.responses import JSONResponse
 from keyhole.authconfigs.service import AuthConfigChange, AuthConfigInput
@@ -17,6 +18,7 @@ from keyhole.errors import InvalidRequest
 from keyhole.services import Services
 from keyhole.tenancy.principal import Principal
 
+_TAG = "Auth configs"
 _STATUSES = {"ENABLED": True, "DISABLED": False}
 
 
@@ -24,6 +26,35 @@ async def _body(request: Request, services: Services) -> Any:
     return await read_json(request, services.settings.max_api_body_bytes, empty={})
 
 
+@describe(
+    summary="Create an auth config",
+    description="A Composio-managed config is a custom one with the toolkit's natural scheme: "
+    "accounts still bring their own credential.",
+    tag=_TAG,
+    body=schemas.AuthConfigCreateBody,
+    body_examples={
+        "api_key": {
+            "toolkit": {"slug": "api"},
+            "auth_config": {"type": "use_custom_auth", "authScheme": "API_KEY", "name": "Billing API"},
+        },
+        "oauth2_client": {
+            "toolkit": {"slug": "api"},
+            "auth_config": {
+                "type": "use_custom_auth",
+                "authScheme": "OAUTH2",
+                "credentials": {
+                    "client_id": "keyhole-client",
+                    "client_secret": "s3cr3t",
+                    "authorization_url": "https://auth.example.com/authorize",
+                    "token_url": "https://auth.example.com/token",
+                    "base_url": "https://api.example.com",
+                    "scopes": ["read"],
+                },
+            },
+        },
+    },
+    answers={201: Answer(renderers.AuthConfigCreated, description="Created")},
+)
 @endpoint
 async def create(request: Request, services: Services, principal: Principal) -> Response:
     body = parse(schemas.AuthConfigCreateBody, await _body(request, services))
@@ -51,20 +82,24 @@ async def create(request: Request, services: Services, principal: Principal) -> 
             tool_access_config=(options.tool_access_config or {}) if options is not None else {},
         ),
     )
-    return JSONResponse(
-        {
-            "auth_config": {
-                "id": view.id,
-                "auth_scheme": view.auth_scheme,
-                "is_composio_managed": False,
-                "restrict_to_following_tools": [],
-            },
-            "toolkit": {"slug": view.toolkit_slug},
+    created: renderers.AuthConfigCreated = {
+        "auth_config": {
+            "id": view.id,
+            "auth_scheme": view.auth_scheme,
+            "is_composio_managed": False,
+            "restrict_to_following_tools": [],
         },
-        status_code=201,
-    )
+        "toolkit": {"slug": view.toolkit_slug},
+    }
+    return JSONResponse(created, status_code=201)
 
 
+@describe(
+    summary="List auth configs",
+    tag=_TAG,
+    query=params.AuthConfigListQuery,
+    answers={200: Answer(renderers.Page[renderers.AuthConfig])},
+)
 @endpoint
 async def list_configs(request: Request, services: Services, principal: Principal) -> Response:
     offset, limit = params.paging(request)
@@ -83,12 +118,21 @@ async def list_configs(request: Request, services: Services, principal: Principa
     )
 
 
+@describe(summary="Get an auth config", tag=_TAG, answers={200: Answer(renderers.AuthConfig)})
 @endpoint
 async def get(request: Request, services: Services, principal: Principal) -> Response:
     view = await services.auth_configs.get(principal, request.path_params["config_id"])
     return JSONResponse(renderers.auth_config(view))
 
 
+@describe(
+    summary="Change an auth config",
+    description="credentials are merged: a field left out keeps its value, null removes one.",
+    tag=_TAG,
+    body=schemas.AuthConfigUpdateBody,
+    answers={200: Answer(renderers.AuthConfig)},
+    errors=(422,),
+)
 @endpoint
 async def update(request: Request, services: Services, principal: Principal) -> Response:
     body = parse(schemas.AuthConfigUpdateBody, await _body(request, services))
@@ -105,6 +149,13 @@ async def update(request: Request, services: Services, principal: Principal) -> 
     return JSONResponse(renderers.auth_config(view))
 
 
+@describe(
+    summary="Enable or disable an auth config",
+    description="A disabled auth config starts no OAuth2 sign-in.",
+    tag=_TAG,
+    path={"status": {"type": "string", "enum": list(_STATUSES)}},
+    answers={200: Answer(renderers.AuthConfigStatusChanged)},
+)
 @endpoint
 async def update_status(request: Request, services: Services, principal: Principal) -> Response:
     status = request.path_params["status"]
@@ -114,12 +165,25 @@ async def update_status(request: Request, services: Services, principal: Princip
             key="validation_error",
             metadata={"errors": [{"field": "status", "message": "Invalid enum value"}]},
         )
-    await services.auth_configs.set_enabled(principal, request.path_params["config_id"], _STATUSES[status])
-    return JSONResponse({"success": True, "status": status})
+    enabled = _STATUSES[status]
+    await services.auth_configs.set_enabled(principal, request.path_params["config_id"], enabled)
+    changed: renderers.AuthConfigStatusChanged = {
+        "success": True,
+        "status": "ENABLED" if enabled else "DISABLED",
+    }
+    return JSONResponse(changed)
 
 
+@describe(
+    summary="Delete an auth config",
+    description="Connected accounts created from it keep working: their credential is their own.",
+    tag=_TAG,
+    query=params.DeleteQuery,
+    answers={200: Answer(renderers.Success)},
+)
 @endpoint
 async def delete(request: Request, services: Services, principal: Principal) -> Response:
     query_flag(request, "revoke_on_delete", False)
     await services.auth_configs.delete(principal, request.path_params["config_id"])
-    return JSONResponse({"success": True})
+    done: renderers.Success = {"success": True}
+    return JSONResponse(done)

@@ -17,7 +17,9 @@ from starlette.responses import Response
 from keyhole.accounts.service import InlineCredentials
 from keyhole.api.composio import schemas
 from keyhole.api.composio.endpoint import endpoint
+from keyhole.api.composio.renderers import ProxyAnswer
 from keyhole.api.links import public_base_url
+from keyhole.api.openapi import Answer, describe
 from keyhole.api.requests import Model, parse, parse_json, read_body
 from keyhole.api.responses import JSONResponse
 from keyhole.connections.target import HttpTarget
@@ -33,6 +35,23 @@ from keyhole.tenancy.principal import Principal
 from keyhole.timestamps import timestamp
 
 _JSON_TYPES = ("application/json", "+json")
+# Statuses a call may answer besides the section's: an inline credential whose configuration is
+# invalid, an upstream that cannot be reached or does not answer in time.
+ERRORS = (422, 502, 504)
+_EXAMPLES: dict[str, Any] = {
+    "get": {
+        "connected_account_id": "0b6f3c1e-5d2a-4e8f-9a7b-3c4d5e6f7a8b",
+        "endpoint": "/v1/customers?limit=10",
+        "method": "GET",
+        "parameters": [{"name": "Stripe-Version", "value": "2024-06-20", "type": "header"}],
+    },
+    "post_json": {
+        "connected_account_id": "0b6f3c1e-5d2a-4e8f-9a7b-3c4d5e6f7a8b",
+        "endpoint": "/v1/customers",
+        "method": "POST",
+        "body": {"email": "ada@example.com", "name": "Ada Lovelace"},
+    },
+}
 
 
 async def read_call(request: Request, model: type[Model]) -> tuple[Model, int]:
@@ -125,8 +144,8 @@ def _data(result: ProxyResult) -> Any:
     return result.body
 
 
-def shaped(result: ProxyResult) -> dict[str, Any]:
-    shown: dict[str, Any] = {
+def shaped(result: ProxyResult) -> ProxyAnswer:
+    shown: ProxyAnswer = {
         "status": result.status,
         "data": _data(result),
         "headers": {name.lower(): value for name, value in result.headers.items()},
@@ -148,7 +167,7 @@ async def run(
     target: HttpTarget,
     body: schemas.ProxyFields,
     envelope_bytes: int,
-) -> dict[str, Any]:
+) -> ProxyAnswer:
     """Execute one Composio proxy call on ``target`` through the core proxy service; a binary
     answer streams into the blob store and comes back as ``binary_data``."""
     content, content_type = await _upload(services, body)
@@ -167,6 +186,17 @@ async def run(
     return shaped(result)
 
 
+@describe(
+    summary="Call the upstream API of a connected account",
+    description="endpoint is a path under the account's base URL (or an absolute URL of the same "
+    "origin); Keyhole adds the account's credential. The upstream's status and body come back in "
+    "the answer, whatever they are.",
+    tag="Tools",
+    body=schemas.ProxyBody,
+    body_examples=_EXAMPLES,
+    answers={200: Answer(ProxyAnswer, description="The upstream's answer")},
+    errors=ERRORS,
+)
 @endpoint
 async def execute(request: Request, services: Services, principal: Principal) -> Response:
     body, size = await read_call(request, schemas.ProxyBody)

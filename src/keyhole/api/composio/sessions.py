@@ -14,7 +14,9 @@ from starlette.responses import Response
 
 from keyhole.api.composio import proxy, schemas
 from keyhole.api.composio.endpoint import endpoint
+from keyhole.api.composio.renderers import Session, SessionConfig, SessionProxyAnswer
 from keyhole.api.links import public_base_url
+from keyhole.api.openapi import Answer, describe
 from keyhole.api.requests import parse, read_json
 from keyhole.api.responses import JSONResponse
 from keyhole.errors import InvalidRequest
@@ -31,9 +33,9 @@ def _renamed(options: dict[str, Any] | None, renames: dict[str, str]) -> dict[st
     return {renames.get(name, name): value for name, value in (options or {}).items()}
 
 
-def _config(view: SessionView, *, v31: bool) -> dict[str, Any]:
+def _config(view: SessionView, *, v31: bool) -> SessionConfig:
     options = view.options
-    config: dict[str, Any] = {
+    config: SessionConfig = {
         "user_id": view.user_id,
         "execute": options.get("execute") or {"enable_multi_execute": True},
         "preload": options.get("preload") or {"tools": []},
@@ -57,8 +59,10 @@ def _config(view: SessionView, *, v31: bool) -> dict[str, Any]:
             options.get("workbench"), {"enable_proxy_execution": "proxy_execution_enabled"}
         ),
     }
-    if view.toolkits_mode is not None:
-        config["toolkits"] = {"enabled" if view.toolkits_mode == "enable" else "disabled": view.toolkits}
+    if view.toolkits_mode == "enable":
+        config["toolkits"] = {"enabled": view.toolkits}
+    elif view.toolkits_mode is not None:
+        config["toolkits"] = {"disabled": view.toolkits}
     tags = options.get("tags")
     if isinstance(tags, list):
         config["tags"] = {"enabled": tags, "disabled": []}
@@ -67,7 +71,7 @@ def _config(view: SessionView, *, v31: bool) -> dict[str, Any]:
     return config
 
 
-def _session(request: Request, services: Services, view: SessionView) -> dict[str, Any]:
+def _session(request: Request, services: Services, view: SessionView) -> Session:
     return {
         "session_id": view.id,
         "mcp": {
@@ -93,6 +97,26 @@ def _reject_response_spelling(payload: Any) -> None:
         )
 
 
+@describe(
+    summary="Create a tool router session",
+    description="A session scopes proxy calls to one user: its toolkits, and which auth config or "
+    "connected account serves each toolkit. connected_accounts takes one id per toolkit, or a list.",
+    tag="Tool router",
+    body=schemas.SessionCreateBody,
+    body_examples={
+        "toolkits_and_accounts": {
+            "user_id": "user-42",
+            "toolkits": {"enable": ["api"]},
+            "connected_accounts": {"api": "0b6f3c1e-5d2a-4e8f-9a7b-3c4d5e6f7a8b"},
+        },
+        "by_auth_config": {
+            "user_id": "user-42",
+            "auth_configs": {"api": "ac_4fJq9TzW2mXc7LpR"},
+            "manage_connections": {"enable": False},
+        },
+    },
+    answers={201: Answer(Session, description="Created")},
+)
 @endpoint
 async def create(request: Request, services: Services, principal: Principal) -> Response:
     payload = await read_json(request, services.settings.max_api_body_bytes, empty={})
@@ -149,12 +173,30 @@ async def create(request: Request, services: Services, principal: Principal) -> 
     return JSONResponse(_session(request, services, view), status_code=201)
 
 
+@describe(summary="Get a tool router session", tag="Tool router", answers={200: Answer(Session)})
 @endpoint
 async def get(request: Request, services: Services, principal: Principal) -> Response:
     view = await services.sessions.get(principal, request.path_params["session_id"])
     return JSONResponse(_session(request, services, view))
 
 
+@describe(
+    summary="Call a toolkit's upstream API in a session",
+    description="The session's connected account (or auth config) for toolkit_slug gives the "
+    "credential; the rest is as POST /tools/execute/proxy.",
+    tag="Tool router",
+    body=schemas.SessionProxyBody,
+    body_examples={
+        "get": {
+            "toolkit_slug": "api",
+            "endpoint": "/v1/customers?limit=10",
+            "method": "GET",
+            "parameters": [{"name": "Stripe-Version", "value": "2024-06-20", "type": "header"}],
+        }
+    },
+    answers={200: Answer(SessionProxyAnswer, description="The upstream's answer")},
+    errors=proxy.ERRORS,
+)
 @endpoint
 async def proxy_execute(request: Request, services: Services, principal: Principal) -> Response:
     session = await services.sessions.get(principal, request.path_params["session_id"])
@@ -162,6 +204,8 @@ async def proxy_execute(request: Request, services: Services, principal: Princip
     target = await services.sessions.proxy_target(
         principal, session, body.toolkit_slug, proxy.inline_credentials(body)
     )
-    return JSONResponse(
-        {"result_type": "completed", **await proxy.run(request, services, principal, target, body, size)}
-    )
+    answer: SessionProxyAnswer = {
+        "result_type": "completed",
+        **await proxy.run(request, services, principal, target, body, size),
+    }
+    return JSONResponse(answer)

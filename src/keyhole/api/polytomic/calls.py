@@ -5,18 +5,22 @@ Keyhole extension (``GET /api/proxy/calls``)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Literal
 from urllib.parse import urlencode
 
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
+from typing_extensions import TypedDict
 
+from keyhole.api.openapi import Answer, describe
 from keyhole.api.polytomic.endpoint import endpoint_for
 from keyhole.api.requests import query_flag
 from keyhole.api.responses import JSONResponse
-from keyhole.audit.query import CallFilter, StatusClass, invalid_parameter
+from keyhole.audit.cursor import MAX_CURSOR_LENGTH
+from keyhole.audit.query import OUTCOME_PATTERN, CallFilter, StatusClass, invalid_parameter
 from keyhole.audit.records import CallRecord
 from keyhole.audit.service import CallPage
 from keyhole.services import Services
@@ -30,9 +34,71 @@ _FILTERS = ("connection_id", "outcome", "ok", "status_class", "since", "until")
 _PARAMETERS = frozenset({*_FILTERS, "limit", "cursor"})
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _MAX_MOMENT_LENGTH = 64  # an ISO 8601 time with microseconds and offset is 32 characters
+CURSOR_DESCRIPTION = "Where the page starts: the cursor in the previous page's links.next"
 
 
-def call_record(record: CallRecord) -> dict[str, Any]:
+class CallRecordItem(TypedDict):
+    proxyCallId: str
+    parentConnectionId: str | None
+    method: str
+    path: str
+    status: int | None  # the upstream's; null when no upstream answered
+    outcome: str  # "ok" or the error key
+    error: str | None
+    latencyMs: int
+    bytesIn: int
+    bytesOut: int
+    truncated: bool
+    principalId: str
+    dialect: str
+    createdAt: str
+
+
+class OrganizationCallRecord(CallRecordItem):
+    connectionId: str
+
+
+class PageLinks(TypedDict):
+    next: str | None
+
+
+class CallPageAnswer(TypedDict):
+    data: list[CallRecordItem]
+    links: PageLinks
+
+
+class OrganizationCallPage(TypedDict):
+    data: list[OrganizationCallRecord]
+    links: PageLinks
+
+
+class OrganizationCallsQuery(BaseModel):
+    """Mirrors the hand parser below: every parameter at most once, no other parameter, and an
+    empty value counts as absent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    connection_id: str | None = Field(
+        default=None,
+        pattern=f"^{_UUID.pattern}$",
+        description="Calls through this connection and its shared copies",
+    )
+    outcome: str | None = Field(
+        default=None, pattern=f"^{OUTCOME_PATTERN.pattern}$", description="ok, or an error key"
+    )
+    ok: bool | None = Field(default=None, description="Only calls whose outcome is (true) or is not ok")
+    status_class: Literal["2xx", "3xx", "4xx", "5xx", "none"] | None = Field(
+        default=None, description="The upstream status class (any case); none: no upstream answer"
+    )
+    since: datetime | None = Field(default=None, description="From this time (inclusive; with a UTC offset)")
+    until: datetime | None = Field(default=None, description="Up to this time (inclusive; with a UTC offset)")
+    limit: int = Field(
+        default=ORGANIZATION_PAGE_DEFAULT, ge=1, le=ORGANIZATION_PAGE_MAX, description="Calls per page"
+    )
+    cursor: str | None = Field(default=None, max_length=MAX_CURSOR_LENGTH, description=CURSOR_DESCRIPTION)
+
+
+def call_record(record: CallRecord) -> CallRecordItem:
     """One audited call as both listings show it (a shared copy's calls name its parent)."""
     return {
         "proxyCallId": record.id,
@@ -63,22 +129,24 @@ def page_limit(request: Request, *, default: int, maximum: int) -> int:
     return int(raw)
 
 
-def page_response(
-    page: CallPage,
-    path: str,
-    parameters: Mapping[str, str],
-    *,
-    render: Callable[[CallRecord], dict[str, Any]] = call_record,
-) -> JSONResponse:
+def page_response(page: CallPage, path: str, parameters: Mapping[str, str]) -> JSONResponse:
     """``{"data": [records], "links": {"next": ...}}``: ``next`` is ``path`` with ``parameters``
     and the next page's cursor, or null on the last page."""
+    body: CallPageAnswer = {
+        "data": [call_record(record) for record in page.calls],
+        "links": _links(page, path, parameters),
+    }
+    return JSONResponse(body)
+
+
+def _links(page: CallPage, path: str, parameters: Mapping[str, str]) -> PageLinks:
     next_link = (
         f"{path}?{urlencode({**parameters, 'cursor': page.next_cursor})}" if page.next_cursor else None
     )
-    return JSONResponse({"data": [render(record) for record in page.calls], "links": {"next": next_link}})
+    return {"next": next_link}
 
 
-def _organization_record(record: CallRecord) -> dict[str, Any]:
+def _organization_record(record: CallRecord) -> OrganizationCallRecord:
     return {**call_record(record), "connectionId": record.connection_id}
 
 
@@ -138,6 +206,15 @@ def _filters(values: Mapping[str, str], request: Request) -> CallFilter:
     )
 
 
+@describe(
+    summary="The organization's audited proxy calls",
+    description="Every call through the organization's connections, newest first; the filters "
+    "combine, and a filter that matches nothing is an empty page.",
+    tag="Audit",
+    extension=True,
+    query=OrganizationCallsQuery,
+    answers={200: Answer(OrganizationCallPage)},
+)
 @endpoint_for(Access.ADMINISTRATION)
 async def organization_calls(request: Request, services: Services, principal: Principal) -> Response:
     """Every call of the caller's organization, newest first, filtered."""
@@ -148,4 +225,8 @@ async def organization_calls(request: Request, services: Services, principal: Pr
         principal.organization_id, filters, limit=limit, cursor=values.get("cursor")
     )
     kept = {name: values[name] for name in _FILTERS if name in values}
-    return page_response(page, "/api/proxy/calls", {**kept, "limit": str(limit)}, render=_organization_record)
+    body: OrganizationCallPage = {
+        "data": [_organization_record(record) for record in page.calls],
+        "links": _links(page, "/api/proxy/calls", {**kept, "limit": str(limit)}),
+    }
+    return JSONResponse(body)

@@ -9,8 +9,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
+from typing_extensions import TypedDict
 
 from keyhole.api.links import public_base_url
+from keyhole.api.openapi import Answer, describe
 from keyhole.api.polytomic.endpoint import endpoint
 from keyhole.api.requests import parse, read_json
 from keyhole.api.responses import JSONResponse
@@ -37,6 +39,53 @@ class ConnectBody(BaseModel):
     configuration: dict[str, Any] | None = None  # Keyhole extension: create the connection too
 
 
+class ConnectSessionQuery(BaseModel):
+    token: str = Field(min_length=1, description="The connect token the flow was started with")
+
+
+class ConnectStart(TypedDict):
+    redirect_url: str  # the provider's authorization URL, where to send the user
+    token: str  # the connect token, shown once
+
+
+class ConnectStartEnvelope(TypedDict):
+    data: ConnectStart
+
+
+class ConnectSession(TypedDict):
+    id: str
+    name: str
+    type: str
+    whitelist: list[str]
+    connection_id: str
+    redirect_url: str
+    logo: str
+    organization_name: str
+    dark: bool
+    expires_at: str
+
+
+class ConnectSessionEnvelope(TypedDict):
+    data: ConnectSession
+
+
+@describe(
+    summary="Start authorizing a connection (OAuth2)",
+    description="Authorizes the connection named by `connection`, or creates one from `type` and "
+    "`configuration` (an oauth2 auth) first. Send the user to the answer's `redirect_url`; the "
+    "provider sends them back to Keyhole, which then redirects to the body's `redirect_url`.",
+    tag="Connections",
+    body=ConnectBody,
+    body_examples={
+        "existing": {
+            "name": "Calendar",
+            "connection": "0b7c2f0e-4a51-4f3e-9d43-2f1d6f0c9a11",
+            "redirect_url": "https://app.example.com/connected",
+        }
+    },
+    answers={200: Answer(ConnectStartEnvelope)},
+    errors=(409, 413, 422),
+)
 @endpoint
 async def start(request: Request, services: Services, principal: Principal) -> Response:
     body = parse(ConnectBody, await read_json(request, services.settings.max_api_body_bytes))
@@ -55,28 +104,34 @@ async def start(request: Request, services: Services, principal: Principal) -> R
             dark=bool(body.dark),
         ),
     )
-    return JSONResponse({"data": {"redirect_url": started.redirect_url, "token": started.token}})
+    answer: ConnectStartEnvelope = {"data": {"redirect_url": started.redirect_url, "token": started.token}}
+    return JSONResponse(answer)
 
 
+@describe(
+    summary="Read a connect session",
+    tag="Connections",
+    query=ConnectSessionQuery,
+    answers={200: Answer(ConnectSessionEnvelope)},
+)
 @endpoint
 async def session(request: Request, services: Services, principal: Principal) -> Response:
     token = request.query_params.get("token")
     if not token:
         raise InvalidRequest("the token query parameter is required", key="validation_error")
     found = await services.oauth.flows.session(principal, token)
-    return JSONResponse(
-        {
-            "data": {
-                "id": found.id,
-                "name": found.name,
-                "type": found.type_id,
-                "whitelist": [found.type_id],
-                "connection_id": found.connection_id,
-                "redirect_url": found.redirect_url,
-                "logo": "",
-                "organization_name": "",
-                "dark": found.dark,
-                "expires_at": timestamp(found.expires_at),
-            }
+    answer: ConnectSessionEnvelope = {
+        "data": {
+            "id": found.id,
+            "name": found.name,
+            "type": found.type_id,
+            "whitelist": [found.type_id],
+            "connection_id": found.connection_id,
+            "redirect_url": found.redirect_url,
+            "logo": "",
+            "organization_name": "",
+            "dark": found.dark,
+            "expires_at": timestamp(found.expires_at),
         }
-    )
+    }
+    return JSONResponse(answer)

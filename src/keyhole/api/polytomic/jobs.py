@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import WithJsonSchema
 from starlette.requests import Request
 from starlette.responses import Response
+from typing_extensions import TypedDict
 
 from keyhole.api.links import public_base_url
+from keyhole.api.openapi import Answer, describe
 from keyhole.api.polytomic.endpoint import endpoint
 from keyhole.api.responses import JSONResponse
 from keyhole.proxy.async_calls import CONNECTION_PROXY, AsyncCallResult
@@ -16,7 +19,36 @@ from keyhole.tenancy.principal import Principal
 from keyhole.timestamps import timestamp
 
 
-def _proxy_result(result: AsyncCallResult) -> dict[str, Any]:
+class ProxyJobResult(TypedDict):
+    """A finished asynchronous proxy call: the upstream's answer, its body behind a short-lived URL."""
+
+    status: int
+    headers: dict[str, str]
+    contentType: str
+    contentLength: int
+    latencyMs: int
+    bodyDownloadUrl: str | None  # null once the stored body is gone
+    bodyDownloadUrlExpiresAt: str | None
+    truncated: bool
+    proxyCallId: str
+
+
+class Job(TypedDict):
+    job_id: str
+    type: str
+    status: Annotated[
+        str, WithJsonSchema({"type": "string", "enum": ["created", "running", "done", "failed"]})
+    ]
+    error: str | None
+    # A proxy job's result once it is done (null before); another job type's own result.
+    result: ProxyJobResult | dict[str, Any] | None
+
+
+class JobEnvelope(TypedDict):
+    data: Job
+
+
+def _proxy_result(result: AsyncCallResult) -> ProxyJobResult:
     return {
         "status": result.status,
         "headers": result.headers,
@@ -30,22 +62,28 @@ def _proxy_result(result: AsyncCallResult) -> dict[str, Any]:
     }
 
 
+@describe(
+    summary="Read a job",
+    description="An asynchronous proxy call (type `connectionproxy`): once done, `result` holds the "
+    "upstream's answer and a download URL for its body.",
+    tag="Jobs",
+    answers={200: Answer(JobEnvelope)},
+)
 @endpoint
 async def get_job(request: Request, services: Services, principal: Principal) -> Response:
     job_type = request.path_params["job_type"]
     view = await services.jobs.get(principal, job_type, request.path_params["job_id"])
-    result: Any = view.result
+    result: ProxyJobResult | dict[str, Any] | None = view.result
     if job_type == CONNECTION_PROXY:
         finished = await services.async_proxy.result(view, public_base_url(request, services.settings))
         result = None if finished is None else _proxy_result(finished)
-    return JSONResponse(
-        {
-            "data": {
-                "job_id": view.id,
-                "type": view.type,
-                "status": view.status.value,
-                "error": view.error,
-                "result": result,
-            }
+    body: JobEnvelope = {
+        "data": {
+            "job_id": view.id,
+            "type": view.type,
+            "status": view.status.value,
+            "error": view.error,
+            "result": result,
         }
-    )
+    }
+    return JSONResponse(body)

@@ -8,15 +8,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
+from typing_extensions import TypedDict
 
 from keyhole.api.links import public_base_url
+from keyhole.api.openapi import Answer, describe
 from keyhole.api.polytomic import schemas
-from keyhole.api.polytomic.calls import page_limit, page_response
+from keyhole.api.polytomic.calls import CURSOR_DESCRIPTION, CallPageAnswer, page_limit, page_response
 from keyhole.api.polytomic.endpoint import endpoint
 from keyhole.api.requests import parse, parse_json, read_body, read_json
 from keyhole.api.responses import JSONResponse
+from keyhole.audit.cursor import MAX_CURSOR_LENGTH
 from keyhole.connections.schemas import ConnectionView
 from keyhole.errors import InvalidRequest
 from keyhole.proxy import contract
@@ -92,6 +96,31 @@ def _proxy_call(payload: Any, envelope_bytes: int) -> ProxyCall:
     )
 
 
+@describe(
+    summary="Call the connection's upstream API",
+    description="Keyhole adds the connection's credential and answers with the upstream's answer "
+    "(`data.status` is the upstream's status). With `async: true` a GET runs as a job: the answer's "
+    "`data.status` is 202 and `jobUrl` is where to read the result (`GET /api/jobs/…`). "
+    "A call refused by the connection's rate limit (429) carries `Retry-After` and the "
+    "`X-RateLimit-*` headers of that limit.",
+    tag="Proxy",
+    body=schemas.ProxyCallBody,
+    body_examples={
+        "get": {"request": {"method": "GET", "path": "/v1/invoices", "query": {"limit": 10}}},
+        "post": {
+            "request": {
+                "method": "POST",
+                "path": "/v1/invoices",
+                "headers": {"Idempotency-Key": "inv-2025-0001"},
+                "body": {"customer": "cus_123", "amount": 4200},
+            }
+        },
+        "async": {"request": {"method": "GET", "path": "/v1/exports/latest"}, "async": True},
+    },
+    answers={200: Answer(schemas.ProxyCallAnswer, description="The upstream's answer, or the accepted job")},
+    errors=(409, 413, 422, 502, 504),
+    error_headers={429: ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After")},
+)
 @endpoint
 async def execute(request: Request, services: Services, principal: Principal) -> Response:
     """One proxy call, synchronous or (``async: true``) as a job."""
@@ -104,41 +133,127 @@ async def execute(request: Request, services: Services, principal: Principal) ->
         )
         job = submitted.job
         base_url = public_base_url(request, services.settings)
-        return JSONResponse(
-            {
-                "data": {
-                    "status": 202,
-                    "jobId": job.id,
-                    "jobStatus": job.status.value,
-                    "jobUrl": f"{base_url}/api/jobs/{job.type}/{job.id}",
-                    "proxyCallId": submitted.call_id,
-                }
+        accepted: schemas.ProxyCallAnswer = {
+            "data": {
+                "status": 202,
+                "jobId": job.id,
+                "jobStatus": job.status.value,
+                "jobUrl": f"{base_url}/api/jobs/{job.type}/{job.id}",
+                "proxyCallId": submitted.call_id,
             }
-        )
+        }
+        return JSONResponse(accepted)
     result = await services.proxy.execute(
         principal, target, lambda: _proxy_call(payload, len(raw)), dialect="polytomic"
     )
-    return JSONResponse(
-        {
-            "data": {
-                "status": result.status,
-                "body": result.body,
-                "bodyEncoding": result.body_encoding,
-                "contentType": result.content_type,
-                "headers": result.headers,
-                "latencyMs": result.latency_ms,
-                "truncated": result.truncated,
-                "proxyCallId": result.call_id,
-            }
+    answered: schemas.ProxyCallAnswer = {
+        "data": {
+            "status": result.status,
+            "body": result.body,
+            "bodyEncoding": result.body_encoding,
+            "contentType": result.content_type,
+            "headers": result.headers,
+            "latencyMs": result.latency_ms,
+            "truncated": result.truncated,
+            "proxyCallId": result.call_id,
         }
-    )
+    }
+    return JSONResponse(answered)
 
 
-def _rate_limit(per_minute: int | None) -> dict[str, Any]:
+class RateLimit(TypedDict):
+    perMinute: int | None  # null: no limit
+    unlimited: bool
+
+
+class RateLimits(TypedDict):
+    connection: RateLimit
+    organization: RateLimit
+    windowSeconds: int
+    sharedAcrossProcesses: bool
+
+
+class LockedHeader(TypedDict):
+    name: str
+    value: str  # always the redaction placeholder
+    redacted: bool
+
+
+class InheritedBase(TypedDict):
+    baseUrl: str
+    lockedHeaders: list[LockedHeader]
+    lockedQuery: dict[str, str]
+    inheritedHeaders: dict[str, str]
+    inheritedQuery: dict[str, str]
+
+
+class RequestContract(TypedDict):
+    allowedMethods: list[str]
+    blockedRequestHeaders: list[str]
+    blockedResponseHeaders: list[str]
+    bodyTypes: list[str]
+    queryModes: list[str]
+    queryValueTypes: list[str]
+    pathRule: str
+    rawQueryRule: str
+    maxRequestBodyBytes: int
+    maxResponseBodyBytes: int
+    rateLimitPerMinute: int | None
+    organizationRateLimitPerMinute: int | None
+    rateLimits: RateLimits
+    timeoutMs: int
+    scrubEchoedSecrets: bool
+    maxAsyncBodyBytes: int
+    bodyEncodings: list[str]
+
+
+class ProxyStats(TypedDict):
+    """The connection's calls of the last 24 hours."""
+
+    callsLast24h: int
+    proxyCallsLast24h: int
+    proxy2xxLast24h: int
+    proxy4xxLast24h: int
+    proxy5xxLast24h: int
+    lastProxyCallAt: str | None
+
+
+class ProxyInfoData(TypedDict):
+    connectionId: str
+    parentConnectionId: str | None
+    backendType: str
+    inheritedBase: InheritedBase
+    mergeRules: dict[str, str]
+    requestContract: RequestContract
+    stats: ProxyStats
+
+
+class ProxyInfoEnvelope(TypedDict):
+    data: ProxyInfoData
+
+
+class ProxySettings(TypedDict):
+    connectionId: str
+    parentConnectionId: str | None
+    backendType: str
+    enabled: bool
+    supported: bool  # whether the connection's type can be proxied at all
+
+
+class ProxySettingsEnvelope(TypedDict):
+    data: ProxySettings
+
+
+class ConnectionCallsQuery(BaseModel):
+    limit: int = Field(default=50, ge=1, le=MAX_CALLS_PAGE, description="Calls per page")
+    cursor: str | None = Field(default=None, max_length=MAX_CURSOR_LENGTH, description=CURSOR_DESCRIPTION)
+
+
+def _rate_limit(per_minute: int | None) -> RateLimit:
     return {"perMinute": per_minute, "unlimited": per_minute is None}
 
 
-def _rate_limits(info: ProxyInfo) -> dict[str, Any]:
+def _rate_limits(info: ProxyInfo) -> RateLimits:
     """The limits as the proxy enforces them (``null`` per minute: no limit)."""
     return {
         "connection": _rate_limit(info.target.limits.rate_limit_per_minute),
@@ -148,7 +263,7 @@ def _rate_limits(info: ProxyInfo) -> dict[str, Any]:
     }
 
 
-def _info(info: ProxyInfo) -> dict[str, Any]:
+def _info(info: ProxyInfo) -> ProxyInfoData:
     target, stats = info.target, info.stats
     limits = target.limits
     return {
@@ -199,39 +314,71 @@ def _info(info: ProxyInfo) -> dict[str, Any]:
     }
 
 
+@describe(
+    summary="The proxy contract of a connection",
+    description="What a call may send and what it gets back, the limits that apply, and the calls "
+    "of the last 24 hours. Credential values are never shown.",
+    tag="Proxy",
+    answers={200: Answer(ProxyInfoEnvelope)},
+)
 @endpoint
 async def info(request: Request, services: Services, principal: Principal) -> Response:
-    return JSONResponse(
-        {"data": _info(await services.proxy.info(principal, request.path_params["connection_id"]))}
-    )
+    body: ProxyInfoEnvelope = {
+        "data": _info(await services.proxy.info(principal, request.path_params["connection_id"]))
+    }
+    return JSONResponse(body)
 
 
-def _settings(view: ConnectionView) -> dict[str, Any]:
+def _settings(view: ConnectionView) -> ProxySettingsEnvelope:
     """A shared copy shows its parent's setting (stored there) and names the parent."""
     return {
-        "connectionId": view.id,
-        "parentConnectionId": view.parent_connection_id,
-        "backendType": view.type.id,
-        "enabled": view.proxy_enabled,
-        "supported": view.type.http is not None,
+        "data": {
+            "connectionId": view.id,
+            "parentConnectionId": view.parent_connection_id,
+            "backendType": view.type.id,
+            "enabled": view.proxy_enabled,
+            "supported": view.type.http is not None,
+        }
     }
 
 
+@describe(
+    summary="Whether the proxy is enabled for a connection",
+    tag="Proxy",
+    answers={200: Answer(ProxySettingsEnvelope)},
+)
 @endpoint
 async def get_settings(request: Request, services: Services, principal: Principal) -> Response:
     view = await services.connections.get(principal, request.path_params["connection_id"])
-    return JSONResponse({"data": _settings(view)})
+    return JSONResponse(_settings(view))
 
 
+@describe(
+    summary="Enable or disable the proxy for a connection",
+    description="A shared copy's setting is its parent's (403 here); a type the proxy does not "
+    "support cannot be enabled (400 `proxy_not_supported`).",
+    tag="Proxy",
+    body=schemas.ProxySettingsBody,
+    body_examples={"enable": {"enabled": True}},
+    answers={200: Answer(ProxySettingsEnvelope)},
+    errors=(413,),
+)
 @endpoint
 async def put_settings(request: Request, services: Services, principal: Principal) -> Response:
     body = parse(schemas.ProxySettingsBody, await read_json(request, services.settings.max_api_body_bytes))
     view = await services.connections.set_proxy_enabled(
         principal, request.path_params["connection_id"], body.enabled
     )
-    return JSONResponse({"data": _settings(view)})
+    return JSONResponse(_settings(view))
 
 
+@describe(
+    summary="The audited calls through a connection",
+    description="Newest first; a shared copy's calls name its parent.",
+    tag="Proxy",
+    query=ConnectionCallsQuery,
+    answers={200: Answer(CallPageAnswer)},
+)
 @endpoint
 async def calls(request: Request, services: Services, principal: Principal) -> Response:
     connection_id = request.path_params["connection_id"]

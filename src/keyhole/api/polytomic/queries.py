@@ -7,12 +7,15 @@ streamed between a small prefix and suffix rendered here.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any, NotRequired
 
 import orjson
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from typing_extensions import TypedDict
 
+from keyhole.api.openapi import Answer, describe
 from keyhole.api.polytomic.endpoint import endpoint
 from keyhole.api.requests import read_json
 from keyhole.api.responses import JSONResponse
@@ -22,9 +25,67 @@ from keyhole.services import Services
 from keyhole.tenancy.principal import Principal
 from keyhole.timestamps import timestamp
 
+_QueryStatus = Annotated[
+    str, WithJsonSchema({"type": "string", "enum": ["created", "running", "done", "failed"]})
+]
 
-def _data(view: QueryView) -> dict[str, Any]:
-    data: dict[str, Any] = {
+
+class QueryBody(BaseModel):
+    """The SQL, here or as `?query=` (both: they must be the same); other fields are ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    query: str | None = None
+
+
+class QueryParameters(BaseModel):
+    query: str | None = Field(default=None, description="The SQL, when the body does not carry it")
+
+
+class PageParameters(BaseModel):
+    page: str | None = Field(default=None, description="A page token from links.next or links.previous")
+
+
+class SubmittedQuery(TypedDict):
+    id: str
+    status: _QueryStatus
+    expires: str  # when the results are deleted
+
+
+class SubmittedQueryEnvelope(TypedDict):
+    data: SubmittedQuery
+
+
+class QueryData(TypedDict):
+    id: str
+    status: _QueryStatus
+    fields: list[str] | None  # the column names, once done
+    count: int | None  # rows in all pages, once done
+    expires: str
+    error: str | None
+    truncated: NotRequired[bool]  # once done: a row or byte limit cut the result (Keyhole extension)
+
+
+class QueryResults(QueryData):
+    results: list[dict[str, Any]] | None  # this page's rows (column name -> value), once done
+
+
+class QueryLinks(TypedDict):
+    next: str | None
+    previous: str | None
+
+
+class QueryPageEnvelope(TypedDict):
+    data: QueryResults
+    links: QueryLinks
+
+
+class CancelledQueryEnvelope(TypedDict):
+    data: QueryResults
+
+
+def _data(view: QueryView) -> QueryData:
+    data: QueryData = {
         "id": view.id,
         "status": view.status,
         "fields": view.fields,
@@ -37,7 +98,7 @@ def _data(view: QueryView) -> dict[str, Any]:
     return data
 
 
-def _links(query_id: str, page: QueryPage) -> dict[str, str | None]:
+def _links(query_id: str, page: QueryPage) -> QueryLinks:
     def link(token: str | None) -> str | None:
         return None if token is None else f"/api/queries/{query_id}?page={token}"
 
@@ -65,22 +126,45 @@ async def _sql(request: Request, services: Services) -> str | None:
     return from_url if from_url is not None else from_body
 
 
+@describe(
+    summary="Run SQL on a database connection",
+    description="The query runs asynchronously; read its pages with `GET /api/queries/{id}` until "
+    "the results expire.",
+    tag="Queries",
+    body=QueryBody,
+    body_required=False,
+    body_examples={"select": {"query": "SELECT id, email FROM users ORDER BY id"}},
+    query=QueryParameters,
+    answers={200: Answer(SubmittedQueryEnvelope)},
+    errors=(409, 413, 422),
+)
 @endpoint
 async def run_query(request: Request, services: Services, principal: Principal) -> Response:
     sql = await _sql(request, services)
     view = await services.queries.submit(principal, request.path_params["connection_id"], sql)
-    return JSONResponse(
-        {"data": {"id": view.id, "status": view.status, "expires": timestamp(view.expires_at)}}
-    )
+    body: SubmittedQueryEnvelope = {
+        "data": {"id": view.id, "status": view.status, "expires": timestamp(view.expires_at)}
+    }
+    return JSONResponse(body)
 
 
+@describe(
+    summary="Read a query's status and a page of its results",
+    description="`results` is null until the query is done; `links` name the pages around this one. "
+    "Expired results are a 410.",
+    tag="Queries",
+    query=PageParameters,
+    answers={200: Answer(QueryPageEnvelope)},
+    errors=(410,),
+)
 @endpoint
 async def get_query(request: Request, services: Services, principal: Principal) -> Response:
     query_id = request.path_params["query_id"]
     page = await services.queries.read(principal, query_id, request.query_params.get("page") or None)
     links = _links(query_id, page)
     if page.results is None:
-        return JSONResponse({"data": {**_data(page.view), "results": None}, "links": links})
+        pending: QueryPageEnvelope = {"data": {**_data(page.view), "results": None}, "links": links}
+        return JSONResponse(pending)
     head = orjson.dumps(_data(page.view))
     prefix = b'{"data":' + head[:-1] + b',"results":'
     suffix = b'},"links":' + orjson.dumps(links) + b"}"
@@ -94,7 +178,16 @@ async def _spliced(prefix: bytes, results: AsyncIterator[bytes], suffix: bytes) 
     yield suffix
 
 
+@describe(
+    summary="Cancel a query",
+    description="The query ends `failed` with the error `cancelled`; cancelling a query that "
+    "already finished otherwise is a 409.",
+    tag="Queries",
+    answers={200: Answer(CancelledQueryEnvelope)},
+    errors=(409, 410),
+)
 @endpoint
 async def cancel_query(request: Request, services: Services, principal: Principal) -> Response:
     view = await services.queries.cancel(principal, request.path_params["query_id"])
-    return JSONResponse({"data": {**_data(view), "results": None}})
+    body: CancelledQueryEnvelope = {"data": {**_data(view), "results": None}}
+    return JSONResponse(body)

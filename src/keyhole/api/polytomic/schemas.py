@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel, WithJsonSchema
+from typing_extensions import TypeAliasType, TypedDict
 
 from keyhole.connections.catalog import ConnectionType
 from keyhole.connections.schemas import ConnectionView, ParameterValues
@@ -58,6 +60,214 @@ class ProxySettingsBody(_Strict):
     enabled: bool
 
 
+class DeleteConnectionQuery(BaseModel):
+    force: bool | None = Field(default=None, description="true/1 or false/0, any case")
+
+
+# The proxy call body. ``proxy._proxy_call`` parses it by hand on the hot path; these models
+# only describe, for the document, exactly what that parser (and the core contract it hands the
+# call to) accepts.
+_HTTP_METHOD = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+_PERCENT = r"%[0-9A-Fa-f]{2}"
+_PROXY_PATH = rf"^/(?:(?:{_PERCENT}|[^/%\\?#\x00-\x1f\x7f])(?:{_PERCENT}|[^%\\?#\x00-\x1f\x7f])*)?$"
+_RAW_QUERY = rf"^(?:(?:{_PERCENT}|[^?#% \x00-\x1f\x7f])(?:{_PERCENT}|[^#% \x00-\x1f\x7f])*)?$"
+_QueryValue = str | int | float | bool | None
+_HeaderValue = Annotated[str, Field(max_length=8192, pattern=r"^[^\x00-\x08\x0a-\x1f\x7f]*$")]
+_Headers = Annotated[
+    dict[str, _HeaderValue] | None,
+    Field(
+        json_schema_extra={
+            "maxProperties": 100,
+            "propertyNames": {"pattern": r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$"},
+        }
+    ),
+]
+_PATH_DESCRIPTION = (
+    "Relative to the connection's base URL: starts with a single '/'; no scheme, backslash, control "
+    "character, '?' or '#'; no '.' or '..' segment, even percent-encoded"
+)
+# ``query`` and ``rawQuery`` exclude each other (a null one counts as absent).
+_ONE_QUERY_FORM: dict[str, Any] = {
+    "not": {
+        "required": ["query", "rawQuery"],
+        "properties": {"query": {"type": "object"}, "rawQuery": {"type": "string"}},
+    }
+}
+
+
+class ProxyRequest(_Strict):
+    """The upstream request: `method` in any case; headers the connection locks or the contract
+    blocks are refused (see proxy info)."""
+
+    model_config = ConfigDict(json_schema_extra=_ONE_QUERY_FORM)
+
+    method: _HTTP_METHOD
+    path: str = Field(max_length=8192, pattern=_PROXY_PATH, description=_PATH_DESCRIPTION)
+    api: None = Field(default=None, description="Polytomic's API selector: a connection has one API")
+    headers: _Headers = None
+    query: dict[str, _QueryValue | list[_QueryValue]] | None = Field(
+        default=None, description="Parameters by name; arrays repeat the name, nulls are left out"
+    )
+    raw_query: str | None = Field(
+        default=None,
+        alias="rawQuery",
+        pattern=_RAW_QUERY,
+        description="Appended unchanged after the inherited query (no leading '?')",
+    )
+    body: dict[str, Any] | list[Any] | str | None = Field(
+        default=None, description="Objects and arrays are sent as JSON, strings as text, null as no body"
+    )
+
+
+class AsyncProxyRequest(_Strict):
+    """An asynchronous call: a GET without a body."""
+
+    model_config = ConfigDict(json_schema_extra=_ONE_QUERY_FORM)
+
+    method: Literal["GET"]
+    path: str = Field(max_length=8192, pattern=_PROXY_PATH, description=_PATH_DESCRIPTION)
+    api: None = None
+    headers: _Headers = None
+    query: dict[str, _QueryValue | list[_QueryValue]] | None = None
+    raw_query: str | None = Field(default=None, alias="rawQuery", pattern=_RAW_QUERY)
+    body: None = None
+
+
+class SyncProxyCall(_Strict):
+    request: ProxyRequest
+    async_: Literal[False] | None = Field(default=None, alias="async")
+
+
+class AsyncProxyCall(_Strict):
+    request: AsyncProxyRequest
+    async_: Literal[True] = Field(alias="async", description="Run the call as a job")
+
+
+class ProxyCallBody(RootModel[SyncProxyCall | AsyncProxyCall]):
+    """A proxy call: answered with the upstream's answer, or (`async: true`) as a job."""
+
+
+# -- answers -------------------------------------------------------------------------------------
+
+JsonSchema = TypeAliasType("JsonSchema", dict[str, Any])
+
+
+class TypeSummary(TypedDict):
+    id: str
+    name: str
+    logo_url: str
+    logo_dark_url: str
+    operations: list[str]
+
+
+class ConfigurationForm(TypedDict):
+    jsonschema: Mapping[str, Any]
+    uischema: dict[str, Any]
+
+
+class ConnectionTypeItem(TypedDict):
+    id: str
+    name: str
+    capabilities: dict[str, bool]
+    configurationForm: ConfigurationForm
+    envConfig: dict[str, Any]
+    initialConfiguration: dict[str, Any]
+    logo_url: str
+    logo_dark_url: str
+    use_oauth: bool
+    kind: Literal["http", "sql"]
+    operations: list[str]
+
+
+class ConnectionTypeList(TypedDict):
+    data: list[ConnectionTypeItem]
+
+
+class Actor(TypedDict):
+    id: str
+    name: str | None
+    type: Literal["organization", "partner", "user"]
+
+
+class Connection(TypedDict):
+    id: str
+    name: str
+    configuration: dict[str, Any]
+    organization_id: str
+    parent_connection_id: str | None
+    policies: list[str]
+    saved: bool
+    status: str
+    status_error: str
+    type: TypeSummary
+    healthcheck_interval: str | None
+    created_at: str
+    updated_at: str
+    created_by: Actor | None
+    updated_by: Actor | None
+    rate_limit: None
+
+
+class ConnectionEnvelope(TypedDict):
+    data: Connection
+
+
+class ConnectionList(TypedDict):
+    data: list[Connection]
+
+
+class ParameterValueItem(TypedDict):
+    label: str
+    value: Any
+    path: None
+
+
+class ParameterValueSet(TypedDict):
+    allows_creation: bool
+    values: list[ParameterValueItem]
+
+
+class ParameterValuesEnvelope(TypedDict):
+    data: dict[str, ParameterValueSet]
+
+
+class ConnectionHealth(TypedDict):
+    status: str
+
+
+class ConnectionHealthEnvelope(TypedDict):
+    data: ConnectionHealth
+
+
+class ProxyResult(TypedDict):
+    """The upstream's answer (`status` is the upstream's)."""
+
+    status: int
+    body: str
+    bodyEncoding: Annotated[str, WithJsonSchema({"type": "string", "enum": ["utf-8", "base64"]})]
+    contentType: str
+    headers: dict[str, str]
+    latencyMs: int
+    truncated: bool
+    proxyCallId: str
+
+
+class ProxyJobAccepted(TypedDict):
+    """An asynchronous call accepted as a job (`status` is always 202)."""
+
+    status: Literal[202]
+    jobId: str
+    jobStatus: Annotated[
+        str, WithJsonSchema({"type": "string", "enum": ["created", "running", "done", "failed"]})
+    ]
+    jobUrl: str
+    proxyCallId: str
+
+
+class ProxyCallAnswer(TypedDict):
+    data: ProxyResult | ProxyJobAccepted
+
+
 # Keywords whose value the SDK parses as a subschema *object* (a boolean schema fails its parsing).
 _SUBSCHEMA = (
     "additionalProperties",
@@ -99,7 +309,7 @@ def sdk_json_schema(schema: Any) -> Any:
     return shaped
 
 
-def type_summary(connection_type: ConnectionType) -> dict[str, Any]:
+def type_summary(connection_type: ConnectionType) -> TypeSummary:
     return {
         "id": connection_type.id,
         "name": connection_type.name,
@@ -109,7 +319,7 @@ def type_summary(connection_type: ConnectionType) -> dict[str, Any]:
     }
 
 
-def connection_type_item(connection_type: ConnectionType) -> dict[str, Any]:
+def connection_type_item(connection_type: ConnectionType) -> ConnectionTypeItem:
     return {
         "id": connection_type.id,
         "name": connection_type.name,
@@ -125,7 +335,7 @@ def connection_type_item(connection_type: ConnectionType) -> dict[str, Any]:
     }
 
 
-def _actor(actor_id: str | None) -> dict[str, Any] | None:
+def _actor(actor_id: str | None) -> Actor | None:
     if actor_id is None:
         return None
     if actor_id.startswith("org:"):
@@ -135,7 +345,7 @@ def _actor(actor_id: str | None) -> dict[str, Any] | None:
     return {"id": actor_id, "name": None, "type": "user"}
 
 
-def connection(view: ConnectionView) -> dict[str, Any]:
+def connection(view: ConnectionView) -> Connection:
     return {
         "id": view.id,
         "name": view.name,
@@ -156,7 +366,7 @@ def connection(view: ConnectionView) -> dict[str, Any]:
     }
 
 
-def parameter_values(values: dict[str, ParameterValues]) -> dict[str, Any]:
+def parameter_values(values: dict[str, ParameterValues]) -> dict[str, ParameterValueSet]:
     return {
         name: {
             "allows_creation": entry.allows_creation,

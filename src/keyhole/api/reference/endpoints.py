@@ -74,6 +74,7 @@ def _page() -> str:
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         "<title>Keyhole API reference</title>"
+        '<link rel="icon" href="data:,">'
         '<link rel="stylesheet" href="/docs/assets/swagger-ui.css">'
         "<style>body{margin:0;font-family:sans-serif}"
         "header{display:flex;flex-wrap:wrap;gap:1em;align-items:center;padding:.75em 1.25em;"
