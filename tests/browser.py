@@ -17,9 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
 
-from conftest import IN_CI, ROOT
-
-ARTIFACTS = Path(os.environ.get("KEYHOLE_ARTIFACTS") or ROOT / ".artifacts")
+from conftest import ARTIFACTS, IN_CI
 
 
 def chromium_executable() -> str:

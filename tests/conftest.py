@@ -28,6 +28,8 @@ from side_envs import HTTPBIN, ensure
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
+# What a run leaves for a person to look at (screenshots, fuzzing reports): kept after the run.
+ARTIFACTS = Path(os.environ.get("KEYHOLE_ARTIFACTS") or ROOT / ".artifacts")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_URL = os.environ.get("KEYHOLE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("KEYHOLE_TEST_REDIS", "redis://127.0.0.1:6379/0")

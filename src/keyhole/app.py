@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Scope
 
 from keyhole.api import blobs, health, oauth
@@ -46,8 +46,22 @@ def _render(request: Request, error: KeyholeError) -> Response:
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        return _render(request, MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}"))
+        allowed = {"Allow": ", ".join(_allowed_methods(request))}
+        error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}", headers=allowed)
+        return _render(request, error)
     return _render(request, NotFound(f"no route {request.method} {request.url.path}"))
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the routes of this path serve (the framework names only its first route's)."""
+    routes = [
+        route
+        for route in request.app.router.routes
+        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] is Match.PARTIAL
+    ]
+    # The path is the first template that matches it (``/api/connections/test``, not ``…/{id}``).
+    first = routes[0].path if routes else None
+    return sorted({method for route in routes if route.path == first for method in route.methods or ()})
 
 
 def _unexpected(scope: Scope) -> Response:

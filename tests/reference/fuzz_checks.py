@@ -12,6 +12,19 @@ import urllib.parse
 from typing import Any
 
 import schemathesis
+from hypothesis.internal import lambda_sources
+
+
+def _lambda_description(function: Any) -> str:
+    """A lambda described without reading its module's source.
+
+    Hypothesis parses a lambda's whole module to describe it in a strategy's repr, deep inside the
+    coverage phase, and CPython 3.11 can fail to build a large module's tree that deep in a
+    recursion ("AST constructor recursion depth mismatch"). The description is only ever shown."""
+    return f"lambda at {function.__code__.co_filename}:{function.__code__.co_firstlineno}"
+
+
+lambda_sources.lambda_description = _lambda_description
 
 _SECRETS = [secret for secret in os.environ.get("KEYHOLE_FUZZ_SECRETS", "").split(",") if secret]
 

@@ -35,7 +35,7 @@ class Answer:
 
     shape: Any = None
     description: str = "Success"
-    media_type: str = "application/json"
+    media_type: str | tuple[str, ...] = "application/json"  # several: one of them, by the resource
     headers: tuple[str, ...] = ()  # names in the section's ``response_headers``
     example: Any = None
 
@@ -132,6 +132,7 @@ class Section:
     security: Callable[[Callable[..., Any]], list[dict[str, list[str]]]] = security_of
     operation_prefix: str = ""
     variants: Mapping[str, str] = field(default_factory=dict)  # path prefix -> operation id suffix
+    empty_query_is_absent: bool = False  # ``?limit=`` reads as no limit given
     headers: Callable[[str], list[dict[str, Any]]] = lambda method: []  # header parameters by method
     response_headers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     tag_descriptions: Mapping[str, str] = field(default_factory=dict)
@@ -231,7 +232,7 @@ class _Builder:
             for name in _PATH_PARAMETER.findall(path)
         ]
         if description.query is not None:
-            parameters.extend(_query_parameters(description.query))
+            parameters.extend(_query_parameters(description.query, section.empty_query_is_absent))
         parameters.extend(section.headers(method))
         operation: dict[str, Any] = {
             "operationId": section.operation_prefix + _operation_id(endpoint) + _variant(section, path),
@@ -262,13 +263,16 @@ class _Builder:
         responses: dict[str, Any] = {}
         for status, answer in sorted(description.answers.items()):
             response: dict[str, Any] = {"description": answer.description}
+            media_types = (answer.media_type,) if isinstance(answer.media_type, str) else answer.media_type
             if answer.shape is not None:
                 media: dict[str, Any] = {"schema": self.ref(answer.shape, "serialization")}
                 if answer.example is not None:
                     media["example"] = answer.example
-                response["content"] = {answer.media_type: media}
-            elif answer.media_type != "application/json":
-                response["content"] = {answer.media_type: {"schema": {"type": "string"}}}
+                response["content"] = {media_type: media for media_type in media_types}
+            elif media_types != ("application/json",):
+                response["content"] = {
+                    media_type: {"schema": {"type": "string"}} for media_type in media_types
+                }
             if answer.headers:
                 response["headers"] = {
                     name: {"$ref": f"#/components/headers/{name}"} for name in answer.headers
@@ -295,12 +299,14 @@ class _Builder:
         return responses
 
 
-def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+def _query_parameters(model: type[BaseModel], empty_is_absent: bool) -> list[dict[str, Any]]:
     schema = model.model_json_schema(by_alias=True, ref_template=_REF_TEMPLATE)
     required = set(schema.get("required", ()))
     parameters = []
     for name, prop in schema.get("properties", {}).items():
         parameter: dict[str, Any] = {"name": name, "in": "query", "required": name in required}
+        if empty_is_absent and name not in required:
+            parameter["allowEmptyValue"] = True
         prop = _without_null(prop)
         prop.pop("title", None)
         if "description" in prop:

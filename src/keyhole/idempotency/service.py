@@ -26,7 +26,7 @@ from keyhole.store.database import Database
 from keyhole.vault import Vault
 from keyhole.vault.rotation import row_aad
 
-_KEY = re.compile(r"^[A-Za-z0-9_-]{8,255}$")
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,255}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +50,7 @@ class Replay:
 
 
 def check_key(key: str) -> str:
-    if not _KEY.match(key):
+    if not KEY_PATTERN.match(key):
         raise InvalidRequest(
             "the Idempotency-Key header must be 8 to 255 characters of letters, digits, '-' and '_'",
             key="invalid_idempotency_key",

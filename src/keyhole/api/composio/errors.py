@@ -2,7 +2,8 @@
 
 ``{"error": {"message", "code", "slug", "status", "request_id", "suggested_fix", "errors"}}`` with an
 integer ``code`` and a string ``slug`` always (the 2.0 client only recognises the envelope then).
-Statuses are limited to the ones Composio documents: 413 becomes 400, 405 and 410 become 404.
+Statuses are limited to the ones Composio documents: 413 becomes 400, 410 becomes 404 (405, with
+its ``Allow`` header, stays: a client is told which methods a path serves).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from keyhole.api.errors import error_headers
 from keyhole.api.responses import JSONResponse
 from keyhole.errors import CallField, KeyholeError
 
-_STATUS = {405: 404, 410: 404, 413: 400}
+_STATUS = {410: 404, 413: 400}
 
 # Identifiers seen on hosted Composio keep their code; the rest use 10000 + HTTP status.
 _CODES = {

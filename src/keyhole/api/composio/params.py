@@ -27,7 +27,8 @@ _MAX_OFFSET = 2**53
 # The accounts' statuses (``keyhole.accounts.service.STATUSES``), as a filter names them.
 AccountStatus = Literal["INITIALIZING", "INITIATED", "ACTIVE", "FAILED", "EXPIRED", "INACTIVE", "REVOKED"]
 ACCOUNT_STATUSES: tuple[str, ...] = get_args(AccountStatus)
-_LIST = "Comma-joined, or the parameter repeated."
+# Described as one text value: a value is a list of one, and the server reads every repetition too.
+_LIST = "Comma-joined values; the parameter may also be repeated."
 
 
 class PageQuery(BaseModel):
@@ -41,11 +42,11 @@ class PageQuery(BaseModel):
 
 
 class AccountListQuery(PageQuery):
-    toolkit_slugs: list[str] | None = Field(default=None, description=_LIST)
+    toolkit_slugs: str | None = Field(default=None, description=_LIST)
     statuses: list[AccountStatus] | None = Field(default=None, description=_LIST)
-    user_ids: list[str] | None = Field(default=None, description=_LIST)
-    auth_config_ids: list[str] | None = Field(default=None, description=_LIST)
-    connected_account_ids: list[str] | None = Field(default=None, description=_LIST)
+    user_ids: str | None = Field(default=None, description=_LIST)
+    auth_config_ids: str | None = Field(default=None, description=_LIST)
+    connected_account_ids: str | None = Field(default=None, description=_LIST)
     order_by: Literal["created_at", "updated_at"] = "created_at"
     order_direction: Literal["asc", "desc"] = "desc"
     account_type: str | None = Field(
@@ -54,7 +55,7 @@ class AccountListQuery(PageQuery):
 
 
 class AuthConfigListQuery(PageQuery):
-    toolkit_slug: list[str] | None = Field(default=None, description=_LIST)
+    toolkit_slug: str | None = Field(default=None, description=_LIST)
     show_disabled: bool = True
     search: str | None = Field(default=None, description="A part of the name, in any case.")
     is_composio_managed: bool = Field(

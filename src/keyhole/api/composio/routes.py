@@ -58,6 +58,7 @@ section = Section(
     common_errors=(400, 401, 403, 404, 429, 503),
     operation_prefix="composio_",
     variants={"/api/v3.1/": "_v3_1"},
+    empty_query_is_absent=True,
     response_headers={
         "Retry-After": {"description": "Seconds to wait before sending again.", "schema": {"type": "string"}},
     },

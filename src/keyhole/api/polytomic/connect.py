@@ -25,7 +25,26 @@ from keyhole.timestamps import timestamp
 
 
 class ConnectBody(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        # The connection to authorize, or what to create: the handler refuses a body with neither.
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "required": ["connection"],
+                    "properties": {"connection": {"type": "string", "minLength": 1}},
+                },
+                {
+                    "required": ["type", "configuration"],
+                    "properties": {
+                        "type": {"type": "string", "minLength": 1},
+                        "configuration": {"type": "object"},
+                    },
+                },
+            ]
+        },
+    )
 
     name: str = Field(min_length=1, max_length=200)
     redirect_url: str = Field(min_length=1, max_length=2048)

@@ -13,6 +13,7 @@ from keyhole.api.links import public_base_url
 from keyhole.api.openapi import Answer, describe
 from keyhole.api.polytomic.endpoint import endpoint
 from keyhole.api.responses import JSONResponse
+from keyhole.jobs import JOB_TYPES
 from keyhole.proxy.async_calls import CONNECTION_PROXY, AsyncCallResult
 from keyhole.services import Services
 from keyhole.tenancy.principal import Principal
@@ -67,6 +68,7 @@ def _proxy_result(result: AsyncCallResult) -> ProxyJobResult:
     description="An asynchronous proxy call (type `connectionproxy`): once done, `result` holds the "
     "upstream's answer and a download URL for its body.",
     tag="Jobs",
+    path={"job_type": {"type": "string", "enum": list(JOB_TYPES)}},
     answers={200: Answer(JobEnvelope)},
 )
 @endpoint

@@ -106,7 +106,7 @@ def _links(query_id: str, page: QueryPage) -> QueryLinks:
 
 
 async def _sql(request: Request, services: Services) -> str | None:
-    from_url = request.query_params.get("query")
+    from_url = request.query_params.get("query") or None  # an empty value counts as absent
     body = await read_json(request, services.settings.max_api_body_bytes)
     if body is None or body == {}:
         return from_url

@@ -22,6 +22,7 @@ from keyhole.api.polytomic import (
     shared_connections,
     users,
 )
+from keyhole.idempotency.service import KEY_PATTERN
 
 # Also served ahead of the router (``api.fast_routes``): the same objects, first in the router too.
 proxy_routes = [Route("/api/connections/{connection_id}/proxy", proxy.execute, methods=["POST"])]
@@ -106,8 +107,9 @@ def _headers(method: str) -> list[dict[str, Any]]:
         "name": "X-Polytomic-Version",
         "in": "header",
         "required": False,
-        "description": "The API version the client speaks (YYYY-MM-DD); echoed on the answer.",
-        "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+        "description": "The API version the client speaks (YYYY-MM-DD), echoed on the answer; a value "
+        "of another form is ignored and the answer carries the default version.",
+        "schema": {"type": "string"},
     }
     if method != "POST":
         return [version]
@@ -117,7 +119,7 @@ def _headers(method: str) -> list[dict[str, Any]]:
         "required": False,
         "description": "Repeat a POST safely: the same key and body within 24 hours answers the first "
         "answer again (the same key with another body is a 422).",
-        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+        "schema": {"type": "string", "pattern": KEY_PATTERN.pattern},
     }
     return [version, idempotency]
 
@@ -144,6 +146,7 @@ section = Section(
     error_shape=ErrorEnvelope,
     common_errors=(400, 401, 403, 404, 429, 503),
     headers=_headers,
+    empty_query_is_absent=True,
     response_headers=_RATE_LIMIT_HEADERS,
     tag_descriptions={
         "Connections": "Connections and the connection types of the catalog.",

@@ -118,7 +118,7 @@ def _asset(name: str) -> bytes:
     tag="Reference",
     public=True,
     path={"name": {"type": "string", "enum": sorted(_ASSETS)}},
-    answers={200: Answer(description="The file", media_type="text/javascript")},
+    answers={200: Answer(description="The file", media_type=("text/javascript", "text/css"))},
     errors=(404,),
 )
 async def asset(request: Request) -> Response:
