@@ -1,8 +1,9 @@
 """Virtual environments for programs that cannot share the test environment, built once and cached.
 
 Each gets its own environment under ``<repo>/.venvs-clients/<name>`` (git-ignored): the official
-Composio clients (two releases share a distribution name) and httpbin (its metadata pins a greenlet
-that the browser driver cannot use). A marker file lists what was installed; an environment whose
+Composio clients (two releases share a distribution name), httpbin (its metadata pins a greenlet
+that the browser driver cannot use) and the OpenAPI client generator (a command-line tool with
+dependencies of its own). A marker file lists what was installed; an environment whose
 marker matches is reused as is, so the slow pip work happens on the first run only.
 """
 
@@ -42,6 +43,10 @@ class SideEnv:
 # Flask 2.3 dropped the pretty-printed JSON httpbin's echoes are compared with, and Werkzeug 2.3+
 # refuses the bytearray httpbin answers /bytes with.
 HTTPBIN = SideEnv("httpbin-0.10", (("httpbin==0.10.2", "flask<2.3", "werkzeug<2.3"),))
+
+
+# The client generator the README shows, pinned so that a new release cannot change the test.
+CLIENT_GENERATOR = SideEnv("openapi-python-client-0.29", (("openapi-python-client==0.29.1",),))
 
 
 def _ready(env: SideEnv) -> bool:

@@ -46,14 +46,17 @@ def _render(request: Request, error: KeyholeError) -> Response:
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        allowed = {"Allow": ", ".join(_allowed_methods(request))}
+        methods = _allowed_methods(request)
+        allowed = {"Allow": ", ".join(methods)} if methods else None
         error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}", headers=allowed)
         return _render(request, error)
     return _render(request, NotFound(f"no route {request.method} {request.url.path}"))
 
 
 def _allowed_methods(request: Request) -> list[str]:
-    """Every method the routes of this path serve (the framework names only its first route's)."""
+    """The methods of the first route template this path matches, every route of that template
+    counted (the framework names only its first route's): ``/api/connections/test`` answers
+    ``Allow: POST`` although a GET on it reaches ``/api/connections/{connection_id}``."""
     routes = [
         route
         for route in request.app.router.routes

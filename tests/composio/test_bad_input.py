@@ -131,4 +131,6 @@ def test_authentication_and_unknown_routes(server: KeyholeServer, org_a: Keys) -
         missing = anonymous.get("/api/v3.1/no/such/route", headers={"x-request-id": "trace-123"})
         assert envelope(missing, 404)["request_id"] == "trace-123"
         assert missing.headers["x-request-id"] == "trace-123"
-        envelope(anonymous.put("/api/v3/toolkits", headers={"x-api-key": org_a.user_api_key}), 404)
+        wrong_method = anonymous.put("/api/v3/toolkits", headers={"x-api-key": org_a.user_api_key})
+        envelope(wrong_method, 405)
+        assert wrong_method.headers["allow"] == "GET, HEAD"

@@ -9,6 +9,7 @@ widen or vary a run; CI runs the fixed seed so that a red run is reproducible.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -36,6 +37,9 @@ class Target:
     connection_id: str
     doomed_connection_id: str  # the one DELETE may remove
     database_connection_id: str  # a SQLite file: the query routes run real SQL
+    partner_api_key: str
+    managed_organization_id: str  # an organization of the partner account
+    doomed_organization_id: str  # the one DELETE may remove
 
 
 def _connection(
@@ -58,7 +62,17 @@ def target(make_server: Callable[..., KeyholeServer], httpbin_url: str) -> Itera
     with sqlite3.connect(sql_root / "fuzz.sqlite") as database:
         database.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
         database.executemany("INSERT INTO items (name) VALUES (?)", [(f"item {n}",) for n in range(50)])
-    with httpx.Client(base_url=server.url, headers=keys.bearer, timeout=30) as client:
+    partner = json.loads(
+        server.cli("bootstrap", "--org", "fuzz-partner", "--user", "owner@fuzz.test", "--partner")
+        .stdout.strip()
+        .splitlines()[-1]
+    )["partner_api_key"]
+    with (
+        httpx.Client(base_url=server.url, headers=keys.bearer, timeout=30) as client,
+        httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {partner}"}, timeout=30
+        ) as partner_client,
+    ):
         api = {"url": httpbin_url, "auth": {"type": "bearer", "token": SECRET}}
         yield Target(
             server,
@@ -66,41 +80,72 @@ def target(make_server: Callable[..., KeyholeServer], httpbin_url: str) -> Itera
             _connection(client, "fuzzed", api),
             _connection(client, "doomed", api),
             _connection(client, "items", {"path": "fuzz.sqlite"}, kind="sqlite"),
+            partner,
+            _organization(partner_client, "customer"),
+            _organization(partner_client, "doomed customer"),
         )
 
 
+def _organization(client: httpx.Client, name: str) -> str:
+    response = client.post("/api/organizations", json={"name": name})
+    assert response.status_code == 200, response.text
+    return str(response.json()["data"]["id"])
+
+
+@dataclass(frozen=True)
+class Run:
+    """One schemathesis run: a document, the caller's key and what its dialect refuses with."""
+
+    document: str
+    partner: bool  # the partner account's key on the partner routes, else a user key on the rest
+    refusals: tuple[str, ...]
+
+
+RUNS = {
+    "polytomic": Run("/api/openapi.json", False, ("422",)),
+    "polytomic-partner": Run("/api/openapi.json", True, ("422",)),
+    "composio": Run("/api/v3/openapi.json", False, ("400", "422")),
+}
+PARTNER_TAGS = ("Organizations", "Users", "Keys", "Identity")
+
+
 def _accepted(refusals: tuple[str, ...]) -> str:
-    statuses = ["2xx", "3xx", "401", "403", "404", "409", *refusals, "429"]
+    # 401 is never acceptable: every generated request carries a valid key.
+    statuses = ["2xx", "3xx", "403", "404", "409", *refusals, "429"]
     return "[" + ", ".join(f'"{status}"' for status in statuses) + "]"
 
 
-def _config(target: Target, directory: Path, refusals: tuple[str, ...]) -> Path:
+def _config(target: Target, directory: Path, run: Run) -> Path:
     """The run's configuration: the caller's key, and real ids for the path parameters that name a
-    connection, so that generated calls reach the proxy and the query runner, not only 404s."""
+    connection or an organization, so that generated calls reach the proxy, the query runner and
+    the partner routes, not only 404s."""
+    key = target.partner_api_key if run.partner else target.keys.user_api_key
+    organization_id = target.managed_organization_id if run.partner else target.keys.organization_id
     lines = [
         f'base-url = "{target.server.url}"',
         f"seed = {int(SEED)}",
         "",
         "[headers]",
-        f'Authorization = "Bearer {target.keys.user_api_key}"',
+        f'Authorization = "Bearer {key}"',
         "",
         "[generation]",
         f"max-examples = {EXAMPLES}",
         # Unknown query parameters are ignored, as the dialects' clients expect (a newer client may
-        # send one an older server does not know): not generated as invalid input.
+        # send one an older server does not know), except by the organization audit log: not
+        # generated as invalid input.
         "allow-extra-parameters = false",
         "",
         "[parameters]",
         f'"path.connection_id" = "{target.connection_id}"',
         f'"path.account_id" = "{target.connection_id}"',
-        f'"path.organization_id" = "{target.keys.organization_id}"',
+        f'"path.organization_id" = "{organization_id}"',
         "",
         # A well-formed request the server's state refuses (a role or email the organization does not
         # accept, a configuration its type refuses, an id that names nothing usable) is a 422 in the
         # Polytomic dialect, and a 400 in Composio's, whose documented statuses have no 422 for it:
         # the schema cannot say which values exist.
         "[checks.positive_data_acceptance]",
-        f"expected-statuses = {_accepted(refusals)}",
+        f"expected-statuses = {_accepted(run.refusals)}",
         "",
         # Opaque values only the server issues (cursors, page tokens, OAuth state), a connection test
         # whose target does not answer, a connect flow for a configuration without OAuth2, and a type
@@ -134,23 +179,28 @@ def _config(target: Target, directory: Path, refusals: tuple[str, ...]) -> Path:
         '|connected_accounts/\\\\{account_id\\\\}$"',
         f'parameters = {{ "path.connection_id" = "{target.doomed_connection_id}", '
         f'"path.account_id" = "{target.doomed_connection_id}" }}',
+        "",
+        "[[operations]]",
+        'include-method = "DELETE"',
+        'include-path-regex = "^/api/organizations/\\\\{organization_id\\\\}$"',
+        f'parameters = {{ "path.organization_id" = "{target.doomed_organization_id}" }}',
     ]
     path = directory / "schemathesis.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-REFUSALS = {"/api/openapi.json": ("422",), "/api/v3/openapi.json": ("400", "422")}
-
-
-@pytest.mark.parametrize("document", list(REFUSALS))
-def test_fuzzing_finds_nothing(target: Target, document: str, tmp_path: Path) -> None:
-    config = _config(target, tmp_path, REFUSALS[document])
+@pytest.mark.parametrize("name", list(RUNS))
+def test_fuzzing_finds_nothing(target: Target, name: str, tmp_path: Path) -> None:
+    run = RUNS[name]
+    config = _config(target, tmp_path, run)
     env = {
         **os.environ,
         "SCHEMATHESIS_HOOKS": "fuzz_checks",
         "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-        "KEYHOLE_FUZZ_SECRETS": ",".join([SECRET, target.keys.org_api_key]),
+        "KEYHOLE_FUZZ_SECRETS": ",".join(
+            [SECRET, target.keys.user_api_key, target.keys.org_api_key, target.partner_api_key]
+        ),
         "NO_COLOR": "1",
     }
     result = subprocess.run(
@@ -159,7 +209,7 @@ def test_fuzzing_finds_nothing(target: Target, document: str, tmp_path: Path) ->
             "--config-file",
             str(config),
             "run",
-            target.server.url + document,
+            target.server.url + run.document,
             "--checks",
             "all",
             "--workers",
@@ -168,6 +218,7 @@ def test_fuzzing_finds_nothing(target: Target, document: str, tmp_path: Path) ->
             "junit",
             "--report-dir",
             str(tmp_path / "report"),
+            *[argument for tag in PARTNER_TAGS for argument in ("--include-tag", tag) if run.partner],
         ],
         cwd=tmp_path,
         env=env,
@@ -176,7 +227,7 @@ def test_fuzzing_finds_nothing(target: Target, document: str, tmp_path: Path) ->
         timeout=900,
     )
     output = result.stdout + result.stderr
-    report = ARTIFACTS / "fuzz" / (document.strip("/").replace("/", "-") + ".txt")
+    report = ARTIFACTS / "fuzz" / f"{name}.txt"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(output)
     assert result.returncode == 0, f"the whole report: {report}\n" + output[-20000:]

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from keyhole.authconfigs.service import PUBLIC_CREDENTIALS, AuthConfigService
 from keyhole.cache import TtlCache
@@ -39,7 +39,8 @@ from keyhole.tenancy.principal import Principal
 DEFAULT_USER_ID = "default"
 ACTIVE = "ACTIVE"
 FAILED = "FAILED"
-STATUSES = ("INITIALIZING", "INITIATED", "ACTIVE", "FAILED", "EXPIRED", "INACTIVE", "REVOKED")
+AccountStatus = Literal["INITIALIZING", "INITIATED", "ACTIVE", "FAILED", "EXPIRED", "INACTIVE", "REVOKED"]
+STATUSES: tuple[str, ...] = get_args(AccountStatus)
 
 
 @dataclass(frozen=True, slots=True)

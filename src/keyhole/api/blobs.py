@@ -30,7 +30,9 @@ _SAFE_HEADERS = {
     "here, 410 once it has expired or its body is gone.",
     tag="Downloads",
     public=True,
-    answers={200: Answer(description="The body, as an attachment", media_type="application/octet-stream")},
+    answers={
+        200: Answer(description="The body, as an attachment, with its stored content type", media_type="*/*")
+    },
     errors=(403, 410),
 )
 async def download(request: Request) -> Response:

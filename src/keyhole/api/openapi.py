@@ -121,6 +121,25 @@ def security_of(endpoint: Callable[..., Any]) -> list[dict[str, list[str]]]:
     return [dict(requirement) for requirement in _SECURITY[access]]
 
 
+# The headers of a rate-limited or deferred answer, in every dialect.
+RATE_LIMIT_HEADERS: Mapping[str, Mapping[str, Any]] = {
+    "X-RateLimit-Limit": {
+        "description": "Calls allowed per minute by the limit.",
+        "schema": {"type": "string"},
+    },
+    "X-RateLimit-Remaining": {
+        "description": "Calls left in the current window.",
+        "schema": {"type": "string"},
+    },
+    "X-RateLimit-Reset": {
+        "description": "When the window resets (Unix seconds).",
+        "schema": {"type": "string"},
+    },
+    "Retry-After": {"description": "Seconds to wait before sending again.", "schema": {"type": "string"}},
+}
+RATE_LIMITED = {429: ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After")}
+
+
 @dataclass(frozen=True)
 class Section:
     """The routes of one dialect and how that dialect authenticates and fails."""
@@ -212,6 +231,11 @@ class _Builder:
         for (key, _mode), schema in generated.items():
             shape, reference = self._types[key]
             reference.update(_inline_or_ref(schema, components, _type_name(shape)))
+        # Client generators name a model by its title: a generic's instances (``Page[Toolkit]``)
+        # would all be "Page".
+        for name, schema in components.items():
+            if isinstance(schema, dict) and "title" in schema:
+                schema["title"] = name
         return components
 
     def operation(

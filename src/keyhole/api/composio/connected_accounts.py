@@ -7,7 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keyhole.accounts.service import AccountChange, AccountFilter, AccountInput
+from keyhole.accounts.service import STATUSES, AccountChange, AccountFilter, AccountInput
 from keyhole.api.composio import params, renderers, schemas
 from keyhole.api.composio.endpoint import endpoint
 from keyhole.api.links import public_base_url
@@ -115,10 +115,10 @@ def _initiated(started: FlowStart, auth_config_id: str) -> Response:
 
 def _filter(request: Request) -> AccountFilter:
     statuses = params.csv(request, "statuses")
-    unknown = [status for status in statuses if status not in params.ACCOUNT_STATUSES]
+    unknown = [status for status in statuses if status not in STATUSES]
     if unknown:
         raise InvalidRequest(
-            f"statuses must be among {', '.join(params.ACCOUNT_STATUSES)}",
+            f"statuses must be among {', '.join(STATUSES)}",
             key="validation_error",
             metadata={"errors": [{"field": "statuses", "message": "Invalid enum value"}]},
         )

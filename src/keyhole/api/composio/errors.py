@@ -58,7 +58,7 @@ _KEY_FIXES = {
 }
 
 
-class ErrorBody(TypedDict):
+class ComposioErrorBody(TypedDict):
     message: str
     code: int
     slug: str
@@ -68,8 +68,8 @@ class ErrorBody(TypedDict):
     errors: list[str]
 
 
-class ErrorEnvelope(TypedDict):
-    error: ErrorBody
+class ComposioErrorEnvelope(TypedDict):
+    error: ComposioErrorBody
 
 
 def slug_for(key: str) -> str:
@@ -105,11 +105,11 @@ FIELD_NAMES = {
 }
 
 
-def envelope(error: KeyholeError, request_id: str | None) -> tuple[int, ErrorEnvelope]:
+def envelope(error: KeyholeError, request_id: str | None) -> tuple[int, ComposioErrorEnvelope]:
     error.name_fields(FIELD_NAMES)
     status = _STATUS.get(error.status, error.status)
     code = _CODES.get(error.key, 10000 + status)
-    body: ErrorBody = {
+    body: ComposioErrorBody = {
         "message": error.message,
         "code": code,
         "slug": slug_for(error.key),

@@ -10,12 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from typing import Literal, TypeVar, get_args
+from typing import Literal, TypeVar
 
 import orjson
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 
+from keyhole.accounts.service import STATUSES
 from keyhole.api.composio.renderers import Page
 from keyhole.errors import InvalidRequest
 
@@ -24,9 +25,6 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 1000
 # Past any offset a real page reaches, and within the store's 64-bit integers.
 _MAX_OFFSET = 2**53
-# The accounts' statuses (``keyhole.accounts.service.STATUSES``), as a filter names them.
-AccountStatus = Literal["INITIALIZING", "INITIATED", "ACTIVE", "FAILED", "EXPIRED", "INACTIVE", "REVOKED"]
-ACCOUNT_STATUSES: tuple[str, ...] = get_args(AccountStatus)
 # Described as one text value: a value is a list of one, and the server reads every repetition too.
 _LIST = "Comma-joined values; the parameter may also be repeated."
 
@@ -43,7 +41,7 @@ class PageQuery(BaseModel):
 
 class AccountListQuery(PageQuery):
     toolkit_slugs: str | None = Field(default=None, description=_LIST)
-    statuses: list[AccountStatus] | None = Field(default=None, description=_LIST)
+    statuses: str | None = Field(default=None, description=f"{_LIST} Among {', '.join(STATUSES)}.")
     user_ids: str | None = Field(default=None, description=_LIST)
     auth_config_ids: str | None = Field(default=None, description=_LIST)
     connected_account_ids: str | None = Field(default=None, description=_LIST)

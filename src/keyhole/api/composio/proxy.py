@@ -19,7 +19,7 @@ from keyhole.api.composio import schemas
 from keyhole.api.composio.endpoint import endpoint
 from keyhole.api.composio.renderers import ProxyAnswer
 from keyhole.api.links import public_base_url
-from keyhole.api.openapi import Answer, describe
+from keyhole.api.openapi import RATE_LIMITED, Answer, describe
 from keyhole.api.requests import Model, parse, parse_json, read_body
 from keyhole.api.responses import JSONResponse
 from keyhole.connections.target import HttpTarget
@@ -196,6 +196,7 @@ async def run(
     body_examples=_EXAMPLES,
     answers={200: Answer(ProxyAnswer, description="The upstream's answer")},
     errors=ERRORS,
+    error_headers=RATE_LIMITED,
 )
 @endpoint
 async def execute(request: Request, services: Services, principal: Principal) -> Response:

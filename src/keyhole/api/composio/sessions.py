@@ -16,7 +16,7 @@ from keyhole.api.composio import proxy, schemas
 from keyhole.api.composio.endpoint import endpoint
 from keyhole.api.composio.renderers import Session, SessionConfig, SessionProxyAnswer
 from keyhole.api.links import public_base_url
-from keyhole.api.openapi import Answer, describe
+from keyhole.api.openapi import RATE_LIMITED, Answer, describe
 from keyhole.api.requests import parse, read_json
 from keyhole.api.responses import JSONResponse
 from keyhole.errors import InvalidRequest
@@ -196,6 +196,7 @@ async def get(request: Request, services: Services, principal: Principal) -> Res
     },
     answers={200: Answer(SessionProxyAnswer, description="The upstream's answer")},
     errors=proxy.ERRORS,
+    error_headers=RATE_LIMITED,
 )
 @endpoint
 async def proxy_execute(request: Request, services: Services, principal: Principal) -> Response:

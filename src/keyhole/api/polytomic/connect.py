@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 from starlette.requests import Request
 from starlette.responses import Response
 from typing_extensions import TypedDict
@@ -23,6 +24,8 @@ from keyhole.services import Services
 from keyhole.tenancy.principal import Principal
 from keyhole.timestamps import timestamp
 
+_PRESENT: JsonDict = {"not": {"type": "null"}}
+
 
 class ConnectBody(BaseModel):
     model_config = ConfigDict(
@@ -31,16 +34,10 @@ class ConnectBody(BaseModel):
         # The connection to authorize, or what to create: the handler refuses a body with neither.
         json_schema_extra={
             "anyOf": [
-                {
-                    "required": ["connection"],
-                    "properties": {"connection": {"type": "string", "minLength": 1}},
-                },
+                {"required": ["connection"], "properties": {"connection": _PRESENT}},
                 {
                     "required": ["type", "configuration"],
-                    "properties": {
-                        "type": {"type": "string", "minLength": 1},
-                        "configuration": {"type": "object"},
-                    },
+                    "properties": {"type": _PRESENT, "configuration": _PRESENT},
                 },
             ]
         },

@@ -47,6 +47,17 @@ _CONNECTION_EXAMPLE = {
 }
 
 
+_CREATED = {"connection_id": "$response.body#/data/id"}
+# Where a created connection leads: read it, call through it, delete it (clients and the fuzzer's
+# stateful phase follow these).
+_CONNECTION_LINKS = {
+    "GetConnection": {"operationId": "connections_get_connection", "parameters": _CREATED},
+    "CallThroughConnection": {"operationId": "proxy_execute", "parameters": _CREATED},
+    "ReadProxyInfo": {"operationId": "proxy_info", "parameters": _CREATED},
+    "DeleteConnection": {"operationId": "connections_delete_connection", "parameters": _CREATED},
+}
+
+
 @describe(
     summary="List connection types",
     tag="Connections",
@@ -128,6 +139,7 @@ def _connection(view: ConnectionView) -> JSONResponse:
     body=schemas.CreateConnectionBody,
     body_examples={"api": _CONNECTION_EXAMPLE, "unchecked": {**_CONNECTION_EXAMPLE, "validate": False}},
     answers={200: Answer(schemas.ConnectionEnvelope)},
+    links={200: _CONNECTION_LINKS},
     errors=_POST_ERRORS,
 )
 @endpoint

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import WithJsonSchema
 from starlette.requests import Request
 from starlette.responses import Response
 from typing_extensions import TypedDict
 
 from keyhole.api.links import public_base_url
 from keyhole.api.openapi import Answer, describe
+from keyhole.api.polytomic import schemas
 from keyhole.api.polytomic.endpoint import endpoint
 from keyhole.api.responses import JSONResponse
 from keyhole.jobs import JOB_TYPES
@@ -37,9 +37,7 @@ class ProxyJobResult(TypedDict):
 class Job(TypedDict):
     job_id: str
     type: str
-    status: Annotated[
-        str, WithJsonSchema({"type": "string", "enum": ["created", "running", "done", "failed"]})
-    ]
+    status: schemas.JobStatusValue
     error: str | None
     # A proxy job's result once it is done (null before); another job type's own result.
     result: ProxyJobResult | dict[str, Any] | None

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from typing_extensions import TypedDict
 
 from keyhole.api.links import public_base_url
-from keyhole.api.openapi import Answer, describe
+from keyhole.api.openapi import RATE_LIMITED, Answer, describe
 from keyhole.api.polytomic import schemas
 from keyhole.api.polytomic.calls import CURSOR_DESCRIPTION, CallPageAnswer, page_limit, page_response
 from keyhole.api.polytomic.endpoint import endpoint
@@ -119,7 +119,7 @@ def _proxy_call(payload: Any, envelope_bytes: int) -> ProxyCall:
     },
     answers={200: Answer(schemas.ProxyCallAnswer, description="The upstream's answer, or the accepted job")},
     errors=(409, 413, 422, 502, 504),
-    error_headers={429: ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After")},
+    error_headers=RATE_LIMITED,
 )
 @endpoint
 async def execute(request: Request, services: Services, principal: Principal) -> Response:

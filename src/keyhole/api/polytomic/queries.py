@@ -136,6 +136,18 @@ async def _sql(request: Request, services: Services) -> str | None:
     body_examples={"select": {"query": "SELECT id, email FROM users ORDER BY id"}},
     query=QueryParameters,
     answers={200: Answer(SubmittedQueryEnvelope)},
+    links={
+        200: {
+            "ReadQuery": {
+                "operationId": "queries_get_query",
+                "parameters": {"query_id": "$response.body#/data/id"},
+            },
+            "CancelQuery": {
+                "operationId": "queries_cancel_query",
+                "parameters": {"query_id": "$response.body#/data/id"},
+            },
+        }
+    },
     errors=(409, 413, 422),
 )
 @endpoint

@@ -8,7 +8,7 @@ from typing import Any
 from starlette.routing import BaseRoute, Route
 
 from keyhole.api.errors import ErrorEnvelope
-from keyhole.api.openapi import Section
+from keyhole.api.openapi import RATE_LIMIT_HEADERS, Section
 from keyhole.api.polytomic import (
     calls,
     connect,
@@ -117,28 +117,13 @@ def _headers(method: str) -> list[dict[str, Any]]:
         "name": "Idempotency-Key",
         "in": "header",
         "required": False,
-        "description": "Repeat a POST safely: the same key and body within 24 hours answers the first "
-        "answer again (the same key with another body is a 422).",
+        "description": "Repeat a POST safely: the same key and body within the idempotency window "
+        "(24 hours unless the operator sets KEYHOLE_IDEMPOTENCY_TTL_SECONDS) answers the first answer "
+        "again (the same key with another body is a 422).",
         "schema": {"type": "string", "pattern": KEY_PATTERN.pattern},
     }
     return [version, idempotency]
 
-
-_RATE_LIMIT_HEADERS = {
-    "X-RateLimit-Limit": {
-        "description": "Calls allowed per minute on this connection.",
-        "schema": {"type": "string"},
-    },
-    "X-RateLimit-Remaining": {
-        "description": "Calls left in the current window.",
-        "schema": {"type": "string"},
-    },
-    "X-RateLimit-Reset": {
-        "description": "When the window resets (Unix seconds).",
-        "schema": {"type": "string"},
-    },
-    "Retry-After": {"description": "Seconds to wait before sending again.", "schema": {"type": "string"}},
-}
 
 section = Section(
     name="polytomic",
@@ -147,7 +132,7 @@ section = Section(
     common_errors=(400, 401, 403, 404, 429, 503),
     headers=_headers,
     empty_query_is_absent=True,
-    response_headers=_RATE_LIMIT_HEADERS,
+    response_headers=RATE_LIMIT_HEADERS,
     tag_descriptions={
         "Connections": "Connections and the connection types of the catalog.",
         "Proxy": "Authenticated calls through a connection to its upstream API.",

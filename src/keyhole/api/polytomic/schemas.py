@@ -10,7 +10,14 @@ from typing_extensions import TypeAliasType, TypedDict
 
 from keyhole.connections.catalog import ConnectionType
 from keyhole.connections.schemas import ConnectionView, ParameterValues
+from keyhole.jobs import JobStatus
+from keyhole.proxy.contract import ALLOWED_METHODS, MAX_HEADER_VALUE_LENGTH, MAX_HEADERS, PATH_RULE
 from keyhole.timestamps import timestamp
+
+# A job's status as the wire spells it: one of the jobs domain's statuses.
+JobStatusValue = Annotated[
+    str, WithJsonSchema({"type": "string", "enum": [status.value for status in JobStatus]})
+]
 
 # Names are shown in lists and logs, and PostgreSQL text cannot hold NUL: no control characters.
 _NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
@@ -67,25 +74,24 @@ class DeleteConnectionQuery(BaseModel):
 # The proxy call body. ``proxy._proxy_call`` parses it by hand on the hot path; these models
 # only describe, for the document, exactly what that parser (and the core contract it hands the
 # call to) accepts.
-_HTTP_METHOD = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+_HTTP_METHOD = Literal[ALLOWED_METHODS]  # type: ignore[valid-type]
 _PERCENT = r"%[0-9A-Fa-f]{2}"
 _PROXY_PATH = rf"^/(?:(?:{_PERCENT}|[^/%\\?#\x00-\x1f\x7f])(?:{_PERCENT}|[^%\\?#\x00-\x1f\x7f])*)?$"
 _RAW_QUERY = rf"^(?:(?:{_PERCENT}|[^?#% \x00-\x1f\x7f])(?:{_PERCENT}|[^#% \x00-\x1f\x7f])*)?$"
 _QueryValue = str | int | float | bool | None
-_HeaderValue = Annotated[str, Field(max_length=8192, pattern=r"^[^\x00-\x08\x0a-\x1f\x7f]*$")]
+_HeaderValue = Annotated[
+    str, Field(max_length=MAX_HEADER_VALUE_LENGTH, pattern=r"^[^\x00-\x08\x0a-\x1f\x7f]*$")
+]
 _Headers = Annotated[
     dict[str, _HeaderValue] | None,
     Field(
         json_schema_extra={
-            "maxProperties": 100,
+            "maxProperties": MAX_HEADERS,
             "propertyNames": {"pattern": r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$"},
         }
     ),
 ]
-_PATH_DESCRIPTION = (
-    "Relative to the connection's base URL: starts with a single '/'; no scheme, backslash, control "
-    "character, '?' or '#'; no '.' or '..' segment, even percent-encoded"
-)
+_PATH_DESCRIPTION = PATH_RULE.capitalize()
 # ``query`` and ``rawQuery`` exclude each other (a null one counts as absent).
 _ONE_QUERY_FORM: dict[str, Any] = {
     "not": {
@@ -257,9 +263,7 @@ class ProxyJobAccepted(TypedDict):
 
     status: Literal[202]
     jobId: str
-    jobStatus: Annotated[
-        str, WithJsonSchema({"type": "string", "enum": ["created", "running", "done", "failed"]})
-    ]
+    jobStatus: JobStatusValue
     jobUrl: str
     proxyCallId: str
 

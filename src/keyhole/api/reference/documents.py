@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
@@ -78,7 +79,8 @@ class Documents:
         }
 
     def document(self, path: str) -> dict[str, Any]:
-        return dict(self._built(path))
+        """A copy of the document, the caller's to change."""
+        return copy.deepcopy(self._built(path))
 
     @cache  # noqa: B019 -- one Documents per application, alive as long as it
     def _built(self, path: str) -> dict[str, Any]:

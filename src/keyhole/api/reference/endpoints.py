@@ -7,6 +7,7 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
@@ -29,11 +30,11 @@ _PAGE_POLICY = (
 _CACHE = "public, max-age=300"
 
 
-def _document(request: Request, path: str) -> Response:
+async def _document(request: Request, path: str) -> Response:
     reference: Documents = request.app.state.reference
-    return Response(
-        reference.rendered(path), media_type="application/json", headers={"Cache-Control": _CACHE}
-    )
+    # Built on its first request (a fraction of a second, once per process): off the event loop.
+    body = await run_in_threadpool(reference.rendered, path)
+    return Response(body, media_type="application/json", headers={"Cache-Control": _CACHE})
 
 
 _document_answer = {200: Answer(OpenAPIDocument, description="An OpenAPI 3.1 document")}
@@ -43,7 +44,7 @@ _document_answer = {200: Answer(OpenAPIDocument, description="An OpenAPI 3.1 doc
     summary="The OpenAPI document of every route", tag="Reference", public=True, answers=_document_answer
 )
 async def combined(request: Request) -> Response:
-    return _document(request, "/openapi.json")
+    return await _document(request, "/openapi.json")
 
 
 @describe(
@@ -53,7 +54,7 @@ async def combined(request: Request) -> Response:
     answers=_document_answer,
 )
 async def polytomic(request: Request) -> Response:
-    return _document(request, "/api/openapi.json")
+    return await _document(request, "/api/openapi.json")
 
 
 @describe(
@@ -63,7 +64,7 @@ async def polytomic(request: Request) -> Response:
     answers=_document_answer,
 )
 async def composio(request: Request) -> Response:
-    return _document(request, "/api/v3/openapi.json")
+    return await _document(request, "/api/v3/openapi.json")
 
 
 @cache
