@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import string
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -26,7 +26,8 @@ from keyhole.tenancy.repository import TenancyRepository
 from keyhole.tenancy.schemas import IdentityView
 
 _INVALID = "invalid API key: check the key, or mint a new one with `keyhole keys create`"
-_PREFIX_CHARACTERS = frozenset(string.ascii_letters + string.digits + "_-")
+# What a key listing's ``prefix`` filter may hold: the characters of a displayed key prefix.
+PREFIX_FILTER = re.compile(r"^[A-Za-z0-9_-]*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +287,7 @@ def _prefix_filter(prefix: str | None) -> str | None:
     a longer value may be a whole key, which has no place in a URL or a shell history."""
     if not prefix:
         return None
-    if len(prefix) > keys.PREFIX_LENGTH or not set(prefix) <= _PREFIX_CHARACTERS:
+    if len(prefix) > keys.PREFIX_LENGTH or not PREFIX_FILTER.fullmatch(prefix):
         raise InvalidRequest(
             f"prefix must be the start of a key's {keys.PREFIX_LENGTH}-character prefix as key "
             "listings show it (letters, digits, '_' and '-'); never send a whole key",

@@ -19,7 +19,7 @@ from keyhole.services import Services
 from keyhole.tenancy.access import Access
 from keyhole.tenancy.keys import PREFIX_LENGTH
 from keyhole.tenancy.principal import Principal
-from keyhole.tenancy.service import KeyView
+from keyhole.tenancy.service import PREFIX_FILTER, KeyView
 from keyhole.timestamps import timestamp
 
 WireKind = Literal["user", "organization", "partner"]
@@ -45,7 +45,7 @@ class KeyListingQuery(BaseModel):
     prefix: str | None = Field(
         default=None,
         max_length=PREFIX_LENGTH,
-        pattern=r"^[A-Za-z0-9_-]*$",
+        pattern=PREFIX_FILTER.pattern,
         description="Only keys whose displayed prefix starts with this (never a whole key)",
     )
 
