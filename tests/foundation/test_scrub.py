@@ -110,6 +110,8 @@ def test_forms_of_a_secret() -> None:
         quote(secret),
         quote_plus(secret),
         quote_plus(secret, safe="/"),
+        quote_plus(secret, safe="+"),
+        quote_plus(secret, safe="/+"),
         base64.b64encode(secret.encode()).decode(),
         base64.urlsafe_b64encode(secret.encode()).decode(),
         base64.b64encode(secret.encode()).decode().rstrip("="),

@@ -40,6 +40,7 @@ class Target:
     partner_api_key: str
     managed_organization_id: str  # an organization of the partner account
     doomed_organization_id: str  # the one DELETE may remove
+    spare_key_id: str  # the key the key routes name: revoking the caller's own would end the run
 
 
 def _connection(
@@ -83,7 +84,14 @@ def target(make_server: Callable[..., KeyholeServer], httpbin_url: str) -> Itera
             partner,
             _organization(partner_client, "customer"),
             _organization(partner_client, "doomed customer"),
+            _spare_key(client, keys),
         )
+
+
+def _spare_key(client: httpx.Client, keys: Keys) -> str:
+    response = client.post(f"/api/organizations/{keys.organization_id}/users/{keys.user_id}/keys")
+    assert response.status_code == 200, response.text
+    return str(response.json()["data"]["id"])
 
 
 def _organization(client: httpx.Client, name: str) -> str:
@@ -134,11 +142,20 @@ def _config(target: Target, directory: Path, run: Run) -> Path:
         # send one an older server does not know), except by the organization audit log: not
         # generated as invalid input.
         "allow-extra-parameters = false",
+        # Every request carries the run's key; generated credentials would only test 401s, which
+        # the ignored_auth check covers.
+        "with-security-parameters = false",
         "",
         "[parameters]",
         f'"path.connection_id" = "{target.connection_id}"',
         f'"path.account_id" = "{target.connection_id}"',
         f'"path.organization_id" = "{organization_id}"',
+        f'"path.key_id" = "{target.spare_key_id}"',
+        "",
+        "[checks]",
+        # No timing in a test: a slow answer on a loaded machine is not a finding about the contract
+        # (schemathesis's default bound is 10 s); this one only catches a hang.
+        "max_response_time = 300",
         "",
         # A well-formed request the server's state refuses (a role or email the organization does not
         # accept, a configuration its type refuses, an id that names nothing usable) is a 422 in the
@@ -166,6 +183,13 @@ def _config(target: Target, directory: Path, run: Run) -> Path:
         "[[operations]]",
         'include-path-regex = "/proxy$|/proxy_execute$"',
         'checks = { not_a_server_error = { expected-statuses = ["2xx", "3xx", "4xx", "502", "504"] } }',
+        "",
+        # The stateful phase follows the key listing to revocation and would revoke the very key the
+        # run speaks with (every later answer a 401); the other phases revoke the spare key.
+        "[[operations]]",
+        'include-method = "DELETE"',
+        'include-path-regex = "/keys/\\\\{key_id\\\\}$"',
+        "phases = { stateful = { enabled = false } }",
         "",
         "[[operations]]",
         'include-path-regex = "/query$"',
@@ -231,4 +255,6 @@ def test_fuzzing_finds_nothing(target: Target, name: str, tmp_path: Path) -> Non
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(output)
     assert result.returncode == 0, f"the whole report: {report}\n" + output[-20000:]
+    # The run spoke for the caller to the end: its key was not revoked along the way.
+    assert httpx.get(target.server.url + "/api/me", headers=target.keys.bearer, timeout=30).status_code == 200
     assert "Traceback" not in target.server.logs(), target.server.logs()[-5000:]

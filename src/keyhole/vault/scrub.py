@@ -35,7 +35,8 @@ _DSN_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^\s/@]+@")
 
 def echo_forms(secrets: Iterable[str], *, pairs: Iterable[tuple[str, str]] = ()) -> tuple[str, ...]:
     """Each secret as a server may print it: raw, JSON-escaped (ASCII-only and not, and with '/'
-    escaped as PHP does), URL-encoded (``quote`` and ``quote_plus``, with and without ``/`` kept),
+    escaped as PHP does), URL-encoded (``quote`` and ``quote_plus``, with and without ``/`` kept,
+    and ``quote_plus`` keeping ``+``),
     base64 (standard and URL-safe, padded or not), and for each ``(user, password)`` of basic
     authentication the base64 of ``user:password``. Longest first.
 
@@ -60,6 +61,9 @@ def echo_forms(secrets: Iterable[str], *, pairs: Iterable[tuple[str, str]] = ())
                 quote(secret, safe="/"),
                 quote_plus(secret),
                 quote_plus(secret, safe="/"),
+                # A URL rebuilt from its decoded query, '+' left as is (Werkzeug 2's request.url).
+                quote_plus(secret, safe="+"),
+                quote_plus(secret, safe="/+"),
             )
         )
         forms.update(_base64(_encode(secret)))

@@ -76,7 +76,18 @@ class DeleteConnectionQuery(BaseModel):
 # call to) accepts.
 _HTTP_METHOD = Literal[ALLOWED_METHODS]  # type: ignore[valid-type]
 _PERCENT = r"%[0-9A-Fa-f]{2}"
-_PROXY_PATH = rf"^/(?:(?:{_PERCENT}|[^/%\\?#\x00-\x1f\x7f])(?:{_PERCENT}|[^%\\?#\x00-\x1f\x7f])*)?$"
+# ``http_paths.check_path`` decodes a path up to three times: at any of those levels no backslash,
+# control character, '//' prefix or '.'/'..' segment (a '%' escaped as %25 up to twice). The
+# look-aheads need Python's regular expressions (``regex_engine``), as JSON Schema's ECMA ones have.
+_ESCAPE = r"%(?:25){0,2}"
+_DOT = rf"(?:\.|{_ESCAPE}2[eE])"
+_SLASH = rf"(?:/|{_ESCAPE}2[fF])"
+_PROXY_PATH = (
+    rf"^(?!.*{_ESCAPE}(?:5[cC]|[01][0-9A-Fa-f]|7[fF]))"
+    rf"(?!/{_ESCAPE}2[fF])"
+    rf"(?!.*{_SLASH}{_DOT}{{1,2}}(?:{_SLASH}|$))"
+    rf"/(?:(?:{_PERCENT}|[^/%\\?#\x00-\x1f\x7f])(?:{_PERCENT}|[^%\\?#\x00-\x1f\x7f])*)?$"
+)
 _RAW_QUERY = rf"^(?:(?:{_PERCENT}|[^?#% \x00-\x1f\x7f])(?:{_PERCENT}|[^#% \x00-\x1f\x7f])*)?$"
 _QueryValue = str | int | float | bool | None
 _HeaderValue = Annotated[
@@ -105,7 +116,7 @@ class ProxyRequest(_Strict):
     """The upstream request: `method` in any case; headers the connection locks or the contract
     blocks are refused (see proxy info)."""
 
-    model_config = ConfigDict(json_schema_extra=_ONE_QUERY_FORM)
+    model_config = ConfigDict(json_schema_extra=_ONE_QUERY_FORM, regex_engine="python-re")
 
     method: _HTTP_METHOD
     path: str = Field(max_length=8192, pattern=_PROXY_PATH, description=_PATH_DESCRIPTION)
@@ -128,7 +139,7 @@ class ProxyRequest(_Strict):
 class AsyncProxyRequest(_Strict):
     """An asynchronous call: a GET without a body."""
 
-    model_config = ConfigDict(json_schema_extra=_ONE_QUERY_FORM)
+    model_config = ConfigDict(json_schema_extra=_ONE_QUERY_FORM, regex_engine="python-re")
 
     method: Literal["GET"]
     path: str = Field(max_length=8192, pattern=_PROXY_PATH, description=_PATH_DESCRIPTION)
