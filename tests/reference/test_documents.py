@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from importlib import resources
 from typing import Any
 
@@ -103,3 +104,42 @@ def test_vendored_reference_assets_are_the_published_ones() -> None:
     record = json.loads(assets.joinpath("VENDOR.json").read_text())
     for name, digest in record["files"].items():
         assert hashlib.sha256(assets.joinpath(name).read_bytes()).hexdigest() == digest, name
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["VENDOR.json", "..%2F..%2Fpyproject.toml", "%2e%2e%2fdocuments.py", "swagger-ui.LICENSE", "x" * 4096],
+)
+def test_the_asset_route_serves_only_its_files(server: KeyholeServer, name: str) -> None:
+    response = httpx.get(f"{server.url}/docs/assets/{name}", timeout=30)
+    assert response.status_code == 404, response.text
+    assert response.json()["key"] == "not_found"
+    assert len(response.json()["message"]) < 200
+
+
+def test_the_page_admits_only_its_own_origin(server: KeyholeServer) -> None:
+    response = httpx.get(server.url + "/docs", timeout=30)
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "connect-src 'self'" in policy and "script-src 'self'" in policy
+    assert "http" not in policy and "unsafe-eval" not in policy
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def _references(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from _references(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _references(item)
+
+
+@pytest.mark.parametrize("path", DOCUMENTS)
+def test_every_reference_resolves(path: str) -> None:
+    document = REFERENCE.document(path)
+    for reference in _references(document):
+        kind, _, name = reference.removeprefix("#/components/").partition("/")
+        assert name in document["components"][kind], reference

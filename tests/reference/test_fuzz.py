@@ -40,7 +40,11 @@ class Target:
     partner_api_key: str
     managed_organization_id: str  # an organization of the partner account
     doomed_organization_id: str  # the one DELETE may remove
-    spare_key_id: str  # the key the key routes name: revoking the caller's own would end the run
+    # The user and key the user and key routes name: changing the caller's own (a role, a key
+    # minted with force=true, which replaces the user's keys) would end the run in 401s.
+    spare_user_id: str
+    spare_key_id: str
+    managed_user_id: str  # a user of the partner's organization, for the partner run
 
 
 def _connection(
@@ -75,6 +79,8 @@ def target(make_server: Callable[..., KeyholeServer], httpbin_url: str) -> Itera
         ) as partner_client,
     ):
         api = {"url": httpbin_url, "auth": {"type": "bearer", "token": SECRET}}
+        managed = _organization(partner_client, "customer")
+        spare_user = _user(client, f"/api/organizations/{keys.organization_id}/users", "spare@fuzz.test")
         yield Target(
             server,
             keys,
@@ -82,14 +88,22 @@ def target(make_server: Callable[..., KeyholeServer], httpbin_url: str) -> Itera
             _connection(client, "doomed", api),
             _connection(client, "items", {"path": "fuzz.sqlite"}, kind="sqlite"),
             partner,
-            _organization(partner_client, "customer"),
+            managed,
             _organization(partner_client, "doomed customer"),
-            _spare_key(client, keys),
+            spare_user,
+            _key(client, f"/api/organizations/{keys.organization_id}/users/{spare_user}/keys"),
+            _user(partner_client, f"/api/organizations/{managed}/users", "member@customer.test"),
         )
 
 
-def _spare_key(client: httpx.Client, keys: Keys) -> str:
-    response = client.post(f"/api/organizations/{keys.organization_id}/users/{keys.user_id}/keys")
+def _user(client: httpx.Client, users: str, email: str) -> str:
+    response = client.post(users, json={"email": email})
+    assert response.status_code == 200, response.text
+    return str(response.json()["data"]["id"])
+
+
+def _key(client: httpx.Client, keys: str) -> str:
+    response = client.post(keys)
     assert response.status_code == 200, response.text
     return str(response.json()["data"]["id"])
 
@@ -129,6 +143,7 @@ def _config(target: Target, directory: Path, run: Run) -> Path:
     the partner routes, not only 404s."""
     key = target.partner_api_key if run.partner else target.keys.user_api_key
     organization_id = target.managed_organization_id if run.partner else target.keys.organization_id
+    user_id = target.managed_user_id if run.partner else target.spare_user_id
     lines = [
         f'base-url = "{target.server.url}"',
         f"seed = {int(SEED)}",
@@ -151,6 +166,7 @@ def _config(target: Target, directory: Path, run: Run) -> Path:
         f'"path.account_id" = "{target.connection_id}"',
         f'"path.organization_id" = "{organization_id}"',
         f'"path.key_id" = "{target.spare_key_id}"',
+        f'"path.user_id" = "{user_id}"',
         "",
         "[checks]",
         # No timing in a test: a slow answer on a loaded machine is not a finding about the contract

@@ -25,6 +25,7 @@ DESCRIPTION_ATTRIBUTE = "__openapi__"
 ACCESS_ATTRIBUTE = "__keyhole_access__"  # set by each dialect's endpoint wrapper
 _PATH_PARAMETER = re.compile(r"{([^}:]+)(?::[^}]+)?}")
 _REF_TEMPLATE = "#/components/schemas/{model}"
+_LOCAL_REF = "#/$defs/{model}"
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
@@ -36,8 +37,6 @@ class Answer:
     shape: Any = None
     description: str = "Success"
     media_type: str | tuple[str, ...] = "application/json"  # several: one of them, by the resource
-    headers: tuple[str, ...] = ()  # names in the section's ``response_headers``
-    example: Any = None
 
 
 @dataclass(frozen=True)
@@ -137,23 +136,20 @@ RATE_LIMIT_HEADERS: Mapping[str, Mapping[str, Any]] = {
     },
     "Retry-After": {"description": "Seconds to wait before sending again.", "schema": {"type": "string"}},
 }
-RATE_LIMITED = {429: ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After")}
+RATE_LIMITED = {429: tuple(RATE_LIMIT_HEADERS)}  # a rate-limited call's answer carries them all
 
 
 @dataclass(frozen=True)
 class Section:
     """The routes of one dialect and how that dialect authenticates and fails."""
 
-    name: str
     routes: Sequence[BaseRoute]
     error_shape: Any
     common_errors: tuple[int, ...]  # every authenticated operation may answer these
-    security: Callable[[Callable[..., Any]], list[dict[str, list[str]]]] = security_of
     operation_prefix: str = ""
     variants: Mapping[str, str] = field(default_factory=dict)  # path prefix -> operation id suffix
     empty_query_is_absent: bool = False  # ``?limit=`` reads as no limit given
     headers: Callable[[str], list[dict[str, Any]]] = lambda method: []  # header parameters by method
-    response_headers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     tag_descriptions: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -162,7 +158,6 @@ class Info:
     title: str
     version: str
     description: str
-    security_schemes: Mapping[str, Mapping[str, Any]]
 
 
 def documented_routes(routes: Iterable[BaseRoute]) -> list[tuple[str, str, Callable[..., Any]]]:
@@ -180,10 +175,8 @@ def build_document(info: Info, sections: Sequence[Section]) -> dict[str, Any]:
     builder = _Builder()
     paths: dict[str, dict[str, Any]] = {}
     tags: dict[str, str] = {}
-    response_headers: dict[str, Mapping[str, Any]] = {}
     operation_ids: set[str] = set()
     for section in sections:
-        response_headers.update(section.response_headers)
         for tag, text in section.tag_descriptions.items():
             tags.setdefault(tag, text)
         for method, path, endpoint in documented_routes(section.routes):
@@ -204,8 +197,8 @@ def build_document(info: Info, sections: Sequence[Section]) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": dict(info.security_schemes),
-            "headers": {name: dict(header) for name, header in response_headers.items()},
+            "securitySchemes": {name: dict(scheme) for name, scheme in SECURITY_SCHEMES.items()},
+            "headers": {name: dict(header) for name, header in RATE_LIMIT_HEADERS.items()},
         },
     }
 
@@ -279,7 +272,7 @@ class _Builder:
                 "required": description.body_required,
                 "content": {"application/json": content},
             }
-        operation["security"] = [] if description.public else section.security(endpoint)
+        operation["security"] = [] if description.public else security_of(endpoint)
         operation["responses"] = self._responses(section, description)
         return operation
 
@@ -289,17 +282,11 @@ class _Builder:
             response: dict[str, Any] = {"description": answer.description}
             media_types = (answer.media_type,) if isinstance(answer.media_type, str) else answer.media_type
             if answer.shape is not None:
-                media: dict[str, Any] = {"schema": self.ref(answer.shape, "serialization")}
-                if answer.example is not None:
-                    media["example"] = answer.example
+                media = {"schema": self.ref(answer.shape, "serialization")}
                 response["content"] = {media_type: media for media_type in media_types}
             elif media_types != ("application/json",):
                 response["content"] = {
                     media_type: {"schema": {"type": "string"}} for media_type in media_types
-                }
-            if answer.headers:
-                response["headers"] = {
-                    name: {"$ref": f"#/components/headers/{name}"} for name in answer.headers
                 }
             if status in description.links:
                 response["links"] = dict(description.links[status])
@@ -311,11 +298,7 @@ class _Builder:
                 "content": {"application/json": {"schema": self.ref(section.error_shape, "serialization")}},
             }
             names = list(description.error_headers.get(status, ()))
-            if (
-                status in (429, 503)
-                and "Retry-After" in section.response_headers
-                and "Retry-After" not in names
-            ):
+            if status in (429, 503) and "Retry-After" not in names:
                 names.append("Retry-After")
             if names:
                 error["headers"] = {name: {"$ref": f"#/components/headers/{name}"} for name in names}
@@ -324,10 +307,12 @@ class _Builder:
 
 
 def _query_parameters(model: type[BaseModel], empty_is_absent: bool) -> list[dict[str, Any]]:
-    schema = model.model_json_schema(by_alias=True, ref_template=_REF_TEMPLATE)
+    schema = model.model_json_schema(by_alias=True, ref_template=_LOCAL_REF)
+    definitions = schema.get("$defs", {})
     required = set(schema.get("required", ()))
     parameters = []
-    for name, prop in schema.get("properties", {}).items():
+    for name, found in schema.get("properties", {}).items():
+        prop = _inlined(found, definitions)
         parameter: dict[str, Any] = {"name": name, "in": "query", "required": name in required}
         if empty_is_absent and name not in required:
             parameter["allowEmptyValue"] = True
@@ -340,6 +325,18 @@ def _query_parameters(model: type[BaseModel], empty_is_absent: bool) -> list[dic
     return parameters
 
 
+def _inlined(schema: Any, definitions: Mapping[str, Any]) -> Any:
+    """``schema`` with the model's own definitions in place of its references: a parameter's
+    schema has no components of its own to point at (an enum of the query string, say)."""
+    if isinstance(schema, dict):
+        if set(schema) == {"$ref"}:
+            return _inlined(definitions[schema["$ref"].rsplit("/", 1)[-1]], definitions)
+        return {key: _inlined(value, definitions) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [_inlined(item, definitions) for item in schema]
+    return schema
+
+
 def _without_null(schema: Mapping[str, Any]) -> dict[str, Any]:
     """An optional query parameter's schema without its ``null`` branch: absent is how it is left out."""
     shaped = dict(schema)
@@ -348,7 +345,7 @@ def _without_null(schema: Mapping[str, Any]) -> dict[str, Any]:
         kept = [branch for branch in branches if branch != {"type": "null"}]
         if len(kept) == 1 and len(kept) < len(branches):
             del shaped["anyOf"]
-            shaped.update(kept[0])
+            shaped = {**kept[0], **shaped}  # the field's own words before its type's
     if shaped.get("default", 0) is None:
         del shaped["default"]
     return shaped

@@ -10,7 +10,7 @@ from starlette.routing import BaseRoute, Route
 
 from keyhole.api.composio import auth_configs, connected_accounts, proxy, sessions, toolkits
 from keyhole.api.composio.errors import ComposioErrorEnvelope
-from keyhole.api.openapi import RATE_LIMIT_HEADERS, Section
+from keyhole.api.openapi import Section
 
 PREFIXES = ("/api/v3", "/api/v3.1")
 
@@ -52,14 +52,12 @@ proxy_routes = [
 ]
 
 section = Section(
-    name="composio",
     routes=routes,
     error_shape=ComposioErrorEnvelope,
     common_errors=(400, 401, 403, 404, 429, 503),
     operation_prefix="composio_",
     variants={"/api/v3.1/": "_v3_1"},
     empty_query_is_absent=True,
-    response_headers=RATE_LIMIT_HEADERS,
     tag_descriptions={
         "Tools": "Calls through a connected account to its upstream API.",
         "Connected accounts": "Connections seen as Composio connected accounts.",

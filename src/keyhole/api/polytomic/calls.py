@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Literal
 from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -87,7 +86,7 @@ class OrganizationCallsQuery(BaseModel):
         default=None, pattern=f"^{OUTCOME_PATTERN.pattern}$", description="ok, or an error key"
     )
     ok: bool | None = Field(default=None, description="Only calls whose outcome is (true) or is not ok")
-    status_class: Literal["2xx", "3xx", "4xx", "5xx", "none"] | None = Field(
+    status_class: StatusClass | None = Field(
         default=None, description="The upstream status class (any case); none: no upstream answer"
     )
     since: datetime | None = Field(default=None, description="From this time (inclusive; with a UTC offset)")

@@ -8,7 +8,7 @@ from typing import Any
 from starlette.routing import BaseRoute, Route
 
 from keyhole.api.errors import ErrorEnvelope
-from keyhole.api.openapi import RATE_LIMIT_HEADERS, Section
+from keyhole.api.openapi import Section
 from keyhole.api.polytomic import (
     calls,
     connect,
@@ -126,13 +126,11 @@ def _headers(method: str) -> list[dict[str, Any]]:
 
 
 section = Section(
-    name="polytomic",
     routes=routes,
     error_shape=ErrorEnvelope,
     common_errors=(400, 401, 403, 404, 429, 503),
     headers=_headers,
     empty_query_is_absent=True,
-    response_headers=RATE_LIMIT_HEADERS,
     tag_descriptions={
         "Connections": "Connections and the connection types of the catalog.",
         "Proxy": "Authenticated calls through a connection to its upstream API.",

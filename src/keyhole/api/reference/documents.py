@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -12,7 +11,7 @@ from starlette.routing import BaseRoute
 from typing_extensions import TypedDict
 
 from keyhole.api.errors import ErrorEnvelope
-from keyhole.api.openapi import SECURITY_SCHEMES, Info, Section, build_document
+from keyhole.api.openapi import Info, Section, build_document
 from keyhole.api.responses import render_json
 
 
@@ -32,18 +31,12 @@ _INTRODUCTION = (
 )
 
 
-def _no_security(endpoint: Callable[..., Any]) -> list[dict[str, list[str]]]:
-    return []
-
-
 def service_section(routes: list[BaseRoute]) -> Section:
     """Keyhole's own routes outside the dialects: health, metrics, downloads, OAuth, the reference."""
     return Section(
-        name="keyhole",
         routes=routes,
         error_shape=ErrorEnvelope,
         common_errors=(),
-        security=_no_security,
         tag_descriptions={
             "Operations": "Health, readiness and metrics for the operator.",
             "Downloads": "Short-lived signed URLs: the token in the path is the capability.",
@@ -84,7 +77,7 @@ class Documents:
 
     @cache  # noqa: B019 -- one Documents per application, alive as long as it
     def _built(self, path: str) -> dict[str, Any]:
-        info = Info(self._titles[path], _package_version(), _INTRODUCTION, SECURITY_SCHEMES)
+        info = Info(self._titles[path], _package_version(), _INTRODUCTION)
         return build_document(info, self._sections[path])
 
     @cache  # noqa: B019 -- as above
