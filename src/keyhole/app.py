@@ -23,6 +23,8 @@ from keyhole.api import blobs, health, oauth
 from keyhole.api.composio import routes as composio
 from keyhole.api.composio.errors import error_response as composio_error
 from keyhole.api.fast_routes import FastRoutes
+from keyhole.api.mcp import routes as mcp
+from keyhole.api.mcp.http import McpTransport
 from keyhole.api.middleware import RequestContext, note_error
 from keyhole.api.polytomic import routes as polytomic
 from keyhole.api.polytomic.errors import error_response as polytomic_error
@@ -82,6 +84,7 @@ def create_app(settings: Settings | None = None, *, fast_routes: bool = True) ->
     """The ASGI app. ``fast_routes=False`` serves the proxy routes through the router like every
     other route: the same answers, which a test holds both paths to."""
     settings = settings or Settings()
+    mcp_transport = McpTransport()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -93,7 +96,8 @@ def create_app(settings: Settings | None = None, *, fast_routes: bool = True) ->
         app.state.services = services
         app.state.logger = logger
         try:
-            yield
+            async with mcp_transport.running():
+                yield
         finally:
             await services.close()
 
@@ -110,12 +114,15 @@ def create_app(settings: Settings | None = None, *, fast_routes: bool = True) ->
         Route("/docs", reference.page, methods=["GET"]),
         Route("/docs/assets/{name}", reference.asset, methods=["GET"]),
     ]
+    mcp_routes = mcp.routes(mcp_transport)
     app = Starlette(
-        routes=[*polytomic.routes, *composio.routes, *service_routes],
+        routes=[*polytomic.routes, *composio.routes, *service_routes, *mcp_routes],
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_exception, Exception: _unexpected_in_framework},
     )
-    app.state.reference = Documents(polytomic.section, composio.section, service_section(service_routes))
+    app.state.reference = Documents(
+        polytomic.section, composio.section, service_section(service_routes), mcp.section(mcp_routes)
+    )
     inner: ASGIApp = (
         FastRoutes(app, [*polytomic.proxy_routes, *composio.proxy_routes]) if fast_routes else app
     )

@@ -1,4 +1,4 @@
-"""The `keyhole` command: serve, worker, migrate, doctor, bootstrap, keys.
+"""The `keyhole` command: serve, worker, migrate, doctor, bootstrap, keys, mcp.
 
 Results go to stdout (one JSON document and a newline, or a table with ``--format table``);
 logs go to stderr, at WARNING unless ``--verbose``. A known failure is one ``error:`` line
@@ -224,6 +224,35 @@ def serve(
         server_header=False,
     )
     _exit_now(0)
+
+
+@app.command()
+def mcp(
+    url: Annotated[
+        str, typer.Option(envvar="KEYHOLE_URL", help="The Keyhole server whose tools to serve.")
+    ] = "http://127.0.0.1:8000",
+    api_key: Annotated[
+        str,
+        typer.Option(
+            envvar="KEYHOLE_API_KEY", show_default=False, help="A user or organization key (kh_u_…, kh_o_…)."
+        ),
+    ] = "",
+) -> None:
+    """Serve the MCP tools on stdin/stdout for a desktop agent, relaying to a Keyhole server."""
+    import asyncio
+
+    from keyhole.api.mcp.relay import RelayFailed, relay
+    from keyhole.logs import configure_logging
+
+    if not api_key:
+        _fail("set KEYHOLE_API_KEY to a Keyhole API key (mint one with `keyhole keys create`)", 2)
+    configure_logging("INFO" if _Options.verbose else "WARNING")  # to stderr: stdout is the protocol's
+    try:
+        asyncio.run(relay(url, api_key))
+    except RelayFailed as error:
+        _fail(str(error), 2)
+    except KeyboardInterrupt:
+        pass
 
 
 async def _verify_key_ring(settings: Settings) -> None:

@@ -20,6 +20,7 @@ from keyhole.proxy.binary import BinaryBody, BinarySink, is_binary
 from keyhole.proxy.metrics import PROXY_LATENCY, PROXY_RESPONSE_BYTES, count_call
 from keyhole.proxy.request import ProxyCall, UpstreamRequest, build_upstream
 from keyhole.proxy.response import decode_body
+from keyhole.proxy.spill import Spill, read_or_spill
 from keyhole.proxy.upstream import Answer, UpstreamReader
 from keyhole.ratelimit import RateDecision, RateLimiter
 from keyhole.store.base import utcnow
@@ -37,7 +38,11 @@ class ProxyResult:
     truncated: bool
     call_id: str
     body_bytes: int  # as the caller gets them (after scrubbing: an echo's length must not show)
-    binary: BinaryBody | None = None  # set (and body empty) when a BinarySink stored the body
+    binary: BinaryBody | None = None  # set when a sink stored the body (see ``spilled``)
+    # True when a Spill stored a body too long to return inline: ``body`` is then its first bytes
+    # (``Spill.inline_bytes``) and ``binary`` the whole; False with ``binary`` set: a binary
+    # answer, ``body`` empty.
+    spilled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,17 +124,21 @@ class ProxyService:
         *,
         dialect: str,
         binary_sink: BinarySink | None = None,
+        spill: Spill | None = None,
     ) -> ProxyResult:
         """Run one proxied call. ``call`` may be a thunk so that parsing errors are audited too.
 
-        With ``binary_sink``, a binary answer streams into the sink (see ``proxy.binary``)."""
+        With ``binary_sink``, a binary answer streams into the sink (see ``proxy.binary``); with
+        ``spill``, an answer longer than its inline bound is stored whole (``proxy.spill``)."""
         trace = CallTrace.begin(dialect)
         try:
             self.check_enabled(target)
             request = trace.request = call() if callable(call) else call
             upstream = trace.upstream = build_upstream(target, request)
             await self.check_limits(principal, target)
-            result = await self._call(target, request, upstream, trace.call_id, trace.started, binary_sink)
+            result = await self._call(
+                target, request, upstream, trace.call_id, trace.started, binary_sink, spill
+            )
             trace.status, trace.truncated = result.status, result.truncated
             trace.bytes_out = result.body_bytes
             self.record(principal, target, trace)
@@ -181,11 +190,14 @@ class ProxyService:
         call_id: str,
         started: float,
         binary_sink: BinarySink | None,
+        spill: Spill | None,
     ) -> ProxyResult:
         limits = target.limits
         async with self.upstream.open(target, request, upstream) as answer:
             if binary_sink is not None and is_binary(answer.content_type, answer.method):
                 return await self._store_binary(answer, binary_sink, target, call_id, started)
+            if spill is not None:
+                return await self._spill(answer, spill, target, call_id, started)
             raw, truncated = await answer.read(limits.max_response_body_bytes)
         body, encoding = decode_body(raw, answer.content_type, truncated=truncated)
         return ProxyResult(
@@ -229,6 +241,33 @@ class ProxyService:
             binary=stored,
         )
 
+    @staticmethod
+    async def _spill(
+        answer: Answer, spill: Spill, target: HttpTarget, call_id: str, started: float
+    ) -> ProxyResult:
+        kept = await read_or_spill(
+            answer,
+            spill,
+            target.limits.max_async_body_bytes,
+            organization_id=target.organization_id,
+            call_id=call_id,
+        )
+        cut = kept.truncated or kept.stored is not None
+        body, encoding = decode_body(kept.head, answer.content_type, truncated=cut)
+        return ProxyResult(
+            status=answer.status,
+            body=body,
+            body_encoding=encoding,
+            content_type=answer.content_type,
+            headers=answer.headers,
+            latency_ms=int((time.perf_counter() - started) * 1000),
+            truncated=kept.truncated,
+            call_id=call_id,
+            body_bytes=kept.size,
+            binary=kept.stored,
+            spilled=kept.stored is not None,
+        )
+
     def record(
         self, principal: Principal, target: Audited, trace: CallTrace, error: KeyholeError | None = None
     ) -> None:
@@ -270,6 +309,8 @@ class ProxyService:
         )
 
     async def info(self, principal: Principal, connection_id: str) -> ProxyInfo:
-        target = await self.target(principal, connection_id)
-        stats = await self._audit.stats(principal.organization_id, connection_id)
+        return await self.info_for(await self.target(principal, connection_id))
+
+    async def info_for(self, target: HttpTarget) -> ProxyInfo:
+        stats = await self._audit.stats(target.organization_id, target.connection_id)
         return ProxyInfo(target, self._org_limit, self._limiter.shared, stats)

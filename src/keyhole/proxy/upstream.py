@@ -15,7 +15,7 @@ job (``proxy.async_calls``). So each rule below holds on all of them by construc
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from types import TracebackType
 
 from keyhole.connections.target import HttpTarget
@@ -46,7 +46,7 @@ class BodyStream:
         self.size = 0
         self.failure: KeyholeError | None = None
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
         body = CappedBody(self._response, self._cap)
         scrubber = self._scrubber.stream()
         try:

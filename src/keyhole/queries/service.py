@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -182,7 +183,11 @@ class QueryService:
 
     # -- submitting ----------------------------------------------------------------------------
 
-    async def submit(self, principal: Principal, connection_id: str, sql: str | None) -> QueryView:
+    async def submit(
+        self, principal: Principal, connection_id: str, sql: str | None, *, read_only: bool = False
+    ) -> QueryView:
+        """Queue ``sql``; ``read_only`` runs it read-only even on a connection that allows writes
+        (a connection that is read-only always runs its queries so)."""
         if sql is None or not sql.strip():
             raise InvalidRequest(
                 'the query is empty: pass the SQL as ?query=… (or {"query": "…"} in the body)',
@@ -209,7 +214,7 @@ class QueryService:
             page_count=0,
             truncated=False,
             attempt=0,
-            read_only=limits.read_only,
+            read_only=limits.read_only or read_only,
             cancel_requested=False,
             created_at=now,
             expires_at=now + timedelta(seconds=self._settings.result_ttl_seconds),
@@ -226,6 +231,20 @@ class QueryService:
         return _view(row)
 
     # -- reading -------------------------------------------------------------------------------
+
+    async def settled(self, principal: Principal, query_id: str, *, within_seconds: float) -> QueryView:
+        """The query once it is done or failed, or as it is after ``within_seconds``."""
+        deadline = time.monotonic() + within_seconds
+        pause = 0.02
+        while True:
+            row = await self._owned(principal, query_id)
+            if self._is_expired(row):
+                raise _expired(row)
+            remaining = deadline - time.monotonic()
+            if row.status in TERMINAL or remaining <= 0:
+                return _view(row)
+            await asyncio.sleep(min(pause, remaining))
+            pause = min(pause * 2, 0.25)
 
     async def read(self, principal: Principal, query_id: str, page_token: str | None) -> QueryPage:
         row = await self._owned(principal, query_id)
@@ -335,6 +354,8 @@ class QueryService:
             await self._rows.finish_failed(row.id, failure.message, failure.key, attempt=attempt)
             raise failure from None
         limits = QueryLimits.from_configuration(configuration)
+        if row.read_only and not limits.read_only:  # submitted read-only: it stays so
+            limits = dataclasses.replace(limits, read_only=True)
         pool = self.engines.pool(row.connection_id, dialect, configuration)
         sink = self._pages(row, attempt)
 

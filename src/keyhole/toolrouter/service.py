@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from keyhole.accounts.service import AccountService, InlineCredentials
+from keyhole.accounts.service import ACTIVE, AccountFilter, AccountService, InlineCredentials
 from keyhole.authconfigs.service import AuthConfigService, new_public_id
 from keyhole.connections.catalog import Catalog
 from keyhole.connections.composio_mapping import is_toolkit
 from keyhole.connections.target import HttpTarget
-from keyhole.errors import InvalidRequest, NotFound
+from keyhole.errors import InvalidRequest, KeyholeError, NotFound
 from keyhole.store.base import utcnow
 from keyhole.store.database import Database
 from keyhole.tenancy.principal import Principal
@@ -39,6 +39,19 @@ class SessionInput:
     connected_accounts: Mapping[str, Sequence[str]] = field(default_factory=dict)
     require_explicit_selection: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)  # echoed back, not interpreted
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """A toolkit a session may call: the target its proxy calls would use, or why none can."""
+
+    toolkit: str
+    target: HttpTarget | None
+    problem: KeyholeError | None
+
+
+# At most this many of the user's accounts are looked at to find the toolkits a session reaches.
+MAX_REACHABLE_ACCOUNTS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +151,32 @@ class SessionService:
                 "ToolRouter_MultipleConnectedAccounts",
             )
         return await self._accounts.target(principal, candidates[0].id, user_id=session.user_id)
+
+    async def reachable(self, principal: Principal, session: SessionView) -> list[Reach]:
+        """The toolkits ``session`` may call, by slug, each with the account ``target`` would pick
+        (or the refusal a call would get): the enabled toolkits, or, without an enable list, the
+        toolkits of the user's usable accounts and of the session's pins, less the disabled."""
+        if session.toolkits_mode == "enable":
+            toolkits = set(session.toolkits)
+        else:
+            page = await self._accounts.page(
+                principal,
+                AccountFilter(user_ids=[session.user_id], statuses=[ACTIVE]),
+                limit=MAX_REACHABLE_ACCOUNTS,
+            )
+            toolkits = {view.toolkit for view in page.items if view.usable}
+            toolkits |= set(session.connected_accounts) | set(session.auth_configs)
+        reached: list[Reach] = []
+        for toolkit in sorted(toolkits):
+            try:
+                self.check_toolkit(session, toolkit)
+            except InvalidRequest:
+                continue
+            try:
+                reached.append(Reach(toolkit, await self.target(principal, session, toolkit), None))
+            except KeyholeError as problem:
+                reached.append(Reach(toolkit, None, problem))
+        return reached
 
     async def proxy_target(
         self, principal: Principal, session: SessionView, toolkit: str, inline: InlineCredentials | None

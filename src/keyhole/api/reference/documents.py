@@ -59,10 +59,10 @@ class Documents:
         "/api/v3/openapi.json": "Composio dialect",
     }
 
-    def __init__(self, polytomic: Section, composio: Section, service: Section) -> None:
+    def __init__(self, polytomic: Section, composio: Section, service: Section, mcp: Section) -> None:
         self._sections = {
-            "/openapi.json": (polytomic, composio, service),
-            "/api/openapi.json": (polytomic, service),
+            "/openapi.json": (polytomic, composio, service, mcp),
+            "/api/openapi.json": (polytomic, service, mcp),
             "/api/v3/openapi.json": (composio,),
         }
         self._titles = {

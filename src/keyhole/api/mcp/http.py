@@ -1,0 +1,121 @@
+"""The MCP server over streamable HTTP: ``/mcp`` and ``/tool_router/{session_id}/mcp``.
+
+Each request is authenticated here, before the SDK sees it, with the REST API's own keys
+(Bearer, Basic ``org_id:key``, ``x-api-key``); a tool router session's URL also needs the key of
+the session's organization (the session id alone is never a credential). The transport is
+stateless with JSON answers: no request depends on an earlier one, so any replica serves any
+request and nothing is kept between them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import orjson
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from keyhole.api.links import public_base_url
+from keyhole.api.mcp.reach import Caller
+from keyhole.api.mcp.server import SCOPE_KEY, McpCall, build_server
+from keyhole.api.middleware import note_error, note_principal
+from keyhole.errors import Forbidden, KeyholeError, Unauthenticated
+from keyhole.services import Services
+
+# JSON-RPC's code for a request refused before it reached a method (the SDK uses it too).
+_REFUSED = -32000
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+
+
+def _refusal(error: KeyholeError) -> Response:
+    body = {
+        "jsonrpc": "2.0",
+        "id": None,
+        "error": {"code": _REFUSED, "message": f"{error.key}: {error.message}", "data": {"key": error.key}},
+    }
+    headers = dict(error.headers)
+    if isinstance(error, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="keyhole"'
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    return Response(
+        orjson.dumps(body), status_code=error.status, headers=headers, media_type="application/json"
+    )
+
+
+def _check_origin(request: Request, services: Services) -> None:
+    """A browser page of another origin may not drive the MCP endpoint (the spec's DNS
+    rebinding rule); clients that are not browsers send no Origin."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    if origin.rstrip("/") != public_base_url(request, services.settings):
+        raise Forbidden(
+            f"requests from the web origin {origin[:128]!r} are refused; MCP clients send no Origin",
+            key="origin_not_allowed",
+        )
+
+
+class McpTransport:
+    """The SDK's streamable HTTP transport for one app; it runs inside the app's lifespan."""
+
+    def __init__(self) -> None:
+        self._server = build_server()
+        self._manager: StreamableHTTPSessionManager | None = None
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        manager = StreamableHTTPSessionManager(
+            app=self._server,
+            json_response=True,
+            stateless=True,
+            # Origin is checked above against the public URL; Host may be any name the server has.
+            security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+            max_request_body_size=MAX_REQUEST_BYTES,
+        )
+        async with manager.run():
+            self._manager = manager
+            try:
+                yield
+            finally:
+                self._manager = None
+
+    def endpoint(self, *, in_session: bool, name: str) -> McpEndpoint:
+        return McpEndpoint(self, in_session=in_session, name=name)
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._manager is None:  # requests arrive only once the app's lifespan started it
+            raise RuntimeError("the MCP transport is not running")
+        await self._manager.handle_request(scope, receive, send)
+
+
+class McpEndpoint:
+    """One mount of the MCP server; with ``in_session`` its tools are scoped to the session in
+    the path, exactly as the session's ``proxy_execute``."""
+
+    def __init__(self, transport: McpTransport, *, in_session: bool, name: str) -> None:
+        self._transport = transport
+        self._in_session = in_session
+        self.__name__ = name  # the OpenAPI operation id
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        services: Services = request.app.state.services
+        try:
+            _check_origin(request, services)
+            principal = await services.tenancy.authenticate(request.headers)
+            note_principal(scope, principal)
+            session = None
+            if self._in_session:
+                session = await services.sessions.get(principal, scope["path_params"]["session_id"])
+        except KeyholeError as error:
+            note_error(scope, error.key)
+            await _refusal(error)(scope, receive, send)
+            return
+        caller = Caller(principal, public_base_url(request, services.settings), session)
+        scope[SCOPE_KEY] = McpCall(services, caller)
+        await self._transport.serve(scope, receive, send)

@@ -1,0 +1,147 @@
+"""The MCP server: ``tools/list`` and ``tools/call`` on the official SDK's low-level ``Server``.
+
+A caller is known before the SDK sees its request (``api.mcp.http`` authenticates it and puts it
+in the request's scope), so each handler reads who is calling from there. A tool's failure comes
+back as a tool error (``isError``) that says what happened and what to do, in the words and keys of
+the REST API; bad arguments too. Only an unknown tool name is a protocol error.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import mcp_types as types
+import orjson
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.shared.exceptions import MCPError
+from mcp_types.jsonrpc import INVALID_PARAMS
+from pydantic import ValidationError
+
+from keyhole import __version__
+from keyhole.api.mcp.metrics import count_tool_call
+from keyhole.api.mcp.reach import Caller
+from keyhole.api.mcp.tools import BY_NAME, TOOLS, Outcome, Tool
+from keyhole.errors import KeyholeError
+from keyhole.services import Services
+
+logger = logging.getLogger("keyhole.mcp")
+
+SCOPE_KEY = "keyhole.mcp"
+INSTRUCTIONS = (
+    "Keyhole holds third-party credentials and makes calls with them for you. Start with "
+    "keyhole_list_connections, read a connection's contract with keyhole_describe_connection, then "
+    "call it with keyhole_http_get / keyhole_http_request (HTTP APIs) or keyhole_sql_query "
+    "(databases). You never see or send the credentials."
+)
+_LIST_TTL_MS = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class McpCall:
+    """What an authenticated request carries to the handlers."""
+
+    services: Services
+    caller: Caller
+
+
+def _call_of(ctx: ServerRequestContext[Any, Any]) -> McpCall:
+    request = ctx.request
+    call = None if request is None else request.scope.get(SCOPE_KEY)
+    if not isinstance(call, McpCall):  # every request passes api.mcp.http first
+        raise MCPError(types.INTERNAL_ERROR, "the request reached the MCP server unauthenticated")
+    return call
+
+
+def _offered(caller: Caller) -> list[Tool[Any]]:
+    return [tool for tool in TOOLS if caller.session is None or tool.in_sessions]
+
+
+def _definitions() -> dict[str, types.Tool]:
+    return {tool.name: tool.definition() for tool in TOOLS}
+
+
+DEFINITIONS = _definitions()
+
+
+def _text(outcome: Outcome) -> str:
+    return f"{outcome.headline}\n{orjson.dumps(outcome.structured).decode()}"
+
+
+def _success(outcome: Outcome) -> types.CallToolResult:
+    content: list[types.ContentBlock] = [types.TextContent(text=_text(outcome)), *outcome.links]
+    return types.CallToolResult(content=content, structured_content=dict(outcome.structured))
+
+
+def tool_error(key: str, message: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(text=f"{key}: {message}")], is_error=True)
+
+
+def _refusal(error: KeyholeError) -> types.CallToolResult:
+    message = error.message
+    if error.retry_after is not None:
+        message += f" (retry after {error.retry_after} s)"
+    return tool_error(error.key, message)
+
+
+def _invalid_arguments(tool: Tool[Any], error: ValidationError) -> types.CallToolResult:
+    problems = []
+    for item in error.errors(include_url=False, include_input=False)[:10]:
+        where = ".".join(str(part) for part in item["loc"]) or "arguments"
+        problems.append(f"{where[:128]}: {item['msg']}")
+    return tool_error("invalid_arguments", f"invalid arguments for {tool.name}: {'; '.join(problems)}")
+
+
+async def _list_tools(
+    ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+) -> types.ListToolsResult:
+    call = _call_of(ctx)
+    return types.ListToolsResult(
+        tools=[DEFINITIONS[tool.name] for tool in _offered(call.caller)],
+        ttl_ms=_LIST_TTL_MS,
+        cache_scope="private",
+    )
+
+
+async def _call_tool(
+    ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+) -> types.CallToolResult:
+    call = _call_of(ctx)
+    tool = BY_NAME.get(params.name)
+    if tool is None or tool not in _offered(call.caller):
+        raise MCPError(INVALID_PARAMS, f"unknown tool {params.name[:64]!r}; tools/list names the tools")
+    try:
+        arguments = tool.arguments.model_validate(params.arguments or {})
+    except ValidationError as error:
+        count_tool_call(tool.name, "invalid_arguments")
+        return _invalid_arguments(tool, error)
+    try:
+        result = _success(await tool.run(call.services, call.caller, arguments))
+    except KeyholeError as error:
+        count_tool_call(tool.name, error.key)
+        return _refusal(error)
+    except Exception:
+        logger.exception("tool %s failed unexpectedly", tool.name)
+        count_tool_call(tool.name, "internal_error")
+        return tool_error("internal_error", "the tool failed unexpectedly; the server log has the details")
+    count_tool_call(tool.name, "ok")
+    return result
+
+
+def _input_schema(name: str) -> dict[str, Any] | None:
+    definition = DEFINITIONS.get(name)
+    return None if definition is None else definition.input_schema
+
+
+def build_server() -> Server[Any]:
+    return Server(
+        "keyhole",
+        version=__version__,
+        title="Keyhole",
+        instructions=INSTRUCTIONS,
+        get_tool_input_schema=_input_schema,
+        on_list_tools=_list_tools,
+        on_call_tool=_call_tool,
+    )
