@@ -1,0 +1,74 @@
+"""Helpers of the MCP server suite: the official client against a live server, and the REST
+calls that set up what the tools reach."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import mcp_types as types
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+SECRET = "sek_mcp_Q8zV3nT6wY1pL4rD"  # the upstream credential of the suite's HTTP connections
+
+TOOLS = (
+    "keyhole_list_connections",
+    "keyhole_describe_connection",
+    "keyhole_list_connection_types",
+    "keyhole_http_get",
+    "keyhole_http_request",
+    "keyhole_sql_query",
+    "keyhole_sql_execute",
+    "keyhole_sql_results",
+)
+SESSION_TOOLS = TOOLS[:5]
+
+
+@asynccontextmanager
+async def over_http(url: str, headers: dict[str, str], *, mode: str = "auto") -> AsyncIterator[Client]:
+    """The official client on streamable HTTP, sending ``headers`` on every request."""
+    transport = streamable_http_client(url, http_client=create_mcp_http_client(headers=headers))
+    async with Client(transport, mode=mode) as client:  # type: ignore[arg-type]
+        yield client
+
+
+@asynccontextmanager
+async def over_stdio(server_url: str, api_key: str) -> AsyncIterator[Client]:
+    """The official client running ``keyhole mcp`` as a desktop agent would."""
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "keyhole.cli", "mcp"],
+        env={"KEYHOLE_URL": server_url, "KEYHOLE_API_KEY": api_key, "PATH": os.environ.get("PATH", "")},
+    )
+    async with Client(params) as client:
+        yield client
+
+
+def text_of(result: types.CallToolResult) -> str:
+    """Everything a result shows an agent, as one string (to look for secrets in)."""
+    parts = [block.model_dump_json() for block in result.content]
+    if result.structured_content is not None:
+        parts.append(json.dumps(result.structured_content))
+    return "\n".join(parts)
+
+
+def structured(result: types.CallToolResult) -> dict[str, Any]:
+    assert not result.is_error, text_of(result)
+    assert isinstance(result.structured_content, dict)
+    return result.structured_content
+
+
+def refused(result: types.CallToolResult, key: str) -> str:
+    """A tool error whose text starts with the error key ``key``; returns the text."""
+    assert result.is_error, text_of(result)
+    first = result.content[0]
+    assert isinstance(first, types.TextContent)
+    assert first.text.startswith(f"{key}: "), first.text
+    return first.text
