@@ -35,7 +35,7 @@ SESSION_TOOLS = TOOLS[:5]
 async def over_http(url: str, headers: dict[str, str], *, mode: str = "auto") -> AsyncIterator[Client]:
     """The official client on streamable HTTP, sending ``headers`` on every request."""
     transport = streamable_http_client(url, http_client=create_mcp_http_client(headers=headers))
-    async with Client(transport, mode=mode) as client:  # type: ignore[arg-type]
+    async with Client(transport, mode=mode) as client:
         yield client
 
 
