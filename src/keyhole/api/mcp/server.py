@@ -86,6 +86,20 @@ def _refusal(error: KeyholeError) -> types.CallToolResult:
     return tool_error(error.key, message)
 
 
+def _noted(caller: Caller, tool: Tool[Any], outcome: str) -> None:
+    """Count the call; a refused one is also logged, so an operator can find why an agent failed."""
+    count_tool_call(tool.name, outcome)
+    if outcome != "ok":
+        logger.info(
+            "MCP tool call refused",
+            extra={
+                "tool": tool.name,
+                "error_key": outcome,
+                "organization_id": caller.principal.organization_id,
+            },
+        )
+
+
 def _invalid_arguments(tool: Tool[Any], error: ValidationError) -> types.CallToolResult:
     problems = []
     for item in error.errors(include_url=False, include_input=False)[:10]:
@@ -115,18 +129,18 @@ async def _call_tool(
     try:
         arguments = tool.arguments.model_validate(params.arguments or {})
     except ValidationError as error:
-        count_tool_call(tool.name, "invalid_arguments")
+        _noted(call.caller, tool, "invalid_arguments")
         return _invalid_arguments(tool, error)
     try:
         result = _success(await tool.run(call.services, call.caller, arguments))
     except KeyholeError as error:
-        count_tool_call(tool.name, error.key)
+        _noted(call.caller, tool, error.key)
         return _refusal(error)
     except Exception:
         logger.exception("tool %s failed unexpectedly", tool.name)
-        count_tool_call(tool.name, "internal_error")
+        _noted(call.caller, tool, "internal_error")
         return tool_error("internal_error", "the tool failed unexpectedly; the server log has the details")
-    count_tool_call(tool.name, "ok")
+    _noted(call.caller, tool, "ok")
     return result
 
 
