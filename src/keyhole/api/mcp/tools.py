@@ -313,22 +313,29 @@ async def http_call(services: Services, caller: Caller, args: schemas.HttpGet) -
 # -- SQL -----------------------------------------------------------------------------------------
 
 
-def _token(stored: str | None, offset: int) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([stored, offset])).decode().rstrip("=")
+def _token(query_id: str, stored: str | None, offset: int) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([query_id, stored, offset])).decode().rstrip("=")
 
 
-def _position(token: str | None) -> tuple[str | None, int]:
+def _bad_token() -> InvalidRequest:
+    return InvalidRequest(
+        "page_token is not a token this server gave out for this query; pass next_page_token unchanged",
+        key="invalid_page_token",
+    )
+
+
+def _position(query_id: str, token: str | None) -> tuple[str | None, int]:
+    """The stored page's own token and the row offset in it that ``token`` names."""
     if token is None:
         return None, 0
     try:
-        stored, offset = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        named, stored, offset = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except (ValueError, TypeError):
-        stored = offset = None
-    if not (stored is None or isinstance(stored, str)) or not isinstance(offset, int) or offset < 0:
-        raise InvalidRequest(
-            "page_token is not a token this server gave out; pass next_page_token unchanged",
-            key="invalid_page_token",
-        )
+        raise _bad_token() from None
+    if named != query_id or not (stored is None or isinstance(stored, str)):
+        raise _bad_token()
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise _bad_token()
     return stored, offset
 
 
@@ -358,14 +365,16 @@ def _sql_result(view: QueryView, rows: list[list[Any]], next_token: str | None) 
 async def _rows_page(
     services: Services, caller: Caller, query_id: str, token: str | None, page_size: int, wait_ms: int
 ) -> Outcome:
+    stored, offset = _position(query_id, token)
     view = await services.queries.settled(caller.principal, query_id, within_seconds=wait_ms / 1000)
     if view.status != "done":
         return _sql_result(view, [], token if view.status != "failed" else None)
-    stored, offset = _position(token)
     page = await services.queries.read(caller.principal, query_id, stored)
     # One stored page (at most KEYHOLE_QUERY_PAGE_BYTES) is read; only a window of it is returned.
     raw = b"".join([chunk async for chunk in page.results]) if page.results is not None else b"[]"
     records: list[Any] = exact_json(raw)
+    if offset and offset >= len(records):
+        raise _bad_token()
     fields = page.view.fields or []
     rows: list[list[Any]] = []
     size = 0
@@ -377,9 +386,9 @@ async def _rows_page(
         rows.append(row)
     following = offset + len(rows)
     if following < len(records):
-        next_token: str | None = _token(stored, following)
+        next_token: str | None = _token(query_id, stored, following)
     else:
-        next_token = None if page.next_token is None else _token(page.next_token, 0)
+        next_token = None if page.next_token is None else _token(query_id, page.next_token, 0)
     return _sql_result(page.view, rows, next_token)
 
 
