@@ -18,7 +18,9 @@ One run does all of the following:
    The bench then bootstraps an organization in Keyhole and creates the connection.
 2. It checks one sample response from each variant. The status must be 200, the upstream's
    exact body must be inside, and the credential must have been injected
-   (``X-Auth-Seen: yes``). A broken proxy therefore cannot "win".
+   (``X-Auth-Seen: yes``). A broken proxy therefore cannot "win". For ``mcp`` the 200 must
+   carry a JSON-RPC result (not an error, not a tool error) whose ``structuredContent`` has
+   the upstream's status 200, its headers and its body, parsed.
 3. It loads each variant with wrk (``-t1``), using the calibration's method:
    - direct to the upstream at c=1 and c=32, a plain GET;
    - the baseline at c=1 and c=32, ``POST /proxy`` with an envelope;
@@ -27,8 +29,18 @@ One run does all of the following:
    - Keyhole at c=1 and c=32, ``POST /api/v3/tools/execute/proxy`` with the same call as
      Composio's clients send it (``composio``: the account, the query in the endpoint, the
      headers as parameters).
+   - Keyhole at c=1 and c=32, ``POST /mcp`` (``mcp``): one JSON-RPC ``tools/call`` of
+     ``keyhole_http_get`` per request, the same call on the same upstream. The request is
+     the one the official MCP client sends by default: protocol ``2026-07-28`` (its default
+     ``auto`` mode finds that the server speaks it and adopts it), stateless, so no
+     ``initialize`` and no session; ``params._meta`` carries the protocol version, the client
+     info and capabilities, and the ``MCP-Protocol-Version``, ``Mcp-Method`` and ``Mcp-Name``
+     headers mirror them. A tool error comes back as HTTP 200, so wrk also checks each MCP
+     body: it must hold ``"isError":false``, the upstream's status 200 in
+     ``structuredContent`` and ``X-Auth-Seen: yes``.
    Each proxy gets a warm-up at c=32 first.
-   - Any non-200 response, socket error or timeout aborts the bench loudly (exit 2).
+   - Any non-200 response (or a wrong MCP body), socket error or timeout aborts the bench
+     loudly (exit 2).
    - So does a mismatch between the requests wrk completed and those the upstream served.
    - Noise guard, as in the calibration: before each run the bench waits (at most 10 s)
      for the machine to go idle. During the run it counts the CPU used by every other
@@ -36,10 +48,15 @@ One run does all of the following:
      upstream, the proxy under test and the bench. A run where others used more than 2 %
      of one CPU is retried (``--retries``), and the quietest attempt is kept. The table
      shows that CPU in its ``noise CPU-s`` column.
-4. It prints the table and the target checks, each marked PASS or FAIL:
+   - Each measured Keyhole run uses a connection of its own, so the audit log is checked per
+     route afterwards: each route's connections must have recorded at least the calls wrk
+     completed on it.
+4. It prints the table (the ``mcp`` rows show the REST route's p50 beside their own) and the
+   target checks, each marked PASS or FAIL:
    - Keyhole (Polytomic route) / baseline req/s at c=32 must be ≥ 0.9;
    - Keyhole (Composio route) / baseline req/s at c=32 must be ≥ 0.85;
-   - on each route, Keyhole p50 minus direct p50 at c=1 must be ≤ 0.35 ms.
+   - on each of these two routes, Keyhole p50 minus direct p50 at c=1 must be ≤ 0.35 ms;
+   - MCP ``tools/call`` / Keyhole (Polytomic route) req/s at c=32 must be ≥ 0.5.
 
 Pinning (the calibration's "pinned layout"): when at least 2 CPUs are usable, wrk, the
 upstream and this script go on the first CPU, and the proxy under test goes alone on the
@@ -62,7 +79,7 @@ wrk is a Debian package: ``apt-get install -y wrk``. When it is missing, the ben
 and exits 2.
 
 ``--profile DIR``: after the table, the bench runs c=32 load once more against the baseline
-and then against Keyhole. During each run it records ``py-spy record --nonblocking --format raw
+and then against each Keyhole route. During each run it records ``py-spy record --nonblocking --format raw
 --nolineno``, which needs ``pip install py-spy``. It then prints each one's CPU split by thread,
 its top self-time functions, and the app's own frames by inclusive time. ``--nonblocking``
 matters: pausing Keyhole's many threads at every sample cut its throughput by 3x or more.
@@ -102,9 +119,19 @@ KEYHOLE_BODY = {
     "request": {"method": "GET", "path": "/v1/items", "query": {"limit": 16}, "headers": DIRECT_HEADERS}
 }
 COMPOSIO_PATH = "/api/v3/tools/execute/proxy"
-TARGET_THROUGHPUT_RATIO = {"keyhole": 0.9, "composio": 0.85}
+MCP_PATH = "/mcp"
+MCP_TOOL = "keyhole_http_get"
+# The era the official client adopts by default against this server (its "auto" mode probes
+# server/discover at the newest modern revision): stateless, one self-contained POST per call.
+MCP_PROTOCOL_VERSION = "2026-07-28"
+MCP_ARGUMENTS = {"path": "/v1/items", "query": {"limit": 16}, "headers": DIRECT_HEADERS}
+# What every MCP answer under load must contain (wrk checks the bodies; a tool error is a 200).
+MCP_OK_MARKERS = ('"isError":false', '"structuredContent":{"status":200,', '"X-Auth-Seen":"yes"')
+TARGET_THROUGHPUT_RATIO = {"keyhole": 0.9, "composio": 0.85}  # / baseline
 TARGET_ADDED_P50_MS = 0.35
-KEYHOLE_VARIANTS = ("keyhole", "composio")
+TARGET_MCP_VS_REST = 0.5  # mcp / keyhole req/s at c=32
+BASELINE_TARGETED = ("keyhole", "composio")
+KEYHOLE_VARIANTS = (*BASELINE_TARGETED, "mcp")
 CONNECTION_RATE_LIMIT = 100_000  # the old schema maximum, kept so figures stay comparable
 ORG_RATE_LIMIT = 10_000_000
 # A run is retried when other processes used more than this share of one CPU during it
@@ -286,24 +313,30 @@ wrk.method = {method}
 wrk.path = {path}
 {headers}
 wrk.body = {body}
+local markers = {{{markers}}}
 
 local threads = {{}}
 function setup(thread) table.insert(threads, thread) end
 
 non200 = 0
+wrongbody = 0
 function response(status, headers, body)
-  if status ~= 200 then non200 = non200 + 1 end
+  if status ~= 200 then non200 = non200 + 1; return end
+  for _, marker in ipairs(markers) do
+    if not string.find(body, marker, 1, true) then wrongbody = wrongbody + 1; return end
+  end
 end
 
 function done(summary, latency, requests)
-  local bad = 0
-  for _, t in ipairs(threads) do bad = bad + t:get("non200") end
+  local bad, wrong = 0, 0
+  for _, t in ipairs(threads) do bad = bad + t:get("non200"); wrong = wrong + t:get("wrongbody") end
   local e = summary.errors
   io.write(string.format(
     'BENCH_RESULT {{"requests":%d,"duration_us":%d,"p50_us":%.1f,"p99_us":%.1f,"mean_us":%.1f,' ..
-    '"max_us":%.1f,"non200":%d,"status_errors":%d,"connect":%d,"read":%d,"write":%d,"timeout":%d}}\\n',
+    '"max_us":%.1f,"non200":%d,"wrong_body":%d,"status_errors":%d,"connect":%d,"read":%d,' ..
+    '"write":%d,"timeout":%d}}\\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.mean,
-    latency.max, bad, e.status, e.connect, e.read, e.write, e.timeout))
+    latency.max, bad, wrong, e.status, e.connect, e.read, e.write, e.timeout))
 end
 """
 
@@ -312,11 +345,25 @@ def lua_string(value: str) -> str:
     return json.dumps(value)  # a JSON string literal is a valid Lua string literal for ASCII
 
 
-def write_lua(path: Path, method: str, url_path: str, headers: dict[str, str], body: object) -> Path:
+def write_lua(
+    path: Path,
+    method: str,
+    url_path: str,
+    headers: dict[str, str],
+    body: object,
+    markers: tuple[str, ...] = (),
+) -> Path:
+    """A wrk script for one request; a 200 whose body lacks one of ``markers`` counts as wrong."""
     header_lines = "\n".join(f"wrk.headers[{lua_string(k)}] = {lua_string(v)}" for k, v in headers.items())
     encoded = "nil" if body is None else lua_string(json.dumps(body, separators=(",", ":")))
     path.write_text(
-        LUA.format(method=lua_string(method), path=lua_string(url_path), headers=header_lines, body=encoded)
+        LUA.format(
+            method=lua_string(method),
+            path=lua_string(url_path),
+            headers=header_lines,
+            body=encoded,
+            markers=", ".join(lua_string(marker) for marker in markers),
+        )
     )
     return path
 
@@ -358,10 +405,11 @@ def run_wrk(variant: Variant, concurrency: int, seconds: float, cpus: set[int] |
     if done.returncode != 0 or line is None:
         raise BenchError(f"wrk failed ({done.returncode}) on {variant.name}:\n{done.stdout}\n{done.stderr}")
     stats: dict[str, float] = json.loads(line.split(" ", 1)[1])
-    problems = {k: stats[k] for k in ("non200", "status_errors", "connect", "read", "write", "timeout")}
+    kinds = ("non200", "wrong_body", "status_errors", "connect", "read", "write", "timeout")
+    problems = {k: stats[k] for k in kinds}
     if any(problems.values()) or stats["requests"] == 0:
         raise BenchError(
-            f"{variant.name} c={concurrency}: NOT every response was a 200 / errors seen: {problems}, "
+            f"{variant.name} c={concurrency}: NOT every response was a right 200 / errors seen: {problems}, "
             f"requests={stats['requests']:.0f}\n{done.stdout}"
         )
     return stats
@@ -476,8 +524,72 @@ def check_composio(port: int, account_id: str, key: str) -> None:
         raise BenchError("composio sample: the credential leaked into the response")
 
 
-def check_keyhole_audit(port: int, connection_ids: list[str], key: str, expected_at_least: int) -> None:
-    """The audit feature was on: proxy calls were written (flushed in the background)."""
+def mcp_headers(key: str) -> dict[str, str]:
+    """The headers of the official client's ``tools/call`` (stateless 2026-07-28 era)."""
+    return {
+        "Authorization": f"Bearer {key}",
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": MCP_PROTOCOL_VERSION,
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": MCP_TOOL,
+    }
+
+
+def mcp_body(connection_id: str) -> dict[str, object]:
+    """One self-contained ``tools/call``: no initialize, no session; the envelope is in ``_meta``."""
+    return {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {
+            "name": MCP_TOOL,
+            "arguments": {"connection": connection_id, **MCP_ARGUMENTS},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": MCP_PROTOCOL_VERSION,
+                "io.modelcontextprotocol/clientInfo": {"name": "keyhole-bench", "version": "1"},
+                "io.modelcontextprotocol/clientCapabilities": {},
+            },
+        },
+    }
+
+
+def check_mcp(port: int, connection_id: str, key: str) -> None:
+    status, headers, raw = request(
+        "POST", port, MCP_PATH, body=mcp_body(connection_id), headers=mcp_headers(key)
+    )
+    if status != 200:
+        raise BenchError(f"mcp sample: HTTP {status}: {raw[:300]!r}")
+    if not headers.get("content-type", "").startswith("application/json"):
+        raise BenchError(f"mcp sample: a JSON answer was expected, got {headers.get('content-type')!r}")
+    if "mcp-session-id" in headers:
+        raise BenchError("mcp sample: the server opened a session; the transport should be stateless")
+    answer = json.loads(raw)
+    result = answer.get("result") if answer.get("jsonrpc") == "2.0" and answer.get("id") == 1 else None
+    if not isinstance(result, dict) or result.get("isError") is not False:
+        raise BenchError(f"mcp sample: not a successful JSON-RPC tool result: {raw[:300]!r}")
+    content = result.get("structuredContent")
+    if not isinstance(content, dict) or content.get("status") != 200:
+        raise BenchError(f"mcp sample: upstream status is not 200 in structuredContent: {raw[:300]!r}")
+    if content.get("body_kind") != "json" or content.get("body") != json.loads(BODY):
+        raise BenchError(f"mcp sample: the upstream's 1024-byte body is not inside: {raw[:300]!r}")
+    seen = {str(k).lower(): v for k, v in dict(content.get("headers") or {}).items()}
+    if seen.get("x-auth-seen") != "yes":
+        raise BenchError(f"mcp sample: the credential did not reach the upstream (headers {seen})")
+    if CREDENTIAL.decode() in raw.decode():
+        raise BenchError("mcp sample: the credential leaked into the response")
+    missing = [marker for marker in MCP_OK_MARKERS if marker.encode() not in raw]
+    if missing:  # the load run checks each body for these
+        raise BenchError(f"mcp sample: the answer lacks {missing}, which wrk checks: {raw[:300]!r}")
+
+
+def check_keyhole_audit(
+    port: int, route: str, connection_ids: list[str], key: str, expected_at_least: int
+) -> None:
+    """The audit feature was on: ``route``'s calls were written (flushed in the background).
+
+    ``connection_ids`` are the connections only that route's measured runs used, so calls of
+    another route cannot make up for calls of this one that were not recorded."""
     deadline = time.monotonic() + 10
     while True:
         calls = 0
@@ -495,7 +607,9 @@ def check_keyhole_audit(port: int, connection_ids: list[str], key: str, expected
             break
         time.sleep(0.5)
     if calls < expected_at_least:
-        raise BenchError(f"keyhole audit: {calls} proxy calls recorded, expected ≥ {expected_at_least}")
+        raise BenchError(
+            f"keyhole audit ({route}): {calls} proxy calls recorded, expected ≥ {expected_at_least}"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -573,7 +687,9 @@ def _thread_kind(frames: list[str]) -> str:
 
 
 def summarize_raw(path: Path, top: int = 15) -> str:
-    """Split by thread, top self-time frames, and inclusive keyhole/* frames of a py-spy raw file.
+    """Split by thread, top self-time frames, and inclusive app frames of a py-spy raw file.
+
+    The app's frames are keyhole/* (or the baseline's) and the MCP SDK's, which serves ``/mcp``.
 
     py-spy only samples threads that are running (not idle), so each share is a share of the
     CPU the process used.
@@ -592,7 +708,7 @@ def summarize_raw(path: Path, top: int = 15) -> str:
         threads[_thread_kind(frames)] += count
         own[frames[-1]] += count
         for frame in set(frames):
-            if "keyhole/" in frame or "baseline_app" in frame:
+            if "keyhole/" in frame or "baseline_app" in frame or " (mcp/" in frame:
                 inclusive[frame] += count
     if total == 0:
         return "  (no samples)"
@@ -601,7 +717,7 @@ def summarize_raw(path: Path, top: int = 15) -> str:
     out.append(f"  top {top} functions by self time:")
     out += [f"  {100 * count / total:5.1f}%  {shorten(frame)}" for frame, count in own.most_common(top)]
     if inclusive:
-        out.append(f"  the app's own frames by inclusive time (top {top}):")
+        out.append(f"  the app's own frames (and the MCP SDK's) by inclusive time (top {top}):")
         out += [
             f"  {100 * count / total:5.1f}%  {shorten(frame)}" for frame, count in inclusive.most_common(top)
         ]
@@ -653,15 +769,19 @@ def profile(
 
 
 def fmt_table(results: list[Result]) -> str:
+    """The results; the ``mcp`` rows show the REST route's (``keyhole``) p50 beside their own."""
+    rest_p50 = {r.concurrency: r.p50_ms for r in results if r.variant == "keyhole"}
     header = (
-        f"{'variant':<10} {'conc':>4} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9} "
+        f"{'variant':<10} {'conc':>4} {'req/s':>10} {'p50 ms':>9} {'REST p50':>9} {'p99 ms':>9} "
         f"{'CPU µs/req':>11} {'requests':>9} {'noise CPU-s':>11}"
     )
     lines = [header, "-" * len(header)]
     for r in results:
+        rest = rest_p50.get(r.concurrency) if r.variant == "mcp" else None
+        beside = "" if rest is None else f"{rest:.3f}"
         lines.append(
-            f"{r.variant:<10} {r.concurrency:>4} {r.rps:>10,.0f} {r.p50_ms:>9.3f} {r.p99_ms:>9.3f} "
-            f"{r.cpu_us_per_req:>11.0f} {r.requests:>9,} {r.noise_cpu_s:>11.2f}"
+            f"{r.variant:<10} {r.concurrency:>4} {r.rps:>10,.0f} {r.p50_ms:>9.3f} {beside:>9} "
+            f"{r.p99_ms:>9.3f} {r.cpu_us_per_req:>11.0f} {r.requests:>9,} {r.noise_cpu_s:>11.2f}"
         )
     return "\n".join(lines)
 
@@ -774,6 +894,7 @@ def main() -> int:
         kh_path = f"/api/connections/{connection_id}/proxy"
         check_keyhole(kh_port, kh_path, key)
         check_composio(kh_port, connection_id, key)
+        check_mcp(kh_port, connection_id, key)
         print(
             f"sample responses OK (200, the 1024-byte upstream body inside, credential injected); logs: {tmp}"
         )
@@ -803,18 +924,29 @@ def main() -> int:
                           composio_body(connection_id)),
                 keyhole.pid,
             ),
+            "mcp": Variant(
+                "mcp", kh_port,
+                write_lua(tmp / "mcp.lua", "POST", MCP_PATH, mcp_headers(key), mcp_body(connection_id),
+                          MCP_OK_MARKERS),
+                keyhole.pid,
+            ),
         }  # fmt: skip
-        connection_ids = [connection_id]
+        # the connections each route's measured runs used (warm-ups and samples use the first)
+        connection_ids: dict[str, list[str]] = {name: [] for name in KEYHOLE_VARIANTS}
 
         def fresh_connection(name: str) -> None:
             """Point a Keyhole script at a new connection (outside any measured window)."""
-            connection_ids.append(keyhole_connection(kh_port, up_port, key))
+            fresh = keyhole_connection(kh_port, up_port, key)
+            connection_ids[name].append(fresh)
             if name == "keyhole":
-                path = f"/api/connections/{connection_ids[-1]}/proxy"
+                path = f"/api/connections/{fresh}/proxy"
                 write_lua(variants[name].lua, "POST", path, keyhole_headers, KEYHOLE_BODY)
+            elif name == "composio":
+                write_lua(variants[name].lua, "POST", COMPOSIO_PATH, composio_headers, composio_body(fresh))
             else:
-                body = composio_body(connection_ids[-1])
-                write_lua(variants[name].lua, "POST", COMPOSIO_PATH, composio_headers, body)
+                write_lua(
+                    variants[name].lua, "POST", MCP_PATH, mcp_headers(key), mcp_body(fresh), MCP_OK_MARKERS
+                )
 
         ours = {upstream.pid}  # the idle proxy not under test counts as noise, honestly
         noise_limit = NOISE_CPU_FRACTION * duration
@@ -851,8 +983,10 @@ def main() -> int:
 
         check_keyhole(kh_port, kh_path, key)  # still correct after the load
         check_composio(kh_port, connection_id, key)
-        kh_requests = sum(r.requests for r in results if r.variant in KEYHOLE_VARIANTS)
-        check_keyhole_audit(kh_port, connection_ids, key, expected_at_least=kh_requests)
+        check_mcp(kh_port, connection_id, key)
+        audited = {name: sum(r.requests for r in results if r.variant == name) for name in KEYHOLE_VARIANTS}
+        for name, expected in audited.items():
+            check_keyhole_audit(kh_port, name, connection_ids[name], key, expected_at_least=expected)
 
         get = {(r.variant, r.concurrency): r for r in results}
         added_base = get["baseline", 1].p50_ms - get["direct", 1].p50_ms
@@ -860,7 +994,7 @@ def main() -> int:
         print(fmt_table(results))
         print()
         passed = True
-        for name in KEYHOLE_VARIANTS:
+        for name in BASELINE_TARGETED:
             ratio = get[name, 32].rps / get["baseline", 32].rps
             added = get[name, 1].p50_ms - get["direct", 1].p50_ms
             ok_ratio = ratio >= TARGET_THROUGHPUT_RATIO[name]
@@ -875,9 +1009,24 @@ def main() -> int:
                 f"(target ≤ {TARGET_ADDED_P50_MS} ms) {'PASS' if ok_added else 'FAIL'}"
                 f"   [baseline: {added_base:.3f} ms]"
             )
+        mcp_ratio = get["mcp", 32].rps / get["keyhole", 32].rps
+        ok_mcp = mcp_ratio >= TARGET_MCP_VS_REST
+        passed = passed and ok_mcp
         print(
-            "checks: every response 200, upstream served = requests completed, "
-            f"audit recorded ≥ {kh_requests:,} Keyhole calls"
+            f"{'mcp':<8} tools/call / keyhole route throughput at c=32: {mcp_ratio:.2f} "
+            f"(target ≥ {TARGET_MCP_VS_REST}) {'PASS' if ok_mcp else 'FAIL'}"
+        )
+        print(
+            f"{'mcp':<8} p50 beside the keyhole route's: "
+            + ", ".join(
+                f"c={c} {get['mcp', c].p50_ms:.3f} ms vs {get['keyhole', c].p50_ms:.3f} ms" for c in (1, 32)
+            )
+        )
+        print(
+            "checks: every response 200 (each MCP answer a successful tool result), upstream served = "
+            "requests completed, audit recorded ≥ the calls completed on each route ("
+            + ", ".join(f"{name} {count:,}" for name, count in audited.items())
+            + ")"
         )
 
         if args.profile is not None:

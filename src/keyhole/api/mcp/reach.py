@@ -139,16 +139,22 @@ async def view(services: Services, caller: Caller, reference: str) -> Connection
 
 
 async def http_target(services: Services, caller: Caller, reference: str) -> HttpTarget:
-    """The target a call through ``reference`` uses: the same lookup as the REST proxy's."""
+    """The target a call through ``reference`` uses: the same lookup as the REST proxy's (cached,
+    so a call by id reads nothing from the store once warm)."""
     if caller.session is not None:
         return await services.sessions.target(caller.principal, caller.session, reference)
-    connection = await view(services, caller, reference)
-    if connection.type.kind != "http":
+    connection_id = reference if _is_id(reference) else (await view(services, caller, reference)).id
+    try:
+        return await services.proxy.target(caller.principal, connection_id)
+    except NotFound:
+        raise _not_found(reference) from None
+    except InvalidRequest as error:
+        if error.key != "proxy_not_supported":
+            raise
         raise InvalidRequest(
             f"connection {reference[:64]!r} is a database; query it with keyhole_sql_query",
             key="not_an_http_connection",
-        )
-    return await services.proxy.target(caller.principal, connection.id)
+        ) from None
 
 
 async def sql_connection(services: Services, caller: Caller, reference: str) -> ConnectionView:
