@@ -152,6 +152,11 @@ class PayloadTooLarge(KeyholeError):
     default_key = "payload_too_large"
 
 
+class UnsupportedMediaType(KeyholeError):
+    status = 415
+    default_key = "unsupported_media_type"
+
+
 class Unprocessable(KeyholeError):
     status = 422
     default_key = "unprocessable"

@@ -17,13 +17,14 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from keyhole.api.links import public_base_url
 from keyhole.api.mcp.reach import Caller
 from keyhole.api.mcp.server import SCOPE_KEY, McpCall, build_server
 from keyhole.api.middleware import note_error, note_principal
-from keyhole.errors import Forbidden, KeyholeError, Unauthenticated
+from keyhole.api.requests import read_body
+from keyhole.errors import Forbidden, KeyholeError, Unauthenticated, UnsupportedMediaType
 from keyhole.services import Services
 
 # JSON-RPC's code for a request refused before it reached a method (the SDK uses it too).
@@ -58,6 +59,32 @@ def _check_origin(request: Request, services: Services) -> None:
             f"requests from the web origin {origin[:128]!r} are refused; MCP clients send no Origin",
             key="origin_not_allowed",
         )
+
+
+async def _read_message(request: Request) -> bytes:
+    """The JSON-RPC message, read here so that a refusal is in the dialect's envelope (the
+    SDK answers these in plain text) and never buffered past the cap."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType(
+            "an MCP request is one JSON-RPC message sent as Content-Type: application/json",
+            key="unsupported_media_type",
+        )
+    return await read_body(request, MAX_REQUEST_BYTES)
+
+
+def _replay(body: bytes) -> Receive:
+    """The request's body again, for the SDK, which reads it from ``receive``."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:  # nothing more comes: what a client that went away looks like
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 class McpTransport:
@@ -112,10 +139,11 @@ class McpEndpoint:
             session = None
             if self._in_session:
                 session = await services.sessions.get(principal, scope["path_params"]["session_id"])
+            body = await _read_message(request)
         except KeyholeError as error:
             note_error(scope, error.key)
             await _refusal(error)(scope, receive, send)
             return
         caller = Caller(principal, public_base_url(request, services.settings), session)
         scope[SCOPE_KEY] = McpCall(services, caller)
-        await self._transport.serve(scope, receive, send)
+        await self._transport.serve(scope, _replay(body), send)

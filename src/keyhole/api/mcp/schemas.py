@@ -109,9 +109,12 @@ class HttpRequest(HttpGet):
     body_text: Annotated[str, StringConstraints(max_length=contract.MAX_ENVELOPE_BYTES)] | None = Field(
         default=None, description="A text body, sent as is (with content_type); exclusive with body"
     )
-    content_type: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = Field(
-        default=None, description="The text body's content type (default text/plain; charset=utf-8)"
-    )
+    content_type: (
+        Annotated[
+            str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\x00-\x08\x0a-\x1f\x7f]+$")
+        ]
+        | None
+    ) = Field(default=None, description="The text body's content type (default text/plain; charset=utf-8)")
 
 
 class SqlQuery(_Arguments):

@@ -8,6 +8,7 @@ service. Here only arguments are translated and results shaped for an agent.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -23,7 +24,7 @@ from keyhole.api.mcp.values import exact_json, parse_json
 from keyhole.errors import InvalidRequest
 from keyhole.proxy import contract
 from keyhole.proxy.binary import BlobSink
-from keyhole.proxy.request import ProxyCall, encode_body, flatten_query
+from keyhole.proxy.request import ProxyCall, flatten_query
 from keyhole.proxy.service import ProxyInfo, ProxyResult
 from keyhole.proxy.spill import Spill
 from keyhole.queries.execution import QueryLimits
@@ -207,7 +208,17 @@ def _request_body(args: schemas.HttpGet) -> tuple[bytes | None, str | None]:
             "content_type goes with body_text; a JSON body is sent as application/json",
             key="invalid_arguments",
         )
-    return encode_body(args.body)
+    if args.body is None:
+        return None, None
+    try:
+        return orjson.dumps(args.body), "application/json"
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits: sent with its exact digits
+        try:
+            return json.dumps(args.body, separators=(",", ":"), allow_nan=False).encode(), "application/json"
+        except ValueError:
+            raise InvalidRequest(
+                "body holds NaN or Infinity, which JSON cannot send", key="invalid_arguments"
+            ) from None
 
 
 def _call(args: schemas.HttpGet) -> ProxyCall:
