@@ -220,6 +220,13 @@ def _config(target: Target, directory: Path, run: Run) -> Path:
         f'parameters = {{ "path.connection_id" = "{target.doomed_connection_id}", '
         f'"path.account_id" = "{target.doomed_connection_id}" }}',
         "",
+        # The MCP endpoints carry JSON-RPC, whose envelope rules (notifications answered 202, ids
+        # of any shape echoed) are the protocol's, not this schema's; tests/mcp_server drives them
+        # with real clients and hostile messages instead.
+        "[[operations]]",
+        'include-path-regex = "/mcp$"',
+        "enabled = false",
+        "",
         "[[operations]]",
         'include-method = "DELETE"',
         'include-path-regex = "^/api/organizations/\\\\{organization_id\\\\}$"',
