@@ -1,9 +1,9 @@
 """create_app(): wires the services, mounts the dialect routers, and owns the lifespan.
 
 The layers, outermost first: ``RequestContext`` (request id, context headers, access log, the
-answer to an unexpected failure), ``FastRoutes`` (the proxy routes of both dialects, ahead of the
-router), then the framework with every route. Middleware belongs in this composition, never
-added to the framework app, so that it applies to the proxy routes too."""
+answer to an unexpected failure), ``FastRoutes`` (the proxy routes of both dialects and the MCP
+endpoints, ahead of the router), then the framework with every route. Middleware belongs in this
+composition, never added to the framework app, so that it applies to the proxy routes too."""
 
 from __future__ import annotations
 
@@ -81,10 +81,11 @@ async def _unexpected_in_framework(request: Request, exc: Exception) -> Response
 
 
 def create_app(settings: Settings | None = None, *, fast_routes: bool = True) -> RequestContext:
-    """The ASGI app. ``fast_routes=False`` serves the proxy routes through the router like every
-    other route: the same answers, which a test holds both paths to."""
+    """The ASGI app. ``fast_routes=False`` serves the proxy and MCP routes through the router like
+    every other route, and every MCP tool call through the SDK's whole pipeline: the same answers,
+    which tests hold both paths to."""
     settings = settings or Settings()
-    mcp_transport = McpTransport()
+    mcp_transport = McpTransport(fast_calls=fast_routes)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -124,7 +125,9 @@ def create_app(settings: Settings | None = None, *, fast_routes: bool = True) ->
         polytomic.section, composio.section, service_section(service_routes), mcp.section(mcp_routes)
     )
     inner: ASGIApp = (
-        FastRoutes(app, [*polytomic.proxy_routes, *composio.proxy_routes]) if fast_routes else app
+        FastRoutes(app, [*polytomic.proxy_routes, *composio.proxy_routes, *mcp_routes])
+        if fast_routes
+        else app
     )
     return RequestContext(inner, unexpected=_unexpected, access_log=settings.access_log)
 

@@ -1,9 +1,9 @@
-"""The proxy routes of both dialects, found ahead of the framework's router.
+"""The proxy routes of both dialects and the MCP endpoints, found ahead of the framework's router.
 
 The synchronous proxy call is the route whose overhead is the product. Measured, the
 framework's own layers (its error and exception middleware, and the router's scan of every
 route, one regex each) cost a noticeable share of the proxy's CPU per call. This layer sits
-where the router would be reached and tries only the proxy routes, which are the very
+where the router would be reached and tries only those routes, which are the very
 ``Route`` objects the router holds, and hands a match to that route exactly as the router
 does. Everything else goes on to the framework untouched.
 

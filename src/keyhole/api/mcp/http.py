@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from keyhole.api.links import public_base_url
+from keyhole.api.mcp import fast_calls
 from keyhole.api.mcp.reach import Caller
 from keyhole.api.mcp.server import SCOPE_KEY, McpCall, build_server
 from keyhole.api.middleware import note_error, note_principal
@@ -88,10 +89,12 @@ def _replay(body: bytes) -> Receive:
 
 
 class McpTransport:
-    """The SDK's streamable HTTP transport for one app; it runs inside the app's lifespan."""
+    """The SDK's streamable HTTP transport for one app; it runs inside the app's lifespan. With
+    ``fast_calls``, plain tool calls skip the SDK's per-request pipeline (``api.mcp.fast_calls``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, fast_calls: bool = True) -> None:
         self._server = build_server()
+        self._fast_calls = fast_calls
         self._manager: StreamableHTTPSessionManager | None = None
 
     @asynccontextmanager
@@ -114,10 +117,13 @@ class McpTransport:
     def endpoint(self, *, in_session: bool, name: str) -> McpEndpoint:
         return McpEndpoint(self, in_session=in_session, name=name)
 
-    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def serve(self, call: McpCall, request: Request, body: bytes, send: Send) -> None:
         if self._manager is None:  # requests arrive only once the app's lifespan started it
             raise RuntimeError("the MCP transport is not running")
-        await self._manager.handle_request(scope, receive, send)
+        if self._fast_calls and await fast_calls.answer(self._server, call, request, body, send):
+            return
+        request.scope[SCOPE_KEY] = call
+        await self._manager.handle_request(request.scope, _replay(body), send)
 
 
 class McpEndpoint:
@@ -145,5 +151,4 @@ class McpEndpoint:
             await _refusal(error)(scope, receive, send)
             return
         caller = Caller(principal, public_base_url(request, services.settings), session)
-        scope[SCOPE_KEY] = McpCall(services, caller)
-        await self._transport.serve(scope, _replay(body), send)
+        await self._transport.serve(McpCall(services, caller), request, body, send)

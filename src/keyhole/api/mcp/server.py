@@ -119,20 +119,21 @@ async def _list_tools(
     )
 
 
-async def _call_tool(
-    ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
-) -> types.CallToolResult:
-    call = _call_of(ctx)
-    tool = BY_NAME.get(params.name)
-    if tool is None or tool not in _offered(call.caller):
-        raise MCPError(INVALID_PARAMS, f"unknown tool {params.name[:64]!r}; tools/list names the tools")
+def offered_tool(call: McpCall, name: str) -> Tool[Any] | None:
+    """The tool ``name`` names, if this caller is offered it (a session is offered fewer)."""
+    tool = BY_NAME.get(name)
+    return tool if tool is not None and tool in _offered(call.caller) else None
+
+
+async def run_tool(call: McpCall, tool: Tool[Any], arguments: dict[str, Any] | None) -> types.CallToolResult:
+    """One call of ``tool``: its result, or a tool error that says why (never an exception)."""
     try:
-        arguments = tool.arguments.model_validate(params.arguments or {})
+        parsed = tool.arguments.model_validate(arguments or {})
     except ValidationError as error:
         _noted(call.caller, tool, "invalid_arguments")
         return _invalid_arguments(tool, error)
     try:
-        result = _success(await tool.run(call.services, call.caller, arguments))
+        result = _success(await tool.run(call.services, call.caller, parsed))
     except KeyholeError as error:
         _noted(call.caller, tool, error.key)
         return _refusal(error)
@@ -142,6 +143,16 @@ async def _call_tool(
         return tool_error("internal_error", "the tool failed unexpectedly; the server log has the details")
     _noted(call.caller, tool, "ok")
     return result
+
+
+async def _call_tool(
+    ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+) -> types.CallToolResult:
+    call = _call_of(ctx)
+    tool = offered_tool(call, params.name)
+    if tool is None:
+        raise MCPError(INVALID_PARAMS, f"unknown tool {params.name[:64]!r}; tools/list names the tools")
+    return await run_tool(call, tool, params.arguments)
 
 
 def _no_header_parameters(name: str) -> None:
