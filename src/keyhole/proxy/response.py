@@ -14,6 +14,7 @@ from keyhole.vault.scrub import Scrubber
 
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript", "+json", "+xml")
 _FORM = "application/x-www-form-urlencoded"
+_JSON_TYPES = ("application/json", "+json")
 
 
 def shape_head(headers: CIMultiDictProxy[str], scrubber: Scrubber) -> tuple[dict[str, str], str]:
@@ -72,6 +73,11 @@ def opaque_coding(headers: CIMultiDictProxy[str]) -> str | None:
     if len(codings) == 1 and codings[0].isascii() and codings[0].lower() in DECODED_CODINGS:
         return None
     return ", ".join(codings)
+
+
+def is_json(content_type: str) -> bool:
+    lowered = content_type.lower()
+    return any(marker in lowered for marker in _JSON_TYPES)
 
 
 def is_text(content_type: str) -> bool:

@@ -29,12 +29,12 @@ from keyhole.proxy.binary import BlobSink
 from keyhole.proxy.fetch import fetch_bytes
 from keyhole.proxy.origin import split_endpoint
 from keyhole.proxy.request import ProxyCall
+from keyhole.proxy.response import is_json
 from keyhole.proxy.service import ProxyResult
 from keyhole.services import Services
 from keyhole.tenancy.principal import Principal
 from keyhole.timestamps import timestamp
 
-_JSON_TYPES = ("application/json", "+json")
 # Statuses a call may answer besides the section's: an inline credential whose configuration is
 # invalid, an upstream that cannot be reached or does not answer in time.
 ERRORS = (422, 502, 504)
@@ -136,7 +136,7 @@ def _data(result: ProxyResult) -> Any:
         return None
     if result.body_encoding == "base64":
         return result.body  # undecodable bytes under a text content type
-    if any(marker in result.content_type.lower() for marker in _JSON_TYPES):
+    if is_json(result.content_type):
         try:
             return orjson.loads(result.body)
         except orjson.JSONDecodeError:

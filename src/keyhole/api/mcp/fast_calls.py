@@ -3,8 +3,9 @@
 A tool call is nearly all of an agent's traffic, and the SDK's generic path around it (its
 request and result models validated and dumped twice, a tracing span, a connection object and a
 runner per request) costs about twice the tool itself. A call that is plainly well formed goes
-straight to the tool instead: the same envelope rules, checked with the SDK's own classifier,
-the same ``run_tool`` as the SDK's handler, the result dumped once in the SDK's wire form.
+straight to the tool instead: the same envelope and request rules, checked with the SDK's own
+classifier and request models, the same ``run_tool`` as the SDK's handler, the result dumped once
+in the SDK's wire form.
 Anything else, and anything unusual about a call (an older protocol revision, a duplicated
 routing header, an id or field the shortcut does not expect, an unknown tool), goes to the SDK
 untouched, which answers it as it would have. ``tests/mcp_server/test_fast_calls.py`` holds
@@ -21,7 +22,9 @@ from mcp.server.lowlevel import Server
 from mcp.server.streamable_http import check_accept_headers
 from mcp.shared.inbound import InboundModernRoute, classify_inbound_request, find_duplicated_routing_header
 from mcp_types import SERVER_INFO_META_KEY
+from mcp_types.methods import validate_client_request
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Send
@@ -30,6 +33,7 @@ from keyhole.api.mcp.server import McpCall, offered_tool, run_tool
 
 _ENVELOPE = frozenset({"jsonrpc", "id", "method", "params"})
 _PARAMS = frozenset({"name", "arguments", "_meta"})
+_INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
 
 
 def _plain_call(request: Request, body: bytes) -> tuple[int | str, str, dict[str, Any] | None] | None:
@@ -49,6 +53,8 @@ def _plain_call(request: Request, body: bytes) -> tuple[int | str, str, dict[str
     request_id, params = message.get("id"), message.get("params")
     if isinstance(request_id, bool) or not isinstance(request_id, int | str):
         return None
+    if isinstance(request_id, int) and not _INT64_MIN <= request_id <= _UINT64_MAX:
+        return None  # the SDK's encoder writes any integer; orjson's stops at 64 bits
     if not isinstance(params, dict) or params.keys() - _PARAMS:
         return None
     name, arguments = params.get("name"), params.get("arguments")
@@ -56,7 +62,12 @@ def _plain_call(request: Request, body: bytes) -> tuple[int | str, str, dict[str
         return None
     if find_duplicated_routing_header(request.headers.items()) is not None:
         return None
-    if not isinstance(classify_inbound_request(message, headers=request.headers), InboundModernRoute):
+    route = classify_inbound_request(message, headers=request.headers)
+    if not isinstance(route, InboundModernRoute):
+        return None
+    try:  # the request's own model, as the SDK checks it before any handler runs
+        validate_client_request("tools/call", route.protocol_version, params)
+    except (ValidationError, ValueError):
         return None
     return request_id, name, arguments
 

@@ -9,6 +9,7 @@ request and nothing is kept between them.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -50,16 +51,32 @@ def _refusal(error: KeyholeError) -> Response:
 
 
 def _check_origin(request: Request, services: Services) -> None:
-    """A browser page of another origin may not drive the MCP endpoint (the spec's DNS
-    rebinding rule); clients that are not browsers send no Origin."""
+    """A browser page may drive the MCP endpoint only from the server's own origin: the public URL
+    when one is set, else a loopback origin that is the request's own (a name that resolves to
+    this host by DNS rebinding is not loopback). Clients that are not browsers send no Origin."""
     origin = request.headers.get("origin")
     if origin is None:
         return
-    if origin.rstrip("/") != public_base_url(request, services.settings):
+    origin = origin.rstrip("/")
+    public = services.settings.public_url
+    if public is not None:
+        allowed = origin == public.rstrip("/")
+    else:
+        allowed = origin == public_base_url(request, services.settings) and _loopback(request.url.hostname)
+    if not allowed:
         raise Forbidden(
             f"requests from the web origin {origin[:128]!r} are refused; MCP clients send no Origin",
             key="origin_not_allowed",
         )
+
+
+def _loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address((host or "").strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 async def _read_message(request: Request) -> bytes:
@@ -74,14 +91,14 @@ async def _read_message(request: Request) -> bytes:
     return await read_body(request, MAX_REQUEST_BYTES)
 
 
-def _replay(body: bytes) -> Receive:
+def _replay(body: bytes, original: Receive) -> Receive:
     """The request's body again, for the SDK, which reads it from ``receive``."""
     sent = False
 
     async def receive() -> Message:
         nonlocal sent
-        if sent:  # nothing more comes: what a client that went away looks like
-            return {"type": "http.disconnect"}
+        if sent:  # the body is read: what comes next is the client going away, if it does
+            return await original()
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 
@@ -123,7 +140,7 @@ class McpTransport:
         if self._fast_calls and await fast_calls.answer(self._server, call, request, body, send):
             return
         request.scope[SCOPE_KEY] = call
-        await self._manager.handle_request(request.scope, _replay(body), send)
+        await self._manager.handle_request(request.scope, _replay(body, request.receive), send)
 
 
 class McpEndpoint:

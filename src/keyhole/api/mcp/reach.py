@@ -17,6 +17,7 @@ from keyhole.connections.schemas import ConnectionView
 from keyhole.connections.target import HttpTarget
 from keyhole.errors import InvalidRequest, KeyholeError, NotFound
 from keyhole.proxy import contract
+from keyhole.queries.execution import QueryLimits
 from keyhole.services import Services
 from keyhole.tenancy.principal import Principal
 from keyhole.toolrouter.service import SessionView
@@ -54,8 +55,7 @@ def _http_summary(connection_type: ConnectionType, target: HttpTarget) -> str:
 
 
 def _sql_summary(connection_type: ConnectionType, view: ConnectionView) -> str:
-    query = view.configuration.get("query") or {}
-    mode = "read-only" if query.get("read_only", True) else "read-write"
+    mode = "read-only" if QueryLimits.from_configuration(view.configuration).read_only else "read-write"
     dialect = connection_type.sql.dialect if connection_type.sql else "sql"
     return f"{connection_type.name} database ({dialect}, {mode}); query it with keyhole_sql_query"
 
@@ -89,8 +89,8 @@ async def summary(services: Services, caller: Caller, view: ConnectionView) -> s
     }
 
 
-def session_summary(
-    services: Services, toolkit: str, target: HttpTarget | None, problem: KeyholeError | None
+async def session_summary(
+    services: Services, caller: Caller, toolkit: str, target: HttpTarget | None, problem: KeyholeError | None
 ) -> schemas.ConnectionSummary:
     connection_type = services.catalog.get(toolkit)
     if target is None:
@@ -98,7 +98,7 @@ def session_summary(
         health: schemas.Health = {"status": "unusable", "error": f"{problem.key}: {problem.message}"}
         line = f"{connection_type.name}; not callable in this session: {problem.message}"
     else:
-        health = {"status": "healthy", "error": None}
+        health = _health(await services.connections.get(caller.principal, target.connection_id))
         line = _http_summary(connection_type, target)
     return {
         "id": toolkit,
@@ -112,12 +112,32 @@ def session_summary(
     }
 
 
-async def connections(services: Services, caller: Caller) -> list[schemas.ConnectionSummary]:
+def matches(search: str | None, *values: str) -> bool:
+    """Whether ``search`` is part of any of ``values``, in any case (no search: all match)."""
+    return search is None or any(search.casefold() in value.casefold() for value in values)
+
+
+async def connections(
+    services: Services, caller: Caller, *, kind: str | None, search: str | None, offset: int, limit: int
+) -> tuple[list[schemas.ConnectionSummary], int]:
+    """One page of what the caller reaches, filtered, and how many match in all; only the page's
+    connections are looked at beyond their rows."""
     if caller.session is not None:
-        reached = await services.sessions.reachable(caller.principal, caller.session)
-        return [session_summary(services, r.toolkit, r.target, r.problem) for r in reached]
-    views = sorted(await services.connections.list(caller.principal), key=lambda view: (view.name, view.id))
-    return [await summary(services, caller, view) for view in views]
+        reached = [
+            item
+            for item in await services.sessions.reachable(caller.principal, caller.session)
+            if kind in (None, "http")
+            and matches(search, item.toolkit, services.catalog.get(item.toolkit).name)
+        ]
+        page = reached[offset : offset + limit]
+        summaries = [await session_summary(services, caller, r.toolkit, r.target, r.problem) for r in page]
+        return summaries, len(reached)
+    found = [
+        view
+        for view in sorted(await services.connections.list(caller.principal), key=lambda v: (v.name, v.id))
+        if (kind is None or view.type.kind == kind) and matches(search, view.name, view.type.id, view.id)
+    ]
+    return [await summary(services, caller, view) for view in found[offset : offset + limit]], len(found)
 
 
 async def view(services: Services, caller: Caller, reference: str) -> ConnectionView:

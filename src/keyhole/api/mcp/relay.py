@@ -25,9 +25,11 @@ from mcp.shared.exceptions import MCPError
 from keyhole import __version__
 from keyhole.api.mcp.server import INSTRUCTIONS, tool_error
 
-# Connecting and sending are quick or failed; an answer may take a tool's longest wait (a SQL
-# query's 60 s) plus the upstream's own timeout.
-TIMEOUT = httpx2.Timeout(10.0, read=180.0)
+# Connecting and sending are quick or failed; an answer may take a connection's longest timeout
+# (300 s) twice (an OAuth2 upstream's refused token is refreshed and the call sent again), and
+# the server's own work around it.
+READ_SECONDS = 660.0
+TIMEOUT = httpx2.Timeout(10.0, read=READ_SECONDS)
 
 
 class RelayFailed(Exception):
@@ -67,6 +69,12 @@ async def relay(url: str, api_key: str) -> None:
                 return await remote.session.call_tool(params.name, params.arguments)
             except MCPError:
                 raise  # an unknown tool, a malformed request: the server's protocol error, as it said
+            except httpx2.TimeoutException:
+                return tool_error(
+                    "keyhole_timeout",
+                    f"the Keyhole server at {url} did not answer within {READ_SECONDS:.0f} s; the call "
+                    "may still have run there (its audit log tells)",
+                )
             except httpx2.HTTPError as error:
                 return _unreachable(url, error)
 

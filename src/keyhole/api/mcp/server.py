@@ -8,6 +8,7 @@ the REST API; bad arguments too. Only an unknown tool name is a protocol error.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -119,6 +120,16 @@ async def _list_tools(
     )
 
 
+def _encodable(arguments: dict[str, Any] | None) -> bool:
+    """Whether every string in ``arguments`` is real Unicode: JSON may escape a lone surrogate,
+    which no upstream request, query or log line can carry."""
+    try:
+        json.dumps(arguments, ensure_ascii=False).encode()
+    except (UnicodeEncodeError, RecursionError):
+        return False
+    return True
+
+
 def offered_tool(call: McpCall, name: str) -> Tool[Any] | None:
     """The tool ``name`` names, if this caller is offered it (a session is offered fewer)."""
     tool = BY_NAME.get(name)
@@ -127,6 +138,12 @@ def offered_tool(call: McpCall, name: str) -> Tool[Any] | None:
 
 async def run_tool(call: McpCall, tool: Tool[Any], arguments: dict[str, Any] | None) -> types.CallToolResult:
     """One call of ``tool``: its result, or a tool error that says why (never an exception)."""
+    if not _encodable(arguments):
+        _noted(call.caller, tool, "invalid_arguments")
+        return tool_error(
+            "invalid_arguments",
+            f"invalid arguments for {tool.name}: text that is not valid Unicode (a lone surrogate escape)",
+        )
     try:
         parsed = tool.arguments.model_validate(arguments or {})
     except ValidationError as error:

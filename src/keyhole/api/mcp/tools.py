@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Generic, TypeVar
@@ -25,6 +25,7 @@ from keyhole.errors import InvalidRequest
 from keyhole.proxy import contract
 from keyhole.proxy.binary import BlobSink
 from keyhole.proxy.request import ProxyCall, flatten_query
+from keyhole.proxy.response import is_json
 from keyhole.proxy.service import ProxyInfo, ProxyResult
 from keyhole.proxy.spill import Spill
 from keyhole.queries.execution import QueryLimits
@@ -34,8 +35,8 @@ from keyhole.timestamps import timestamp
 
 Arguments = TypeVar("Arguments", bound=BaseModel)
 
-SQL_PAGE_BYTES = 32_768  # a page of rows stops growing past this much JSON (at least one row)
-_JSON_TYPES = ("application/json", "+json")
+SQL_PAGE_BYTES = 32_768  # a page of rows stops growing past this much JSON; no row may be longer
+_PAGE_SLACK = 65_536  # a stored page's JSON beyond its rows' (brackets, separators)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,27 +94,19 @@ def _page(total: int, offset: int, limit: int) -> int | None:
     return offset + limit if offset + limit < total else None
 
 
-def _matches(search: str | None, *values: str) -> bool:
-    return search is None or any(search.casefold() in value.casefold() for value in values)
-
-
 # -- connections ---------------------------------------------------------------------------------
 
 
 async def list_connections(services: Services, caller: Caller, args: schemas.ListConnections) -> Outcome:
-    found = [
-        item
-        for item in await reach.connections(services, caller)
-        if (args.kind is None or item["kind"] == args.kind)
-        and _matches(args.search, item["name"], item["type"], item["id"])
-    ]
-    shown = found[args.offset : args.offset + args.limit]
+    shown, total = await reach.connections(
+        services, caller, kind=args.kind, search=args.search, offset=args.offset, limit=args.limit
+    )
     listed: schemas.ConnectionList = {
         "connections": shown,
-        "total": len(found),
-        "next_offset": _page(len(found), args.offset, args.limit),
+        "total": total,
+        "next_offset": _page(total, args.offset, args.limit),
     }
-    return Outcome(listed, f"{len(shown)} of {len(found)} connections")
+    return Outcome(listed, f"{len(shown)} of {total} connections")
 
 
 def _http_contract(info: ProxyInfo) -> schemas.HttpContract:
@@ -151,7 +144,7 @@ async def describe_connection(
         target = await reach.http_target(services, caller, args.connection)
         info = await services.proxy.info_for(target)
         described: schemas.ConnectionContract = {
-            "connection": reach.session_summary(services, args.connection, target, None),
+            "connection": await reach.session_summary(services, caller, args.connection, target, None),
             "http": _http_contract(info),
             "sql": None,
         }
@@ -182,7 +175,7 @@ async def list_connection_types(
     found: list[schemas.ConnectionTypeSummary] = [
         {"id": item.id, "name": item.name, "kind": item.kind}
         for item in services.catalog.all()
-        if (args.kind is None or item.kind == args.kind) and _matches(args.search, item.id, item.name)
+        if (args.kind is None or item.kind == args.kind) and reach.matches(args.search, item.id, item.name)
     ]
     shown = found[args.offset : args.offset + args.limit]
     listed: schemas.ConnectionTypeList = {
@@ -210,15 +203,13 @@ def _request_body(args: schemas.HttpGet) -> tuple[bytes | None, str | None]:
         )
     if args.body is None:
         return None, None
-    try:
-        return orjson.dumps(args.body), "application/json"
-    except orjson.JSONEncodeError:  # an integer beyond 64 bits: sent with its exact digits
-        try:
-            return json.dumps(args.body, separators=(",", ":"), allow_nan=False).encode(), "application/json"
-        except ValueError:
-            raise InvalidRequest(
-                "body holds NaN or Infinity, which JSON cannot send", key="invalid_arguments"
-            ) from None
+    try:  # not orjson: it would cut an integer beyond 64 bits and send NaN as null
+        encoded = json.dumps(args.body, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise InvalidRequest(
+            "body holds NaN or Infinity, which JSON cannot send", key="invalid_arguments"
+        ) from None
+    return encoded.encode(), "application/json"
 
 
 def _call(args: schemas.HttpGet) -> ProxyCall:
@@ -271,9 +262,9 @@ def _http_result(result: ProxyResult) -> Outcome:
     elif result.body_encoding == "base64":  # bytes that are not UTF-8 under a text content type
         kind, body = ("binary", None) if result.spilled else ("base64", result.body)
     elif result.spilled:
-        kind, preview = ("json" if _is_json(result.content_type) else "text"), result.body
+        kind, preview = ("json" if is_json(result.content_type) else "text"), result.body
     else:
-        parsed, body = parse_json(result.body) if _is_json(result.content_type) else (False, result.body)
+        parsed, body = parse_json(result.body) if is_json(result.content_type) else (False, result.body)
         kind = "json" if parsed else "text"
     shown: schemas.HttpResult = {
         "status": result.status,
@@ -298,11 +289,6 @@ def _http_result(result: ProxyResult) -> Outcome:
     elif kind == "binary" and download is not None:
         headline += f"; {download['content_type']} body of {download['size_bytes']} bytes at download.url"
     return Outcome(shown, headline, links)
-
-
-def _is_json(content_type: str) -> bool:
-    lowered = content_type.lower()
-    return any(marker in lowered for marker in _JSON_TYPES)
 
 
 async def http_call(services: Services, caller: Caller, args: schemas.HttpGet) -> Outcome:
@@ -373,6 +359,33 @@ def _sql_result(view: QueryView, rows: list[list[Any]], next_token: str | None) 
     return Outcome(shown, headline)
 
 
+def _row_too_large(query_id: str, size: int) -> InvalidRequest:
+    return InvalidRequest(
+        f"a row of this result holds more JSON than a tool result may ({size} bytes, at most "
+        f"{SQL_PAGE_BYTES}); select fewer or shorter columns (substr, length), or read the rows with "
+        f"GET /api/queries/{query_id}",
+        key="row_too_large",
+    )
+
+
+async def _stored_page(results: AsyncIterator[bytes], limit: int, query_id: str) -> bytes:
+    """One stored page, refused past ``limit``: a page larger than the pages the runner builds
+    holds a single row larger than them, which no tool result could carry anyway."""
+    parts: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in results:
+            size += len(chunk)
+            if size > limit:
+                raise _row_too_large(query_id, size)
+            parts.append(chunk)
+    finally:
+        close = getattr(results, "aclose", None)  # the blob store's stream, released early
+        if close is not None:
+            await close()
+    return b"".join(parts)
+
+
 async def _rows_page(
     services: Services, caller: Caller, query_id: str, token: str | None, page_size: int, wait_ms: int
 ) -> Outcome:
@@ -380,9 +393,15 @@ async def _rows_page(
     view = await services.queries.settled(caller.principal, query_id, within_seconds=wait_ms / 1000)
     if view.status != "done":
         return _sql_result(view, [], token if view.status != "failed" else None)
-    page = await services.queries.read(caller.principal, query_id, stored)
-    # One stored page (at most KEYHOLE_QUERY_PAGE_BYTES) is read; only a window of it is returned.
-    raw = b"".join([chunk async for chunk in page.results]) if page.results is not None else b"[]"
+    try:
+        page = await services.queries.read(caller.principal, query_id, stored)
+    except InvalidRequest as error:
+        if error.key == "invalid_page_token":
+            raise _bad_token() from None
+        raise
+    raw = b"[]"
+    if page.results is not None:
+        raw = await _stored_page(page.results, services.settings.query_page_bytes + _PAGE_SLACK, query_id)
     records: list[Any] = exact_json(raw)
     if offset and offset >= len(records):
         raise _bad_token()
@@ -391,8 +410,11 @@ async def _rows_page(
     size = 0
     for record in records[offset : offset + page_size]:
         row = [record.get(name) for name in fields] if isinstance(record, dict) else list(record)
-        size += len(orjson.dumps(row))
-        if rows and size > SQL_PAGE_BYTES:
+        row_size = len(json.dumps(row, ensure_ascii=False).encode())
+        if row_size > SQL_PAGE_BYTES and not rows:
+            raise _row_too_large(query_id, row_size)
+        size += row_size
+        if size > SQL_PAGE_BYTES:
             break
         rows.append(row)
     following = offset + len(rows)

@@ -12,6 +12,8 @@ import json
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import orjson
+
 _SAFE_INTEGER = 2**53 - 1
 
 
@@ -43,10 +45,14 @@ def exact_json(raw: bytes | str) -> Any:
 
 
 def parse_json(text: str) -> tuple[bool, Any]:
-    """``(True, value)`` for a JSON document, ``(False, text)`` otherwise."""
+    """``(True, value)`` for a JSON document a result can carry, ``(False, text)`` otherwise: a
+    string escaping a lone surrogate, or nesting deeper than the result's encoder goes, stays
+    the text it was."""
     try:
-        return True, json.loads(
+        value = json.loads(
             text.removeprefix("\ufeff"), parse_int=_integer, parse_float=_number, parse_constant=_constant
         )
-    except (ValueError, RecursionError):
+        orjson.dumps(value)
+    except (ValueError, RecursionError, orjson.JSONEncodeError):
         return False, text
+    return True, value
