@@ -20,7 +20,7 @@ from keyhole.proxy.binary import BinaryBody, BinarySink, is_binary
 from keyhole.proxy.metrics import PROXY_LATENCY, PROXY_RESPONSE_BYTES, count_call
 from keyhole.proxy.request import ProxyCall, UpstreamRequest, build_upstream
 from keyhole.proxy.response import decode_body
-from keyhole.proxy.spill import Spill, read_or_spill
+from keyhole.proxy.spill import Spill, read_or_spill, store
 from keyhole.proxy.upstream import Answer, UpstreamReader
 from keyhole.ratelimit import RateDecision, RateLimiter
 from keyhole.store.base import utcnow
@@ -90,6 +90,33 @@ def _audited_method(method: object) -> str:
     if not isinstance(method, str) or not method.isascii() or not method.isprintable():
         return ""
     return method.upper()[:8]
+
+
+def _result(
+    answer: Answer,
+    call_id: str,
+    started: float,
+    body: str,
+    encoding: str,
+    *,
+    truncated: bool,
+    size: int,
+    stored: BinaryBody | None = None,
+    spilled: bool = False,
+) -> ProxyResult:
+    return ProxyResult(
+        status=answer.status,
+        body=body,
+        body_encoding=encoding,
+        content_type=answer.content_type,
+        headers=answer.headers,
+        latency_ms=int((time.perf_counter() - started) * 1000),
+        truncated=truncated,
+        call_id=call_id,
+        body_bytes=size,
+        binary=stored,
+        spilled=spilled,
+    )
 
 
 def _safe(method: object) -> bool:
@@ -200,45 +227,23 @@ class ProxyService:
                 return await self._spill(answer, spill, target, call_id, started)
             raw, truncated = await answer.read(limits.max_response_body_bytes)
         body, encoding = decode_body(raw, answer.content_type, truncated=truncated)
-        return ProxyResult(
-            status=answer.status,
-            body=body,
-            body_encoding=encoding,
-            content_type=answer.content_type,
-            headers=answer.headers,
-            latency_ms=int((time.perf_counter() - started) * 1000),
-            truncated=truncated,
-            call_id=call_id,
-            body_bytes=len(raw),
-        )
+        return _result(answer, call_id, started, body, encoding, truncated=truncated, size=len(raw))
 
     @staticmethod
     async def _store_binary(
         answer: Answer, sink: BinarySink, target: HttpTarget, call_id: str, started: float
     ) -> ProxyResult:
         body = answer.stream(target.limits.max_async_body_bytes)
-        try:
-            stored = await sink(
-                body.chunks(),
-                content_type=answer.content_type,
-                organization_id=target.organization_id,
-                call_id=call_id,
-            )
-        except KeyholeError:
-            if body.failure is not None:  # the upstream broke off: report that, not the aborted write
-                raise body.failure from None
-            raise
-        return ProxyResult(
-            status=answer.status,
-            body="",
-            body_encoding="base64",
+        stored = await store(
+            body,
+            body.chunks(),
+            sink,
             content_type=answer.content_type,
-            headers=answer.headers,
-            latency_ms=int((time.perf_counter() - started) * 1000),
-            truncated=body.truncated,
+            organization_id=target.organization_id,
             call_id=call_id,
-            body_bytes=body.size,
-            binary=stored,
+        )
+        return _result(
+            answer, call_id, started, "", "base64", truncated=body.truncated, size=body.size, stored=stored
         )
 
     @staticmethod
@@ -252,20 +257,18 @@ class ProxyService:
             organization_id=target.organization_id,
             call_id=call_id,
         )
-        cut = kept.truncated or kept.stored is not None
-        body, encoding = decode_body(kept.head, answer.content_type, truncated=cut)
-        return ProxyResult(
-            status=answer.status,
-            body=body,
-            body_encoding=encoding,
-            content_type=answer.content_type,
-            headers=answer.headers,
-            latency_ms=int((time.perf_counter() - started) * 1000),
+        spilled = kept.stored is not None
+        body, encoding = decode_body(kept.head, answer.content_type, truncated=kept.truncated or spilled)
+        return _result(
+            answer,
+            call_id,
+            started,
+            body,
+            encoding,
             truncated=kept.truncated,
-            call_id=call_id,
-            body_bytes=kept.size,
-            binary=kept.stored,
-            spilled=kept.stored is not None,
+            size=kept.size,
+            stored=kept.stored,
+            spilled=spilled,
         )
 
     def record(

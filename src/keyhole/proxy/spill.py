@@ -6,6 +6,7 @@ from its first byte, into the spill's sink (capped at the connection's ``max_asy
 like every body that goes to the blob store) and the caller gets its first ``inline_bytes`` as a
 preview beside the URL of the whole. So an agent sees a bounded answer and can still fetch
 everything, and memory holds one inline buffer and one chunk whatever the body's size.
+``store`` is the one write of an answer's stream to a sink, also a binary answer's.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from keyhole.errors import KeyholeError
 from keyhole.proxy.binary import BinaryBody, BinarySink
-from keyhole.proxy.upstream import Answer
+from keyhole.proxy.upstream import Answer, BodyStream
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +56,33 @@ async def read_or_spill(
             yield rest
 
     try:
-        stored = await spill.sink(
-            whole(), content_type=answer.content_type, organization_id=organization_id, call_id=call_id
+        stored = await store(
+            body,
+            whole(),
+            spill.sink,
+            content_type=answer.content_type,
+            organization_id=organization_id,
+            call_id=call_id,
         )
-    except KeyholeError:
-        if body.failure is not None:  # the upstream broke off: report that, not the aborted write
-            raise body.failure from None
-        raise
     finally:
         await chunks.aclose()
     return SpilledBody(bytes(buffered[: spill.inline_bytes]), stored, body.truncated, body.size)
+
+
+async def store(
+    body: BodyStream,
+    chunks: AsyncIterator[bytes],
+    sink: BinarySink,
+    *,
+    content_type: str,
+    organization_id: str,
+    call_id: str,
+) -> BinaryBody:
+    """``chunks`` of ``body`` written by ``sink``; an upstream that broke off is reported as
+    such, not as the write it aborted."""
+    try:
+        return await sink(chunks, content_type=content_type, organization_id=organization_id, call_id=call_id)
+    except KeyholeError:
+        if body.failure is not None:
+            raise body.failure from None
+        raise
