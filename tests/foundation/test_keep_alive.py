@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from conftest import free_port
+from conftest import served_in_thread
 from keyhole.api.fast_routes import FastRoutes
 from keyhole.app import create_app
 from keyhole.settings import Settings
@@ -42,19 +39,8 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     fast_routes.app.router.routes.append(Route("/api/fail", _fail, methods=["GET"]))
     # The proxy routes are served ahead of the router: a defect there must be answered the same way.
     monkeypatch.setattr(TenancyService, "authenticate", _defective_authentication)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    with served_in_thread(app) as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 def _exchange(connection: socket.socket, path: str) -> tuple[int, dict[str, str], bytes]:

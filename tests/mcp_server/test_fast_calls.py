@@ -10,8 +10,6 @@ import contextlib
 import json
 import sqlite3
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from ipaddress import ip_network
@@ -21,9 +19,8 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
 
-from conftest import PYTHON, Keys, free_port, server_env
+from conftest import PYTHON, Keys, served_in_thread, server_env
 from keyhole.api.mcp import fast_calls
 from keyhole.app import create_app
 from keyhole.settings import Settings
@@ -55,17 +52,6 @@ class Pair:
     keys: Keys
 
 
-def _serve(app: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "a server did not start"
-        time.sleep(0.05)
-    return server, thread
-
-
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory, httpbin_url: str) -> Iterator[Pair]:
     home: Path = tmp_path_factory.mktemp("mcp-parity")
@@ -86,8 +72,15 @@ def pair(tmp_path_factory: pytest.TempPathFactory, httpbin_url: str) -> Iterator
     settings = Settings(
         home=home, sql_file_root=home, egress_allow=[ip_network("127.0.0.0/8")], audit_flush_seconds=0.2
     )
-    servers = [_serve(create_app(settings, fast_routes=fast), free_port()) for fast in (True, False)]
-    fast_url, sdk_url = (f"http://127.0.0.1:{server.config.port}" for server, _ in servers)
+    with (
+        served_in_thread(create_app(settings)) as fast_url,
+        served_in_thread(create_app(settings, fast_routes=False)) as sdk_url,
+    ):
+        yield _paired(fast_url, sdk_url, keys, httpbin_url)
+
+
+def _paired(fast_url: str, sdk_url: str, keys: Keys, httpbin_url: str) -> Pair:
+    """The pair, with ``billing`` (httpbin behind ``SECRET``) and ``rows`` (a SQLite file)."""
     with httpx.Client(base_url=fast_url, headers=keys.bearer, timeout=30) as client:
         for body in (
             {
@@ -100,10 +93,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory, httpbin_url: str) -> Iterator
         ):
             created = client.post("/api/connections", json=body)
             assert created.status_code == 200, created.text
-    yield Pair(fast_url, sdk_url, keys)
-    for server, thread in servers:
-        server.should_exit = True
-        thread.join(30)
+    return Pair(fast_url, sdk_url, keys)
 
 
 def _call(name: str, arguments: Any, **envelope: Any) -> tuple[dict[str, str], bytes]:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from ipaddress import ip_network
@@ -18,9 +16,8 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
 
-from conftest import PYTHON, Keys, free_port, server_env
+from conftest import PYTHON, Keys, served_in_thread, server_env
 from keyhole.api.fast_routes import FastRoutes
 from keyhole.app import create_app
 from keyhole.settings import Settings
@@ -43,17 +40,6 @@ class Pair:
     session: str
 
 
-def _serve(app: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "a server did not start"
-        time.sleep(0.05)
-    return server, thread
-
-
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory, httpbin_url: str) -> Iterator[Pair]:
     home: Path = tmp_path_factory.mktemp("parity")
@@ -72,8 +58,12 @@ def pair(tmp_path_factory: pytest.TempPathFactory, httpbin_url: str) -> Iterator
     fast_app = create_app(settings)
     framework_app = create_app(settings, fast_routes=False)
     assert isinstance(fast_app.app, FastRoutes) and not isinstance(framework_app.app, FastRoutes)
-    servers = [_serve(app, port) for app, port in ((fast_app, free_port()), (framework_app, free_port()))]
-    fast_url, framework_url = (f"http://127.0.0.1:{server.config.port}" for server, _ in servers)
+    with served_in_thread(fast_app) as fast_url, served_in_thread(framework_app) as framework_url:
+        yield _paired(fast_url, framework_url, keys, httpbin_url)
+
+
+def _paired(fast_url: str, framework_url: str, keys: Keys, httpbin_url: str) -> Pair:
+    """The pair, with a connection to httpbin and a tool router session."""
     with httpx.Client(base_url=fast_url, headers=keys.bearer, timeout=30) as client:
         created = client.post(
             "/api/connections",
@@ -94,10 +84,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory, httpbin_url: str) -> Iterator
             headers={"x-api-key": keys.user_api_key},
         )
         assert session.status_code == 201, session.text
-    yield Pair(fast_url, framework_url, keys, created.json()["data"]["id"], session.json()["session_id"])
-    for server, thread in servers:
-        server.should_exit = True
-        thread.join(30)
+    return Pair(fast_url, framework_url, keys, created.json()["data"]["id"], session.json()["session_id"])
 
 
 def _corpus(pair: Pair) -> list[tuple[str, str, dict[str, str], bytes]]:
