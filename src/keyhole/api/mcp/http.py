@@ -120,7 +120,7 @@ class McpTransport:
             app=self._server,
             json_response=True,
             stateless=True,
-            # Origin is checked above against the public URL; Host may be any name the server has.
+            # Origin is checked by _check_origin; Host may be any name the server answers under.
             security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
             max_request_body_size=MAX_REQUEST_BYTES,
         )
