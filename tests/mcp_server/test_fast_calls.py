@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from ipaddress import ip_network
@@ -20,7 +19,7 @@ import httpx
 import orjson
 import pytest
 
-from conftest import PYTHON, Keys, served_in_thread, server_env
+from conftest import KeyholeServer, Keys, served_in_thread, server_env
 from keyhole.api.mcp import fast_calls
 from keyhole.app import create_app
 from keyhole.settings import Settings
@@ -59,16 +58,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory, httpbin_url: str) -> Iterator
         db.execute("CREATE TABLE t (id INTEGER, big INTEGER)")
         db.executemany("INSERT INTO t VALUES (?, ?)", [(i, 2**60 + i) for i in range(30)])
     env = server_env(home, KEYHOLE_SQL_FILE_ROOT=str(home))
-    bootstrap = subprocess.run(
-        [PYTHON, "-m", "keyhole.cli", "bootstrap", "--org", "parity", "--user", "p@parity.test"],
-        env=env,
-        cwd=home,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    keys = Keys(**orjson.loads(bootstrap.stdout.strip().splitlines()[-1]))
+    keys = KeyholeServer(home, env).bootstrap("parity", "p@parity.test")  # the CLI, no server yet
     settings = Settings(
         home=home, sql_file_root=home, egress_allow=[ip_network("127.0.0.0/8")], audit_flush_seconds=0.2
     )

@@ -6,7 +6,6 @@ call (call ids, latencies, the upstream's clock) are masked."""
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from ipaddress import ip_network
@@ -17,7 +16,7 @@ import httpx
 import orjson
 import pytest
 
-from conftest import PYTHON, Keys, served_in_thread, server_env
+from conftest import KeyholeServer, Keys, served_in_thread, server_env
 from keyhole.api.fast_routes import FastRoutes
 from keyhole.app import create_app
 from keyhole.settings import Settings
@@ -44,16 +43,7 @@ class Pair:
 def pair(tmp_path_factory: pytest.TempPathFactory, httpbin_url: str) -> Iterator[Pair]:
     home: Path = tmp_path_factory.mktemp("parity")
     env = server_env(home)
-    bootstrap = subprocess.run(
-        [PYTHON, "-m", "keyhole.cli", "bootstrap", "--org", "parity", "--user", "p@parity.test"],
-        env=env,
-        cwd=home,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    keys = Keys(**orjson.loads(bootstrap.stdout.strip().splitlines()[-1]))
+    keys = KeyholeServer(home, env).bootstrap("parity", "p@parity.test")  # the CLI, no server yet
     settings = Settings(home=home, egress_allow=[ip_network("127.0.0.0/8")], audit_flush_seconds=0.2)
     fast_app = create_app(settings)
     framework_app = create_app(settings, fast_routes=False)
