@@ -97,3 +97,19 @@ def rival_connection(rival: Org, httpbin_url: str) -> str:
             "validate": False,
         }
     )
+
+
+@pytest.fixture(scope="session")
+def ledger(acme: Org, sql_root: Path) -> tuple[str, Path]:
+    """A SQLite connection that may write, on its own file: ``(name, file)``; tables ``items``
+    (``ROWS`` rows) and ``control`` (empty)."""
+    name = f"ledger-{uuid.uuid4().hex[:6]}"
+    path = sql_root / f"{name}.sqlite"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
+        connection.execute("CREATE TABLE control (id INTEGER PRIMARY KEY)")
+        connection.executemany("INSERT INTO items VALUES (?, ?)", [(i, f"item {i}") for i in range(ROWS)])
+    acme.create(
+        {"name": name, "type": "sqlite", "configuration": {"path": path.name, "query": {"read_only": False}}}
+    )
+    return name, path

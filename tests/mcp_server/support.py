@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import mcp_types as types
@@ -49,6 +51,12 @@ async def over_stdio(server_url: str, api_key: str) -> AsyncIterator[Client]:
     )
     async with Client(params) as client:
         yield client
+
+
+def count(path: Path, table: str) -> int:
+    """The rows of ``table`` in the SQLite file ``path``, read directly."""
+    with sqlite3.connect(path) as connection:
+        return int(connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
 def text_of(result: types.CallToolResult) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import re
-import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from mcp import Client
 from conftest import KeyholeServer
 
 from .conftest import ROWS, Org
-from .support import SECRET, TOOLS, over_http, refused, structured, text_of
+from .support import SECRET, TOOLS, count, over_http, refused, structured, text_of
 
 # Keys a bad call may be refused with; anything else (internal_error above all) is a failure.
 KNOWN_KEYS = frozenset(
@@ -515,26 +514,6 @@ async def test_a_body_with_a_huge_integer_is_sent_or_refused(
 
 
 # -- nothing written -----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def ledger(acme: Org, sql_root: Path) -> tuple[str, Path]:
-    """A SQLite connection that may write, on its own file: ``(name, file)``."""
-    name = f"ledger-{uuid.uuid4().hex[:6]}"
-    path = sql_root / f"{name}.sqlite"
-    with sqlite3.connect(path) as connection:
-        connection.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
-        connection.execute("CREATE TABLE control (id INTEGER PRIMARY KEY)")
-        connection.executemany("INSERT INTO items VALUES (?, ?)", [(i, f"item {i}") for i in range(ROWS)])
-    acme.create(
-        {"name": name, "type": "sqlite", "configuration": {"path": path.name, "query": {"read_only": False}}}
-    )
-    return name, path
-
-
-def count(path: Path, table: str) -> int:
-    with sqlite3.connect(path) as connection:
-        return int(connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
 async def test_bad_arguments_to_the_sql_tools_write_nothing(

@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,7 +30,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSI
 from conftest import KeyholeServer
 
 from .conftest import ROWS, Org
-from .support import SECRET, TOOLS, over_http, over_stdio, refused, structured, text_of
+from .support import SECRET, TOOLS, count, over_http, over_stdio, refused, structured, text_of
 
 READ_ONLY = {
     "keyhole_list_connections",
@@ -159,7 +161,12 @@ async def test_the_credential_is_injected_and_never_shown(
         bearer = await client.call_tool("keyhole_http_get", {"connection": "billing", "path": "/bearer"})
         echo = await client.call_tool(
             "keyhole_http_get",
-            {"connection": httpbin_connection, "path": "/anything", "query": {"a": [1, 2], "b": "x"}},
+            {
+                "connection": httpbin_connection,
+                "path": "/anything",
+                "query": {"a": [1, 2], "b": "x"},
+                "headers": {"X-Trace": "t-1"},
+            },
         )
     answer = structured(bearer)
     assert answer["status"] == 200 and answer["ok"] is True
@@ -167,6 +174,7 @@ async def test_the_credential_is_injected_and_never_shown(
     echoed = structured(echo)
     assert echoed["body_kind"] == "json" and echoed["body"]["method"] == "GET"
     assert echoed["body"]["headers"]["Authorization"] == "Bearer [REDACTED]"
+    assert echoed["body"]["headers"]["X-Trace"] == "t-1"  # the caller's own headers go through
     assert echoed["body"]["args"] == {"a": ["1", "2"], "b": "x"}
     assert "a=1&a=2" in echoed["body"]["url"]
     for result in (bearer, echo):
@@ -423,22 +431,24 @@ async def test_a_query_of_another_org_is_not_found(
     refused(theirs, "query_not_found")
 
 
-async def test_sql_query_never_writes(mserver: KeyholeServer, acme: Org, sqlite_connection: str) -> None:
+async def test_sql_query_never_writes(mserver: KeyholeServer, acme: Org, ledger: tuple[str, Path]) -> None:
+    """On a connection that allows writes: keyhole_sql_query still cannot, keyhole_sql_execute can."""
+    name, path = ledger
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY)")
     async with over_http(mserver.url + "/mcp", acme.keys.bearer) as client:
         result = await client.call_tool(
-            "keyhole_sql_query",
-            {"connection": "warehouse", "sql": "INSERT INTO items VALUES (999, 'x', 1, 1)"},
+            "keyhole_sql_query", {"connection": name, "sql": "INSERT INTO notes VALUES (1)"}
         )
-        count = structured(
-            await client.call_tool(
-                "keyhole_sql_query", {"connection": "warehouse", "sql": "SELECT COUNT(*) AS n FROM items"}
-            )
+        assert count(path, "notes") == 0
+        written = await client.call_tool(
+            "keyhole_sql_execute", {"connection": name, "sql": "INSERT INTO notes VALUES (2)"}
         )
     failed = structured(result)
     assert failed["status"] == "failed" and failed["rows"] == []
     assert failed["error"] is not None and failed["error"]["code"] and failed["error"]["message"]
     assert failed["next_page_token"] is None
-    assert count["rows"] == [[ROWS]]
+    assert structured(written)["status"] == "done" and count(path, "notes") == 1
 
 
 # -- refusals ------------------------------------------------------------------------------------
@@ -500,3 +510,30 @@ async def test_calls_are_audited_as_mcp(mserver: KeyholeServer, acme: Org, httpb
     assert found["dialect"] == "mcp"
     assert found["method"] == "GET" and found["path"].startswith("/get") and found["status"] == 200
     assert found["principalId"] == acme.keys.user_id
+
+
+async def test_the_listings_filter_and_page(
+    mserver: KeyholeServer, acme: Org, httpbin_connection: str, sqlite_connection: str
+) -> None:
+    async with over_http(mserver.url + "/mcp", acme.keys.bearer) as client:
+        http_only = structured(await client.call_tool("keyhole_list_connections", {"kind": "http"}))
+        found = structured(await client.call_tool("keyhole_list_connections", {"search": "WAREHOUSE"}))
+        seen: list[str] = []
+        offset: int | None = 0
+        while offset is not None:
+            page = structured(
+                await client.call_tool("keyhole_list_connections", {"limit": 1, "offset": offset})
+            )
+            assert len(page["connections"]) <= 1
+            seen += [item["id"] for item in page["connections"]]
+            offset = page["next_offset"]
+        types_page = structured(
+            await client.call_tool("keyhole_list_connection_types", {"kind": "sql", "limit": 2})
+        )
+    assert http_only["connections"] and all(item["kind"] == "http" for item in http_only["connections"])
+    assert "warehouse" not in [item["name"] for item in http_only["connections"]]
+    assert [item["name"] for item in found["connections"]] == ["warehouse"] and found["total"] == 1
+    assert len(seen) == len(set(seen)) == page["total"]
+    assert {httpbin_connection, sqlite_connection} <= set(seen)
+    assert len(types_page["types"]) == 2 and all(item["kind"] == "sql" for item in types_page["types"])
+    assert types_page["total"] > 2 and types_page["next_offset"] == 2
