@@ -34,12 +34,9 @@ _VOLATILE = frozenset(
         "latency_ms",
         "Date",
         "date",
-        "url",
-        "uri",
         "expires_at",
         "query_id",
         "next_page_token",
-        "name",
     }
 )
 
@@ -115,7 +112,7 @@ def _call(name: str, arguments: Any, **envelope: Any) -> tuple[dict[str, str], b
 
 GET = "keyhole_http_get"
 REQUEST = "keyhole_http_request"
-# (case, tool, arguments, whether the shortcut serves it)
+# (case, tool, arguments): every one served by the shortcut
 PLAIN: list[tuple[str, str, Any]] = [
     ("get json", GET, {"connection": "billing", "path": "/anything", "query": {"a": [1, 2]}}),
     ("get echo of the credential", GET, {"connection": "billing", "path": "/bearer"}),
@@ -163,8 +160,10 @@ def _mask(value: Any) -> Any:
     """``value`` with every volatile member masked, also inside a text block's JSON."""
     if isinstance(value, dict):
         masked = {key: "*" if key in _VOLATILE else _mask(item) for key, item in value.items()}
-        if masked.get("type") == "resource_link":  # named after its call
-            masked["name"] = "*"
+        if masked.get("type") == "resource_link":  # named after its call, pointing at its download
+            masked["name"] = masked["uri"] = "*"
+        if "expires_at" in value and "url" in value:  # a download: a signed link of its own
+            masked["url"] = "*"
         if masked.get("type") == "text" and isinstance(masked.get("text"), str):
             headline, _, rest = masked["text"].partition("\n")
             with contextlib.suppress(orjson.JSONDecodeError):  # an error's text is no JSON
