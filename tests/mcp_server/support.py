@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import mcp_types as types
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
@@ -31,6 +32,46 @@ TOOLS = (
     "keyhole_sql_results",
 )
 SESSION_TOOLS = TOOLS[:5]
+STATELESS = "2026-07-28"  # the protocol revision the official client speaks by default
+
+
+def stateless_call(
+    tool: str, arguments: Any, *, meta: dict[str, Any] | None = None, **envelope: Any
+) -> tuple[dict[str, str], bytes]:
+    """A ``tools/call`` as the official client sends it in the stateless protocol: ``(headers,
+    body)``, no credential. ``meta`` adds to (or replaces) the envelope in ``_meta``; other
+    keywords set (or replace) the message's own members."""
+    message: dict[str, Any] = {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "method": "tools/call",
+        "params": {
+            "name": tool,
+            "arguments": arguments,
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": STATELESS,
+                "io.modelcontextprotocol/clientInfo": {"name": "keyhole-tests", "version": "1"},
+                "io.modelcontextprotocol/clientCapabilities": {},
+                **(meta or {}),
+            },
+        },
+        **envelope,
+    }
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": STATELESS,
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": tool,
+    }
+    return headers, json.dumps(message).encode()  # any integer, as a client may send one
+
+
+def download(url: str) -> httpx.Response:
+    """A download URL fetched as anyone would: no key, no credential."""
+    response = httpx.get(url, timeout=30)
+    assert response.status_code == 200, response.text
+    return response
 
 
 @asynccontextmanager

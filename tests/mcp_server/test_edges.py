@@ -19,9 +19,8 @@ from aiohttp import web
 from conftest import KeyholeServer, free_port
 
 from .conftest import Org
-from .support import SECRET, over_http, refused, structured, text_of
+from .support import SECRET, over_http, refused, stateless_call, structured, text_of
 
-VERSION = "2026-07-28"
 # JSON that Python reads but a result's encoder cannot write: a lone surrogate escape, 300 levels.
 DOCUMENTS = {"/surrogate": '{"t": "abc\\ud83d"}', "/deep": "[" * 300 + "]" * 300}
 
@@ -99,7 +98,14 @@ async def test_upstream_json_a_result_cannot_carry_comes_back_as_text(
             assert answer["body"] == DOCUMENTS[path]  # the upstream's text, every character
 
 
-def _post(mserver: KeyholeServer, headers: dict[str, str], body: str) -> dict[str, Any]:
+def _authorized(
+    org: Org, arguments: dict[str, Any], *, tool: str = "keyhole_http_get", **envelope: Any
+) -> tuple[dict[str, str], bytes]:
+    headers, body = stateless_call(tool, arguments, **envelope)
+    return {**org.keys.bearer, **headers}, body
+
+
+def _post(mserver: KeyholeServer, headers: dict[str, str], body: bytes) -> dict[str, Any]:
     response = httpx.post(mserver.url + "/mcp", content=body, headers=headers, timeout=60)
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = response.json()
@@ -130,7 +136,7 @@ def test_arguments_that_are_not_unicode_are_invalid(
         ("keyhole_sql_query", {"connection": "warehouse", "sql": "SELECT '\ud800'"}),
     ]
     for tool, arguments in calls:
-        headers, body = _raw_call(acme.keys.bearer, arguments, tool=tool)
+        headers, body = _authorized(acme, arguments, tool=tool)
         assert "Unicode" in _refused_raw(_post(mserver, headers, body), "invalid_arguments")
 
 
@@ -138,54 +144,20 @@ def test_a_body_with_nan_is_refused_not_sent_as_null(
     mserver: KeyholeServer, acme: Org, httpbin_connection: str
 ) -> None:
     for value in ("NaN", "Infinity", "-Infinity"):
-        headers, body = _raw_call(
-            acme.keys.bearer,
+        headers, body = _authorized(
+            acme,
             {"connection": "billing", "method": "POST", "path": "/post", "body": {"x": 0}},
             tool="keyhole_http_request",
         )
-        assert "NaN" in _refused_raw(
-            _post(mserver, headers, body.replace('{"x": 0}', '{"x": ' + value + "}")), "invalid_arguments"
-        )
-
-
-def _raw_call(
-    keys: dict[str, str], arguments: dict[str, Any], *, tool: str = "keyhole_http_get", **envelope: Any
-) -> tuple[dict[str, str], str]:
-    """A ``tools/call`` as the official client sends it in the stateless protocol."""
-    message: dict[str, Any] = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "tools/call",
-        "params": {
-            "name": tool,
-            "arguments": arguments,
-            "_meta": {
-                "io.modelcontextprotocol/protocolVersion": VERSION,
-                "io.modelcontextprotocol/clientCapabilities": {},
-            },
-        },
-    }
-    for name, value in envelope.items():
-        if name == "meta":
-            message["params"]["_meta"].update(value)
-        else:
-            message[name] = value
-    headers = {
-        **keys,
-        "Content-Type": "application/json",
-        "Accept": "application/json, text/event-stream",
-        "MCP-Protocol-Version": VERSION,
-        "Mcp-Method": "tools/call",
-        "Mcp-Name": tool,
-    }
-    return headers, json.dumps(message)
+        spelled = body.replace(b'{"x": 0}', b'{"x": ' + value.encode() + b"}")
+        assert "NaN" in _refused_raw(_post(mserver, headers, spelled), "invalid_arguments")
 
 
 def test_an_id_beyond_64_bits_is_answered_and_echoed(
     mserver: KeyholeServer, acme: Org, httpbin_connection: str
 ) -> None:
     huge = 2**70
-    headers, body = _raw_call(acme.keys.bearer, {"connection": "billing", "path": "/get"}, id=huge)
+    headers, body = _authorized(acme, {"connection": "billing", "path": "/get"}, id=huge)
     response = httpx.post(mserver.url + "/mcp", content=body, headers=headers, timeout=60)
     assert response.status_code == 200, response.text
     answer = json.loads(response.text)
@@ -209,11 +181,11 @@ def test_a_malformed_envelope_is_refused_before_any_tool_runs(
         {"io.modelcontextprotocol/clientInfo": {"version": "1"}},
         {"progressToken": [1]},
     ):
-        headers, body = _raw_call(acme.keys.bearer, {"connection": name, "path": "/get"}, meta=meta)
+        headers, body = _authorized(acme, {"connection": name, "path": "/get"}, meta=meta)
         answer = httpx.post(mserver.url + "/mcp", content=body, headers=headers, timeout=60).json()
         assert "error" in answer and answer["error"]["code"] == -32602, answer
     # One good call after them: once it is in the audit log, anything sent before it would be too.
-    headers, body = _raw_call(acme.keys.bearer, {"connection": name, "path": "/get"})
+    headers, body = _authorized(acme, {"connection": name, "path": "/get"})
     good = _post(mserver, headers, body)["result"]["structuredContent"]["call_id"]
     deadline = time.monotonic() + 15
     while True:

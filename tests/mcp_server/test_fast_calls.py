@@ -7,7 +7,6 @@ shortcut must really have served the plain calls of the corpus, and nothing else
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,9 +23,8 @@ from keyhole.api.mcp import fast_calls
 from keyhole.app import create_app
 from keyhole.settings import Settings
 
-from .support import SECRET
+from .support import SECRET, stateless_call
 
-VERSION = "2026-07-28"
 # Values that differ between two identical calls (ids, clocks, signed links): masked.
 _VOLATILE = frozenset(
     {
@@ -83,33 +81,6 @@ def _paired(fast_url: str, sdk_url: str, keys: Keys, httpbin_url: str) -> Pair:
     return Pair(fast_url, sdk_url, keys)
 
 
-def _call(name: str, arguments: Any, **envelope: Any) -> tuple[dict[str, str], bytes]:
-    """A ``tools/call`` as the official client sends it in the stateless protocol."""
-    message: dict[str, Any] = {
-        "jsonrpc": "2.0",
-        "id": 7,
-        "method": "tools/call",
-        "params": {
-            "name": name,
-            "arguments": arguments,
-            "_meta": {
-                "io.modelcontextprotocol/protocolVersion": VERSION,
-                "io.modelcontextprotocol/clientInfo": {"name": "parity", "version": "1"},
-                "io.modelcontextprotocol/clientCapabilities": {},
-            },
-        },
-        **envelope,
-    }
-    headers = {
-        "Content-Type": "application/json",
-        "Accept": "application/json, text/event-stream",
-        "MCP-Protocol-Version": VERSION,
-        "Mcp-Method": "tools/call",
-        "Mcp-Name": name,
-    }
-    return headers, json.dumps(message).encode()  # any integer, as a client may send one
-
-
 GET = "keyhole_http_get"
 REQUEST = "keyhole_http_request"
 # (case, tool, arguments): every one served by the shortcut
@@ -149,10 +120,10 @@ PLAIN: list[tuple[str, str, Any]] = [
 ]
 # Calls the shortcut leaves to the SDK: each must still be answered the same.
 UNUSUAL: list[tuple[str, dict[str, str], bytes]] = [
-    ("unknown tool", *_call("keyhole_nope", {})),
-    ("null id", *_call(GET, {"connection": "billing", "path": "/get"}, id=None)),
-    ("extra envelope field", *_call(GET, {"connection": "billing", "path": "/get"}, extra=1)),
-    ("arguments not an object", *_call(GET, [1, 2])),
+    ("unknown tool", *stateless_call("keyhole_nope", {})),
+    ("null id", *stateless_call(GET, {"connection": "billing", "path": "/get"}, id=None)),
+    ("extra envelope field", *stateless_call(GET, {"connection": "billing", "path": "/get"}, extra=1)),
+    ("arguments not an object", *stateless_call(GET, [1, 2])),
 ]
 
 
@@ -202,7 +173,7 @@ def shortcut_calls(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
 def test_plain_calls_answer_the_same(
     pair: Pair, shortcut_calls: list[bool], case: str, tool: str, arguments: Any
 ) -> None:
-    headers, body = _call(tool, arguments)
+    headers, body = stateless_call(tool, arguments)
     fast, sdk = _exchange(pair.fast, pair.keys, headers, body), _exchange(pair.sdk, pair.keys, headers, body)
     assert shortcut_calls == [True], "the fast server's shortcut did not serve a plain call"
     assert fast == sdk
@@ -219,7 +190,7 @@ def test_unusual_calls_go_to_the_sdk(
 
 
 def test_the_older_protocol_goes_to_the_sdk(pair: Pair, shortcut_calls: list[bool]) -> None:
-    headers, body = _call(GET, {"connection": "billing", "path": "/get"})
+    headers, body = stateless_call(GET, {"connection": "billing", "path": "/get"})
     headers["MCP-Protocol-Version"] = "2025-11-25"
     fast, sdk = _exchange(pair.fast, pair.keys, headers, body), _exchange(pair.sdk, pair.keys, headers, body)
     assert shortcut_calls == [False]
@@ -227,7 +198,7 @@ def test_the_older_protocol_goes_to_the_sdk(pair: Pair, shortcut_calls: list[boo
 
 
 def test_mismatched_routing_headers_go_to_the_sdk(pair: Pair, shortcut_calls: list[bool]) -> None:
-    headers, body = _call(GET, {"connection": "billing", "path": "/get"})
+    headers, body = stateless_call(GET, {"connection": "billing", "path": "/get"})
     headers["Mcp-Name"] = "keyhole_http_request"
     fast, sdk = _exchange(pair.fast, pair.keys, headers, body), _exchange(pair.sdk, pair.keys, headers, body)
     assert shortcut_calls == [False]
@@ -235,7 +206,7 @@ def test_mismatched_routing_headers_go_to_the_sdk(pair: Pair, shortcut_calls: li
 
 
 def test_a_string_id_is_served_and_echoed(pair: Pair, shortcut_calls: list[bool]) -> None:
-    headers, body = _call(GET, {"connection": "billing", "path": "/get"}, id="seven")
+    headers, body = stateless_call(GET, {"connection": "billing", "path": "/get"}, id="seven")
     fast, sdk = _exchange(pair.fast, pair.keys, headers, body), _exchange(pair.sdk, pair.keys, headers, body)
     assert shortcut_calls == [True]
     assert fast == sdk and fast[2]["id"] == "seven"

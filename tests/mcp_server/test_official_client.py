@@ -30,7 +30,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSI
 from conftest import KeyholeServer
 
 from .conftest import ROWS, Org
-from .support import SECRET, TOOLS, count, over_http, over_stdio, refused, structured, text_of
+from .support import SECRET, TOOLS, count, download, over_http, over_stdio, refused, structured, text_of
 
 READ_ONLY = {
     "keyhole_list_connections",
@@ -68,13 +68,6 @@ async def connect(transport: str, server: KeyholeServer, org: Org) -> AsyncItera
 
 def links(result: types.CallToolResult) -> list[types.ResourceLink]:
     return [block for block in result.content if isinstance(block, types.ResourceLink)]
-
-
-def download(url: str) -> httpx.Response:
-    """A download URL fetched as anyone would: no key, no credential."""
-    response = httpx.get(url, timeout=30)
-    assert response.status_code == 200, response.text
-    return response
 
 
 # -- tools/list ----------------------------------------------------------------------------------

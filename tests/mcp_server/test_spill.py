@@ -9,13 +9,13 @@ import base64
 import json
 from typing import Any
 
-import httpx
 import pytest
 
 from conftest import KeyholeServer
 
 from .conftest import Org
 from .support import SECRET, over_http, structured, text_of
+from .support import download as fetch
 
 INLINE = 1024  # the smallest max_inline_bytes a call may ask for
 TAIL = "0123456789" * 20  # text after the boundary, so a spilled body goes on past it
@@ -35,9 +35,7 @@ async def http_get(server: KeyholeServer, org: Org, arguments: dict[str, Any]) -
 def download(answer: dict[str, Any]) -> bytes:
     """The whole body behind a spilled answer's URL, fetched with no credential at all."""
     assert answer["download"] is not None, answer
-    response = httpx.get(answer["download"]["url"], timeout=30)
-    assert response.status_code == 200, response.text
-    return response.content
+    return fetch(answer["download"]["url"]).content
 
 
 @pytest.mark.parametrize("size", [INLINE - 1, INLINE])

@@ -5,7 +5,6 @@ JSON-RPC error body, 401 with WWW-Authenticate), and what no request body can ma
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ import httpx
 import pytest
 
 from conftest import KeyholeServer
+from foundation.helpers import basic
 
 from .conftest import Org
 from .support import TOOLS
@@ -32,10 +32,6 @@ MAX_BODY = 4 * 1024 * 1024
 def http(mserver: KeyholeServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=mserver.url, headers=HEADERS, timeout=60) as client:
         yield client
-
-
-def basic(user: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
 def assert_refused(response: httpx.Response, status: int, key: str) -> dict[str, Any]:
