@@ -22,6 +22,8 @@ from starlette.types import ASGIApp, Scope
 from keyhole.api import blobs, health, oauth
 from keyhole.api.composio import routes as composio
 from keyhole.api.composio.errors import error_response as composio_error
+from keyhole.api.console import routes as console
+from keyhole.api.console.endpoint import error_page as console_error_page
 from keyhole.api.fast_routes import FastRoutes
 from keyhole.api.mcp import routes as mcp
 from keyhole.api.mcp.http import McpTransport
@@ -39,6 +41,8 @@ logger = logging.getLogger("keyhole")
 
 
 def _render(request: Request, error: KeyholeError) -> Response:
+    if request.url.path.startswith("/console"):
+        return console_error_page(request, error)
     note_error(request.scope, error.key)
     if request.url.path.startswith("/api/v3"):
         return composio_error(error, request.scope.get("state", {}).get("request_id"))
@@ -114,10 +118,11 @@ def create_app(settings: Settings | None = None, *, fast_routes: bool = True) ->
         Route("/api/v3/openapi.json", reference.composio, methods=["GET"]),
         Route("/docs", reference.page, methods=["GET"]),
         Route("/docs/assets/{name}", reference.asset, methods=["GET"]),
+        console.root_route,
     ]
     mcp_routes = mcp.routes(mcp_transport)
     app = Starlette(
-        routes=[*polytomic.routes, *composio.routes, *service_routes, *mcp_routes],
+        routes=[*polytomic.routes, *composio.routes, *service_routes, *mcp_routes, console.console],
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_exception, Exception: _unexpected_in_framework},
     )

@@ -29,7 +29,9 @@ from keyhole.queries import QueryService
 from keyhole.ratelimit import RateLimiter, create_rate_limiter
 from keyhole.settings import Settings
 from keyhole.store.database import Database
+from keyhole.tenancy.browser_sessions import BrowserSessions
 from keyhole.tenancy.organizations import OrganizationService
+from keyhole.tenancy.repository import TenancyRepository
 from keyhole.tenancy.service import TenancyService
 from keyhole.tenancy.users import UserService
 from keyhole.toolrouter.service import SessionService
@@ -45,6 +47,7 @@ class Services:
     catalog: Catalog
     egress: EgressClient
     tenancy: TenancyService
+    browser_sessions: BrowserSessions
     organizations: OrganizationService
     users: UserService
     connections: ConnectionService
@@ -133,6 +136,13 @@ class Services:
         queries = QueryService.build(settings, database, connections, egress, vault, jobs=jobs, blobs=blobs)
         organizations = OrganizationService(database, vault)
         tenancy = TenancyService(database, organizations, cache_ttl_seconds=settings.cache_ttl_seconds)
+        browser_sessions = BrowserSessions(
+            tenancy,
+            TenancyRepository(database),
+            idle_seconds=settings.console_idle_minutes * 60,
+            lifetime_seconds=settings.console_session_hours * 3600,
+        )
+        jobs.maintenance.add_purger("browser_sessions", browser_sessions.purge_expired)
         organizations.before_delete(blobs.purge_organization)
         organizations.on_delete(tenancy.forget_organization)
         organizations.on_delete(connections.forget_organization)
@@ -143,6 +153,7 @@ class Services:
             catalog=catalog,
             egress=egress,
             tenancy=tenancy,
+            browser_sessions=browser_sessions,
             organizations=organizations,
             users=UserService(database, organizations, tenancy),
             connections=connections,

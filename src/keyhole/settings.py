@@ -121,6 +121,19 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
     access_log: bool = Field(default=False, description="One JSON log line per HTTP request.")
+    console_idle_minutes: int = Field(
+        default=30, ge=1, le=1440, description="A web console session ends after this long without a request."
+    )
+    console_session_hours: int = Field(
+        default=8,
+        ge=1,
+        le=168,
+        description="A web console session ends this long after sign-in, used or not.",
+    )
+    console_secure_cookies: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Console cookies `Secure` and `__Host-` prefixed: over HTTPS (auto), always, or never.",
+    )
 
     @field_validator("egress_allow", mode="before")
     @classmethod

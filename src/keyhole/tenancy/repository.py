@@ -1,4 +1,4 @@
-"""Every statement on organizations, users and API keys.
+"""Every statement on organizations, users, API keys and the console's browser sessions.
 
 Users are read only within their organization. Keys are found by hash (authentication comes
 before any organization is known) or by id and across organizations (the operator's
@@ -7,11 +7,13 @@ before any organization is known) or by id and across organizations (the operato
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, func, select
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyhole.store.database import Database
-from keyhole.tenancy.models import ApiKey, Organization, User
+from keyhole.tenancy.models import ApiKey, BrowserSession, Organization, User
 
 
 def _in_partner_account(partner_id: str) -> ColumnElement[bool]:
@@ -156,3 +158,41 @@ class TenancyRepository:
                 _in_partner_account(partner_id),
             )
             return (await session.execute(statement)).first() is not None
+
+    # -- browser sessions ----------------------------------------------------------------------
+
+    async def add_browser_session(self, row: BrowserSession) -> None:
+        async with self._db.transaction() as session:
+            session.add(row)
+
+    async def browser_session(self, token_hash: str) -> tuple[BrowserSession, ApiKey, str | None] | None:
+        """The session, its key (revoked or not) and, for a user key, its user's role."""
+        async with self._db.session() as session:
+            statement = (
+                select(BrowserSession, ApiKey, User.role)
+                .join(ApiKey, ApiKey.id == BrowserSession.key_id)
+                .outerjoin(User, User.id == ApiKey.user_id)
+                .where(BrowserSession.token_hash == token_hash)
+            )
+            found = (await session.execute(statement)).first()
+            return None if found is None else (found[0], found[1], found[2])
+
+    async def touch_browser_session(self, token_hash: str, seen_at: datetime) -> None:
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(BrowserSession).where(BrowserSession.token_hash == token_hash).values(seen_at=seen_at)
+            )
+
+    async def delete_browser_session(self, token_hash: str) -> None:
+        async with self._db.transaction() as session:
+            await session.execute(delete(BrowserSession).where(BrowserSession.token_hash == token_hash))
+
+    async def delete_browser_sessions_before(self, expires_before: datetime, seen_before: datetime) -> int:
+        """Sessions past their absolute end or idle since ``seen_before``; how many."""
+        async with self._db.transaction() as session:
+            result = await session.execute(
+                delete(BrowserSession).where(
+                    (BrowserSession.expires_at < expires_before) | (BrowserSession.seen_at < seen_before)
+                )
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]

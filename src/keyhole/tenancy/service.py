@@ -262,16 +262,26 @@ class TenancyService:
             raise _basic_mismatch()
         return True
 
+    async def principal_for_key(self, secret: str) -> Principal:
+        """The caller a whole key names (as a Bearer key), without any access check: the console's
+        sign-in form, which then refuses what it cannot serve."""
+        key_hash = keys.digest(secret)
+        return await self._principals.get(key_hash, lambda: self._lookup(key_hash))
+
     async def _lookup(self, key_hash: str) -> Principal:
         found = await self._rows.key_with_hash(key_hash)
         if found is None or found[0].revoked_at is not None:
             raise Unauthenticated(_INVALID, key="invalid_api_key")
-        row, role = found
-        if row.kind == "partner":
-            return Principal(row.organization_id, row.id, "partner", None, partner_id=row.organization_id)
-        if row.kind == "user":
-            return Principal(row.organization_id, row.id, "user", row.user_id, role=_role(role))
-        return Principal(row.organization_id, row.id, "org", None)
+        return principal_of_key(*found)
+
+
+def principal_of_key(row: ApiKey, role: str | None) -> Principal:
+    """The principal a live key row stands for; ``role`` is its user's, for a user key."""
+    if row.kind == "partner":
+        return Principal(row.organization_id, row.id, "partner", None, partner_id=row.organization_id)
+    if row.kind == "user":
+        return Principal(row.organization_id, row.id, "user", row.user_id, role=_role(role))
+    return Principal(row.organization_id, row.id, "org", None)
 
 
 def _basic_mismatch() -> Unauthenticated:

@@ -41,6 +41,7 @@ def service_section(routes: list[BaseRoute]) -> Section:
             "Operations": "Health, readiness and metrics for the operator.",
             "Downloads": "Short-lived signed URLs: the token in the path is the capability.",
             "Reference": "These documents and the interactive reference.",
+            "Console": "The web console: HTML pages for browsers under /console, signed in with an API key.",
         },
     )
 

@@ -1,0 +1,7 @@
+"""activity pages of the console."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+routes: list[BaseRoute] = []

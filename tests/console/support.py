@@ -1,0 +1,73 @@
+"""Helpers of the console suite: a signed-in HTTP client (the console's forms posted as a
+browser would) and a signed-in browser page."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from playwright.sync_api import BrowserContext, Page
+
+_META_CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+_SIGN_IN_TOKEN = re.compile(r'name="sign_in_token" value="([^"]+)"')
+SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
+
+
+def csrf_of(html: str) -> str:
+    found = _META_CSRF.search(html)
+    assert found is not None, "the page carries no CSRF token"
+    return found.group(1)
+
+
+@dataclass
+class ConsoleClient:
+    """An httpx client holding a console session; ``post`` adds the CSRF token and the same-origin
+    Fetch Metadata a browser sends from the console's own pages."""
+
+    http: httpx.Client
+    csrf: str
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.http.get(path, **kwargs)
+
+    def post(
+        self, path: str, data: dict[str, Any] | list[tuple[str, str]] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        pairs = list(data.items()) if isinstance(data, dict) else list(data or [])
+        pairs.append(("csrf_token", self.csrf))
+        headers = {**SAME_ORIGIN, **kwargs.pop("headers", {})}
+        return self.http.post(path, data=dict(pairs) if _unique(pairs) else pairs, headers=headers, **kwargs)  # type: ignore[arg-type]
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> bool:
+    return len({name for name, _ in pairs}) == len(pairs)
+
+
+def sign_in(base_url: str, api_key: str) -> ConsoleClient:
+    """A new client signed in with ``api_key`` through the sign-in form."""
+    http = httpx.Client(base_url=base_url, timeout=30, follow_redirects=False)
+    form = http.get("/console/sign-in")
+    assert form.status_code == 200, form.text
+    token = _SIGN_IN_TOKEN.search(form.text)
+    assert token is not None
+    answer = http.post(
+        "/console/sign-in",
+        data={"sign_in_token": token.group(1), "api_key": api_key, "next": "/console/connections"},
+        headers=SAME_ORIGIN,
+    )
+    assert answer.status_code == 303, answer.text
+    page = http.get("/console/connections")
+    assert page.status_code == 200, page.text
+    return ConsoleClient(http, csrf_of(page.text))
+
+
+def browser_sign_in(context: BrowserContext, base_url: str, api_key: str) -> Page:
+    """A page of ``context`` signed in through the sign-in form, as a person would."""
+    page = context.new_page()
+    page.goto(f"{base_url}/console/")
+    page.get_by_label("API key").fill(api_key)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r".*/console/connections.*"))
+    return page
