@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser
 
+from browser import launched
 from conftest import KeyholeServer, Keys, server_env
 
 
@@ -41,3 +43,10 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console
         )
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium for the suite; each test opens its own contexts."""
+    with launched() as instance:
+        yield instance

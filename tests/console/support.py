@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 from playwright.sync_api import BrowserContext, Page
 
+from browser import Watched, watch
+
 _META_CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 _SIGN_IN_TOKEN = re.compile(r'name="sign_in_token" value="([^"]+)"')
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
@@ -71,3 +73,22 @@ def browser_sign_in(context: BrowserContext, base_url: str, api_key: str) -> Pag
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(r".*/console/connections.*"))
     return page
+
+
+def watched_sign_in(context: BrowserContext, base_url: str, api_key: str) -> Watched:
+    """``browser_sign_in`` with the page's requests, failures and console errors recorded."""
+    page = context.new_page()
+    watched = watch(page)
+    page.goto(f"{base_url}/console/")
+    page.get_by_label("API key").fill(api_key)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r".*/console/connections.*"))
+    return watched
+
+
+def assert_clean(watched: Watched, base_url: str) -> None:
+    """Nothing went wrong in the page: no console error, no failed request, nothing fetched from
+    anywhere but the server itself."""
+    assert watched.console_errors == []
+    assert watched.failures == []
+    assert all(url.startswith((base_url, "data:")) for url in watched.requests), watched.requests
