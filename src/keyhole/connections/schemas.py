@@ -30,6 +30,9 @@ class ConnectionUpdate:
     healthcheck_interval: str | None = None
     policies: list[str] | None = None
     validate: bool = True
+    # Secret pointers left unchanged (write-only fields left blank): each keeps its stored value
+    # as a placeholder sent back would (``secrets.keep_unchanged``).
+    unchanged_secrets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,38 @@ class ConnectionView:
     updated_at: datetime
     # A shared copy's parent: configuration, status and proxy_enabled above are the parent's.
     parent_connection_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSummary:
+    """What a list of connections shows, read without opening any secret; a shared copy shows
+    its parent's status and proxy setting."""
+
+    id: str
+    name: str
+    type: ConnectionType
+    status: str
+    status_error: str | None
+    proxy_enabled: bool
+    updated_at: datetime
+    parent_connection_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLabel:
+    """A connection as a picker or a log names it."""
+
+    id: str
+    name: str
+    type: ConnectionType
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionPage:
+    """One page of an organization's connections, by name, and how many match in all."""
+
+    connections: list[ConnectionSummary]
+    total: int
 
 
 @dataclass(frozen=True, slots=True)

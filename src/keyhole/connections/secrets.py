@@ -22,6 +22,7 @@ __all__ = [
     "format_pointer",
     "join_secrets",
     "keep_redacted",
+    "keep_unchanged",
     "parse_pointer",
     "redact",
     "split_secrets",
@@ -153,3 +154,24 @@ def keep_redacted(
             metadata={"errors": errors},
         )
     return configuration
+
+
+def keep_unchanged(
+    configuration: Mapping[str, Any], stored_secrets: Mapping[str, Any], pointers: Sequence[str]
+) -> dict[str, Any]:
+    """A deep copy of ``configuration`` with :data:`REDACTED` at each of ``pointers`` it leaves out
+    whose secret is stored and whose parent object it holds.
+
+    A write-only form field left blank means "unchanged": it then keeps its stored secret exactly as
+    a placeholder sent back does (:func:`keep_redacted`), bound to its target alike
+    (``connections.binding``). A pointer with no stored secret stays absent.
+    """
+    marked: dict[str, Any] = copy.deepcopy(dict(configuration))
+    for pointer in dict.fromkeys(pointers):
+        if pointer not in stored_secrets:
+            continue
+        tokens = parse_pointer(pointer)
+        parent = _parent(marked, tokens, create=False)
+        if parent is not None and tokens[-1] not in parent:
+            parent[tokens[-1]] = REDACTED
+    return marked

@@ -24,13 +24,16 @@ from keyhole.connections.repository import ConnectionRepository
 from keyhole.connections.schemas import (
     UNREADABLE,
     ConnectionCreate,
+    ConnectionLabel,
+    ConnectionPage,
+    ConnectionSummary,
     ConnectionTest,
     ConnectionUpdate,
     ConnectionView,
     ParameterValue,
     ParameterValues,
 )
-from keyhole.connections.secrets import join_secrets, keep_redacted, redact, split_secrets
+from keyhole.connections.secrets import join_secrets, keep_redacted, keep_unchanged, redact, split_secrets
 from keyhole.connections.target import HttpTarget, build_http_target, preview_target
 from keyhole.databases.connectivity import list_databases
 from keyhole.egress import EgressClient
@@ -102,6 +105,30 @@ class ConnectionService:
 
     async def list(self, principal: Principal) -> list[ConnectionView]:
         return [self.view(row) for row in await self._rows.get_all(principal.organization_id)]
+
+    async def page(
+        self,
+        principal: Principal,
+        *,
+        type_id: str | None = None,
+        name_part: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> ConnectionPage:
+        """A page of the organization's connections by name, opening no secret (a list of
+        thousands reads only the rows it shows)."""
+        rows, total = await self._rows.page_by_name(
+            principal.organization_id, type_id=type_id, name_part=name_part, offset=offset, limit=limit
+        )
+        return ConnectionPage([self._summary(row) for row in rows], total)
+
+    async def labels(self, principal: Principal) -> tuple[ConnectionLabel, ...]:
+        """Every connection of the organization by name, with its type: what a picker lists and
+        a log is labelled with, read without loading a configuration."""
+        return tuple(
+            ConnectionLabel(connection_id, name, self.catalog.get(type_id))
+            for connection_id, name, type_id in await self._rows.labels(principal.organization_id)
+        )
 
     async def get(self, principal: Principal, connection_id: str) -> ConnectionView:
         return self.view(await self.row(principal.organization_id, connection_id))
@@ -206,10 +233,11 @@ class ConnectionService:
             )
         connection_type = self.catalog.get(row.type_id)
         stored_secrets = self._secrets(row)
-        merged = keep_redacted(data.configuration, stored_secrets, connection_type.secret_fields)
+        sent = keep_unchanged(data.configuration, stored_secrets, data.unchanged_secrets)
+        merged = keep_redacted(sent, stored_secrets, connection_type.secret_fields)
         configuration = self._validated(connection_type, merged)
         stored = join_secrets(row.configuration, stored_secrets)
-        kept = kept_secrets(data.configuration, stored_secrets, merged_over_stored=False)
+        kept = kept_secrets(sent, stored_secrets, merged_over_stored=False)
         require_secrets_for_new_target(connection_type, stored, configuration, kept)
         if (
             kept
@@ -514,6 +542,19 @@ class ConnectionService:
             created_by=row.created_by,
             updated_by=row.updated_by,
             created_at=row.created_at,
+            updated_at=row.updated_at,
+            parent_connection_id=row.parent_connection_id,
+        )
+
+    def _summary(self, row: Connection) -> ConnectionSummary:
+        credential = row.credential_row
+        return ConnectionSummary(
+            id=row.id,
+            name=row.name,
+            type=self.catalog.get(row.type_id),
+            status=credential.status,
+            status_error=credential.status_error,
+            proxy_enabled=credential.proxy_enabled,
             updated_at=row.updated_at,
             parent_connection_id=row.parent_connection_id,
         )

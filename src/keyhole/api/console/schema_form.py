@@ -1,0 +1,609 @@
+"""A connection type's JSON Schema as an HTML form, and a submitted form as a configuration.
+
+Translation only: what a configuration must hold is checked by the connection service, and which
+secret a blank field keeps is decided there too (``ConnectionUpdate.unchanged_secrets``).
+
+Each property becomes one control: ``enum`` a select, ``boolean`` a checkbox, ``integer`` a
+number, a secret (listed in the type's ``secret_fields``, ``writeOnly`` or ``format: password``)
+a password input that is never filled. A nested object is a fieldset, a ``oneOf`` whose branches
+pin one property with a ``const`` (``auth.type``) a select plus one fieldset per branch, a string
+map (extra headers) a textarea of ``name: value`` lines, a list of strings a textarea of lines,
+anything else a textarea of JSON.
+
+A control's name is ``config`` and its configuration pointer, with ``~:`` and the branch's value as
+a segment inside a branch, so that every branch posts its own fields (without JavaScript all of
+them are posted; only the chosen branch is read). ``~:`` never occurs in an escaped pointer token.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from keyhole.api.console.endpoint import Form
+from keyhole.connections.catalog import ConnectionType
+from keyhole.connections.schema_errors import discriminator
+from keyhole.connections.secrets import format_pointer, parse_pointer
+from keyhole.errors import KeyholeError
+from keyhole.vault.scrub import REDACTED
+
+PREFIX = "config"
+_BRANCH = "~:"
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,30}")
+
+Widget = Literal["text", "url", "integer", "number", "checkbox", "select", "secret", "lines", "pairs", "json"]
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """One input: the configuration value at ``pointer``."""
+
+    name: str
+    id: str
+    pointer: str
+    label: str
+    widget: Widget
+    required: bool
+    hint: str
+    in_branch: bool
+    nullable: bool = False
+    default: Any = None
+    options: tuple[tuple[str, Any], ...] = ()  # (label and posted value, value) of a select
+    minimum: float | None = None
+    maximum: float | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+
+    kind = "control"
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    key: str  # the discriminator's value
+    title: str
+    hint: str
+    nodes: tuple[Node, ...]
+    constants: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A ``oneOf`` of objects told apart by ``discriminator``: a select and a fieldset per branch."""
+
+    name: str
+    id: str
+    pointer: str
+    discriminator: str
+    label: str
+    hint: str
+    required: bool
+    default: str | None
+    branches: tuple[Branch, ...]
+
+    kind = "choice"
+
+    def branch(self, key: str) -> Branch | None:
+        return next((branch for branch in self.branches if branch.key == key), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A nested object with properties of its own: a fieldset."""
+
+    pointer: str
+    label: str
+    hint: str
+    required: bool
+    nodes: tuple[Node, ...]
+    constants: tuple[tuple[str, Any], ...] = ()
+
+    kind = "group"
+
+
+Node = Control | Choice | Group
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaForm:
+    type_id: str
+    nodes: tuple[Node, ...]
+    constants: tuple[tuple[str, Any], ...]
+
+    def names(self) -> set[str]:
+        """Every field name the form may post."""
+        return {node.name for node in all_nodes(self.nodes) if not isinstance(node, Group)}
+
+
+@dataclass
+class Reading:
+    """A submitted form read: the configuration, what is wrong with it by field name, and the
+    pointers of secret fields left blank on the chosen path."""
+
+    configuration: dict[str, Any]
+    problems: dict[str, str] = field(default_factory=dict)
+    blank_secrets: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """One line of a configuration's summary."""
+
+    label: str
+    value: str
+    secret: bool = False
+
+
+def build(connection_type: ConnectionType) -> SchemaForm:
+    # What applies to a proxy limit the configuration leaves out is the type's own default, where
+    # it sets one, so that is what its control starts from.
+    proxy_defaults = connection_type.http.proxy_defaults if connection_type.http else {}
+    builder = _Builder(
+        set(connection_type.secret_fields),
+        {format_pointer(["proxy", key]): value for key, value in proxy_defaults.items()},
+    )
+    nodes, constants = builder.properties(connection_type.schema, (), PREFIX, in_branch=False)
+    return SchemaForm(connection_type.id, nodes, constants)
+
+
+@dataclass
+class _Builder:
+    secrets: set[str]
+    defaults: dict[str, Any]
+    counter: Iterator[int] = field(default_factory=lambda: iter(range(1_000_000)))
+
+    def next_id(self) -> str:
+        return f"field-{next(self.counter)}"
+
+    def properties(
+        self,
+        schema: Mapping[str, Any],
+        tokens: tuple[str, ...],
+        name: str,
+        *,
+        in_branch: bool,
+        skip: str | None = None,
+    ) -> tuple[tuple[Node, ...], tuple[tuple[str, Any], ...]]:
+        properties = schema.get("properties")
+        if not isinstance(properties, Mapping):
+            return (), ()
+        required = set(schema.get("required") or ())
+        nodes: list[Node] = []
+        constants: list[tuple[str, Any]] = []
+        for key, sub in properties.items():
+            if key == skip or not isinstance(sub, Mapping):
+                continue
+            if "const" in sub:
+                constants.append((key, sub["const"]))
+                continue
+            where = (*tokens, key)
+            nodes.append(
+                self.node(
+                    sub,
+                    where,
+                    f"{name}{format_pointer([key])}",
+                    required=key in required,
+                    in_branch=in_branch,
+                )
+            )
+        return tuple(nodes), tuple(constants)
+
+    def node(
+        self,
+        schema: Mapping[str, Any],
+        tokens: tuple[str, ...],
+        name: str,
+        *,
+        required: bool,
+        in_branch: bool,
+    ) -> Node:
+        pointer = format_pointer(tokens)
+        label = str(schema.get("title") or tokens[-1].replace("_", " ").capitalize())
+        hint = _sentence(schema.get("description"))
+        branches = schema.get("oneOf")
+        if isinstance(branches, list) and all(isinstance(branch, Mapping) for branch in branches):
+            pinned = discriminator(branches)
+            if pinned is not None and all(isinstance(value, str) for value in pinned[1]):
+                return self.choice(schema, branches, pinned, tokens, name, required, label, hint)
+        types = schema.get("type")
+        kinds = [types] if isinstance(types, str) else list(types) if isinstance(types, list) else []
+        nullable = "null" in kinds
+        kinds = [kind for kind in kinds if kind != "null"]
+        kind = kinds[0] if len(kinds) == 1 else None
+        low, high = schema.get("minLength"), schema.get("maxLength")
+        control = Control(
+            name=name,
+            id=self.next_id(),
+            pointer=pointer,
+            label=label,
+            widget="json",
+            required=required,
+            hint=hint,
+            in_branch=in_branch,
+            nullable=nullable,
+            default=self.defaults.get(pointer, schema.get("default")),
+            min_length=low if isinstance(low, int) else None,
+            max_length=high if isinstance(high, int) else None,
+        )
+        secret = (
+            pointer in self.secrets or schema.get("writeOnly") is True or schema.get("format") == "password"
+        )
+        if secret and kind in ("string", None):
+            return replace(control, widget="secret")
+        enum = schema.get("enum")
+        if isinstance(enum, list) and enum:
+            options = tuple((value if isinstance(value, str) else json.dumps(value), value) for value in enum)
+            return replace(control, widget="select", options=options)
+        if kind == "boolean" and not nullable:
+            return replace(control, widget="checkbox")
+        if kind in ("integer", "number"):
+            return replace(
+                control,
+                widget="integer" if kind == "integer" else "number",
+                minimum=_number(schema.get("minimum")),
+                maximum=_number(schema.get("maximum")),
+            )
+        if kind == "string":
+            return replace(control, widget="url" if schema.get("format") == "uri" else "text")
+        if kind == "object" and not nullable:
+            closed = schema.get("additionalProperties") in (None, False)
+            if isinstance(schema.get("properties"), Mapping) and closed:
+                nodes, constants = self.properties(schema, tokens, name, in_branch=in_branch)
+                return Group(pointer, label, hint, required, nodes, constants)
+            if "properties" not in schema and _is_string_schema(schema.get("additionalProperties")):
+                return replace(control, widget="pairs")
+        if kind == "array" and not nullable and _is_string_schema(schema.get("items")):
+            return replace(control, widget="lines")
+        return control
+
+    def choice(
+        self,
+        schema: Mapping[str, Any],
+        branches: list[Mapping[str, Any]],
+        pinned: tuple[str, list[Any]],
+        tokens: tuple[str, ...],
+        name: str,
+        required: bool,
+        label: str,
+        hint: str,
+    ) -> Choice:
+        key, values = pinned
+        built = []
+        for branch, value in zip(branches, values, strict=True):
+            prefix = f"{name}/{_BRANCH}{format_pointer([value])[1:]}"
+            nodes, constants = self.properties(branch, tokens, prefix, in_branch=True, skip=key)
+            title, description = str(branch.get("title") or value), _sentence(branch.get("description"))
+            built.append(Branch(value, title, description, nodes, constants))
+        default = schema.get("default")
+        default_key = default.get(key) if isinstance(default, Mapping) else None
+        return Choice(
+            name=f"{name}{format_pointer([key])}",
+            id=self.next_id(),
+            pointer=format_pointer(tokens),
+            discriminator=key,
+            label=label,
+            hint=hint,
+            required=required,
+            default=default_key if isinstance(default_key, str) else None,
+            branches=tuple(built),
+        )
+
+
+def _sentence(text: object) -> str:
+    """A description as a hint: a sentence, however the schema ends it."""
+    shown = str(text or "").strip()
+    return shown if not shown or shown[-1] in ".!?" else f"{shown}."
+
+
+def _number(value: object) -> float | None:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _is_string_schema(schema: object) -> bool:
+    return isinstance(schema, Mapping) and schema.get("type") == "string" and "enum" not in schema
+
+
+def all_nodes(nodes: tuple[Node, ...]) -> Iterator[Node]:
+    """Every node, every branch's included."""
+    for node in nodes:
+        yield node
+        if isinstance(node, Group):
+            yield from all_nodes(node.nodes)
+        elif isinstance(node, Choice):
+            for branch in node.branches:
+                yield from all_nodes(branch.nodes)
+
+
+def chosen_path(form: SchemaForm, values: Mapping[str, str]) -> Iterator[Node]:
+    """The nodes a submission with ``values`` uses: only the chosen branch of each choice."""
+
+    def walk(nodes: tuple[Node, ...]) -> Iterator[Node]:
+        for node in nodes:
+            yield node
+            if isinstance(node, Group):
+                yield from walk(node.nodes)
+            elif isinstance(node, Choice):
+                branch = node.branch(values.get(node.name, ""))
+                if branch is not None:
+                    yield from walk(branch.nodes)
+
+    return walk(form.nodes)
+
+
+# -- values shown in the form ------------------------------------------------------------------
+
+
+def initial_values(form: SchemaForm) -> dict[str, str]:
+    """A new connection's form: each control's default."""
+    values: dict[str, str] = {}
+    for node in all_nodes(form.nodes):
+        if isinstance(node, Choice):
+            key = node.default or (node.branches[0].key if node.required and node.branches else None)
+            if key is not None:
+                values[node.name] = key
+        elif isinstance(node, Control) and node.widget != "secret" and node.default is not None:
+            values[node.name] = _shown(node, node.default)
+    return values
+
+
+def stored_values(form: SchemaForm, configuration: Mapping[str, Any]) -> tuple[dict[str, str], set[str]]:
+    """A stored connection's form, from its redacted configuration: the values of its controls on
+    the chosen path (a value it does not hold shows as its default, which is what applies to it),
+    and the names of its secret controls whose secret is stored. A secret control gets no
+    value, nor does a JSON control whose value holds a secret."""
+    values: dict[str, str] = {}
+    secrets_set: set[str] = set()
+    for node in chosen_path_of(form, configuration):
+        if isinstance(node, Group):
+            continue
+        found = _at(configuration, node.pointer)
+        if isinstance(node, Choice):
+            picked = _picked(node, configuration)
+            if picked is not None:
+                values[node.name] = picked
+        elif node.widget == "secret":
+            if found == REDACTED:
+                secrets_set.add(node.name)
+        elif found is _ABSENT:
+            if node.default is not None:
+                values[node.name] = _shown(node, node.default)
+        elif not _holds_placeholder(found):
+            values[node.name] = _shown(node, found)
+    return values, secrets_set
+
+
+def chosen_path_of(form: SchemaForm, configuration: Mapping[str, Any]) -> Iterator[Node]:
+    """The nodes a stored configuration uses (its branch of each choice)."""
+    chosen: dict[str, str] = {}
+    for node in all_nodes(form.nodes):
+        if isinstance(node, Choice):
+            picked = _picked(node, configuration)
+            if picked is not None:
+                chosen[node.name] = picked
+    return chosen_path(form, chosen)
+
+
+def _picked(choice: Choice, configuration: Mapping[str, Any]) -> str | None:
+    """The branch a stored configuration chose (its default where it holds none)."""
+    found = _at(configuration, choice.pointer)
+    picked = found.get(choice.discriminator) if isinstance(found, Mapping) else choice.default
+    return picked if isinstance(picked, str) else None
+
+
+def submitted_values(form: SchemaForm, posted: Form) -> dict[str, str]:
+    """What was posted, to show again after an error: never a secret."""
+    values: dict[str, str] = {}
+    for node in all_nodes(form.nodes):
+        if isinstance(node, Group) or (isinstance(node, Control) and node.widget == "secret"):
+            continue
+        if node.name in posted:
+            values[node.name] = posted.get(node.name)
+    return values
+
+
+def summary(form: SchemaForm, configuration: Mapping[str, Any]) -> list[Shown]:
+    """A stored configuration as label and value lines, secrets as "set" (never their value)."""
+    lines: list[Shown] = []
+
+    def walk(nodes: tuple[Node, ...], prefix: str) -> None:
+        for node in nodes:
+            if isinstance(node, Group):
+                walk(node.nodes, f"{prefix}{node.label} · ")
+                continue
+            found = _at(configuration, node.pointer)
+            if isinstance(node, Choice):
+                picked = found.get(node.discriminator) if isinstance(found, Mapping) else None
+                branch = node.branch(picked) if isinstance(picked, str) else None
+                if branch is not None:
+                    lines.append(Shown(f"{prefix}{node.label}", branch.title))
+                    walk(branch.nodes, f"{prefix}{node.label} · ")
+                continue
+            label = f"{prefix}{node.label}"
+            if node.widget == "secret":
+                lines.append(Shown(label, "set" if found == REDACTED else "not set", secret=True))
+            elif node.widget == "checkbox" and isinstance(found, bool):
+                lines.append(Shown(label, "yes" if found else "no"))
+            elif found is None:
+                lines.append(Shown(label, "none"))
+            elif found is not _ABSENT:
+                shown = "(holds a secret)" if _holds_placeholder(found) else _shown(node, found)
+                lines.append(Shown(label, shown or "—"))
+
+    walk(form.nodes, "")
+    return lines
+
+
+def _shown(control: Control, value: Any) -> str:
+    if value is None:
+        return ""
+    match control.widget:
+        case "checkbox":
+            return "on" if value is True else ""
+        case "lines" if isinstance(value, list):
+            return "\n".join(str(item) for item in value)
+        case "pairs" if isinstance(value, Mapping):
+            return "\n".join(f"{key}: {item}" for key, item in value.items())
+        case "select":
+            return next((label for label, option in control.options if option == value), str(value))
+        case "json":
+            return json.dumps(value, indent=2, ensure_ascii=False)
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+_ABSENT = object()
+
+
+def _at(document: Any, pointer: str) -> Any:
+    node = document
+    for token in parse_pointer(pointer) if pointer else ():
+        if not isinstance(node, Mapping) or token not in node:
+            return _ABSENT
+        node = node[token]
+    return node
+
+
+def _holds_placeholder(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return any(_holds_placeholder(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_holds_placeholder(item) for item in value)
+    return isinstance(value, str) and value == REDACTED
+
+
+# -- a submitted form --------------------------------------------------------------------------
+
+
+def read(form: SchemaForm, posted: Form) -> Reading:
+    """The configuration a submission describes, read along the chosen branch of each choice."""
+    reading = Reading({})
+    reading.configuration = _read_object(form.nodes, form.constants, posted, reading)
+    return reading
+
+
+def _read_object(
+    nodes: tuple[Node, ...], constants: tuple[tuple[str, Any], ...], posted: Form, reading: Reading
+) -> dict[str, Any]:
+    value: dict[str, Any] = dict(constants)
+    for node in nodes:
+        key = parse_pointer(node.pointer)[-1]
+        if isinstance(node, Group):
+            inner = _read_object(node.nodes, node.constants, posted, reading)
+            if inner or node.required:
+                value[key] = inner
+        elif isinstance(node, Choice):
+            picked = posted.get(node.name)
+            branch = node.branch(picked)
+            if branch is None:
+                if picked or node.required:
+                    reading.problems[node.name] = "choose one of the options"
+                continue
+            inner = _read_object(branch.nodes, branch.constants, posted, reading)
+            value[key] = {node.discriminator: branch.key, **inner}
+        else:
+            read_value = _read_control(node, posted, reading)
+            if read_value is not _ABSENT:
+                value[key] = read_value
+    return value
+
+
+def _read_control(control: Control, posted: Form, reading: Reading) -> Any:
+    if control.widget == "checkbox":
+        return control.name in posted
+    text = posted.get(control.name)
+    if control.widget == "secret":
+        if text == "":
+            reading.blank_secrets.append(control.pointer)
+            return _ABSENT
+        return text
+    if text.strip() == "":
+        return None if control.nullable else _ABSENT
+    try:
+        return _parse(control, text)
+    except ValueError as problem:
+        reading.problems[control.name] = str(problem)
+        return _ABSENT
+
+
+def _parse(control: Control, text: str) -> Any:
+    match control.widget:
+        case "integer":
+            if not _WHOLE_NUMBER.fullmatch(text.strip()):
+                raise ValueError("must be a whole number")
+            return int(text.strip())
+        case "number":
+            try:
+                number = float(text.strip())
+            except ValueError:
+                raise ValueError("must be a number") from None
+            if not math.isfinite(number):
+                raise ValueError("must be a finite number")
+            return number
+        case "select":
+            for label, option in control.options:
+                if label == text:
+                    return option
+            raise ValueError("choose one of the options")
+        case "lines":
+            return [line.strip() for line in text.splitlines() if line.strip()]
+        case "pairs":
+            return _pairs(text)
+        case "json":
+            try:
+                return json.loads(text)
+            except ValueError:
+                raise ValueError("is not valid JSON") from None
+    return text
+
+
+def _pairs(text: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or not name.strip():
+            raise ValueError(f"line {number} must read name: value")
+        if name.strip() in pairs:
+            raise ValueError(f"line {number} repeats the name {name.strip()[:64]}")
+        pairs[name.strip()] = value.strip()
+    return pairs
+
+
+def problems_of(form: SchemaForm, values: Mapping[str, str], error: KeyholeError) -> dict[str, str]:
+    """The service's complaints about a configuration, by the name of the control they concern
+    (on the path ``values`` chose); a complaint about no control stays in the error's message."""
+    by_pointer: dict[str, str] = {}
+    for node in chosen_path(form, values):
+        if isinstance(node, Choice):
+            by_pointer[f"{node.pointer}/{node.discriminator}"] = node.name
+        elif isinstance(node, Control):
+            by_pointer[node.pointer] = node.name
+
+    def control_of(pointer: object) -> str | None:
+        """The control of ``pointer`` or of its nearest ancestor (a map's entry is its map's)."""
+        if not isinstance(pointer, str) or not pointer.startswith("/"):
+            return None
+        tokens = parse_pointer(pointer)
+        for end in range(len(tokens), 0, -1):
+            found = by_pointer.get(format_pointer(tokens[:end]))
+            if found is not None:
+                return found
+        return None
+
+    problems: dict[str, str] = {}
+    errors = error.metadata.get("errors")
+    for item in errors if isinstance(errors, list) else ():
+        name = control_of(item.get("field")) if isinstance(item, Mapping) else None
+        if name is not None:
+            problems.setdefault(name, str(item.get("message", "is invalid")))
+    name = control_of(error.metadata.get("field"))
+    if name is not None:
+        problems.setdefault(name, error.message)
+    for pointer in error.metadata.get("secrets") or ():
+        name = control_of(pointer)
+        if name is not None:
+            problems[name] = "type it again: where the credential goes has changed"
+    return problems

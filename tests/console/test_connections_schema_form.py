@@ -1,0 +1,241 @@
+"""The form generated from a connection type's JSON Schema, without a server: every catalog type
+gets a labelled control per property, a stored configuration shown in the form and posted back
+is the same configuration (secrets left blank are named, never shown), and what the form cannot
+say as a control it takes as JSON."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from keyhole.api.console import schema_form
+from keyhole.api.console.endpoint import Form
+from keyhole.connections.catalog import ConnectionType, HttpSpec
+from keyhole.connections.secrets import join_secrets, redact, split_secrets
+from keyhole.connections.type_files import load_catalog
+from keyhole.errors import Unprocessable
+
+CATALOG = load_catalog()
+
+SAMPLES: list[tuple[str, dict[str, Any]]] = [
+    ("api", {"url": "https://api.example.com"}),
+    ("api", {"url": "https://api.example.com", "auth": {"type": "bearer", "token": "tok"}}),
+    (
+        "api",
+        {
+            "url": "https://api.example.com/v1",
+            "auth": {"type": "header", "name": "X-Key", "value": "k"},
+            "headers": {"X-Team": "data", "Accept": "application/json"},
+            "query": {"region": "eu"},
+            "healthcheck_path": "/status",
+            "proxy": {"rate_limit_per_minute": None, "timeout_ms": 5000, "scrub_echoed_secrets": False},
+        },
+    ),
+    (
+        "api",
+        {
+            "url": "https://api.example.com",
+            "auth": {
+                "type": "oauth2",
+                "grant": "client_credentials",
+                "token_url": "https://id.example.com/token",
+                "client_id": "cid",
+                "client_secret": "cs",
+                "scopes": ["read", "write"],
+            },
+        },
+    ),
+    ("github", {"token": "ghp_x"}),
+    (
+        "postgresql",
+        {"hostname": "db.example.com", "port": 6432, "database": "app", "username": "u", "password": "p"},
+    ),
+    ("mysql", {"hostname": "db.example.com", "database": "app", "username": "u", "ssl_mode": "require"}),
+    ("sqlite", {"path": "warehouse.db", "query": {"max_rows": 10, "read_only": False}}),
+]
+
+
+def _posted(
+    form: schema_form.SchemaForm, values: dict[str, str], secrets: dict[str, str] | None = None
+) -> Form:
+    """What a browser posts of a form filled with ``values``: a checkbox only when checked."""
+    boxes = {
+        node.name
+        for node in schema_form.all_nodes(form.nodes)
+        if isinstance(node, schema_form.Control) and node.widget == "checkbox"
+    }
+    shown = [(name, value) for name, value in values.items() if name not in boxes or value == "on"]
+    return Form([*shown, *(secrets or {}).items()])
+
+
+@pytest.mark.parametrize("type_id", [connection_type.id for connection_type in CATALOG.all()])
+def test_every_type_gets_a_labelled_control_per_property(type_id: str) -> None:
+    form = schema_form.build(CATALOG.get(type_id))
+    controls = [node for node in schema_form.all_nodes(form.nodes) if not isinstance(node, schema_form.Group)]
+    assert controls
+    assert len({control.name for control in controls}) == len(controls)
+    assert len({control.id for control in controls}) == len(controls)
+    assert all(control.label for control in controls)
+    assert form.names() == {control.name for control in controls}
+    secrets = {c.pointer for c in controls if isinstance(c, schema_form.Control) and c.widget == "secret"}
+    assert secrets == set(CATALOG.get(type_id).secret_fields)
+
+
+@pytest.mark.parametrize(("type_id", "configuration"), SAMPLES)
+def test_a_stored_configuration_round_trips_through_the_form(
+    type_id: str, configuration: dict[str, Any]
+) -> None:
+    connection_type = CATALOG.get(type_id)
+    validated = connection_type.validate(configuration)
+    public, secrets = split_secrets(validated, connection_type.secret_fields)
+    form = schema_form.build(connection_type)
+    values, secrets_set = schema_form.stored_values(form, redact(public, secrets))
+    assert all(value != "[REDACTED]" and value not in secrets.values() for value in values.values())
+
+    blank = schema_form.read(form, _posted(form, values))
+    assert blank.problems == {}
+    assert set(secrets) <= set(blank.blank_secrets)  # each stored secret left unchanged
+    # A group the configuration left out comes back holding its defaults: what applied to it.
+    groups: dict[str, Any] = {
+        node.pointer[1:]: {} for node in form.nodes if isinstance(node, schema_form.Group)
+    }
+    effective = connection_type.validate({**groups, **validated})
+    assert connection_type.validate(join_secrets(blank.configuration, secrets)) == effective
+
+    by_pointer = {
+        node.pointer: node.name
+        for node in schema_form.chosen_path(form, values)
+        if isinstance(node, schema_form.Control)
+    }
+    assert {by_pointer[pointer] for pointer in secrets} == secrets_set
+    typed = schema_form.read(form, _posted(form, values, {by_pointer[p]: str(v) for p, v in secrets.items()}))
+    assert connection_type.validate(typed.configuration) == effective
+    assert typed.blank_secrets == [pointer for pointer in blank.blank_secrets if pointer not in secrets]
+
+
+def test_the_summary_says_set_and_never_the_secret() -> None:
+    connection_type = CATALOG.get("api")
+    public, secrets = split_secrets(
+        {"url": "https://x.example", "auth": {"type": "basic", "username": "ada", "password": "pw-123"}},
+        connection_type.secret_fields,
+    )
+    lines = schema_form.summary(schema_form.build(connection_type), redact(public, secrets))
+    shown = {line.label: line.value for line in lines}
+    assert shown["Authentication"] == "HTTP basic"
+    assert shown["Authentication · Username"] == "ada"
+    assert shown["Authentication · Password"] == "set"
+    assert all("pw-123" not in line.value and "[REDACTED]" not in line.value for line in lines)
+
+
+def _synthetic(schema: dict[str, Any], secret_fields: tuple[str, ...] = ()) -> ConnectionType:
+    return ConnectionType(
+        id="synthetic",
+        name="Synthetic",
+        kind="http",
+        capabilities={},
+        logo_url="",
+        logo_dark_url="",
+        operations=(),
+        schema={"type": "object", **schema},
+        secret_fields=secret_fields,
+        target_fields=(),
+    )
+
+
+def test_what_no_control_can_say_is_taken_as_json() -> None:
+    connection_type = _synthetic(
+        {
+            "properties": {
+                "version": {"const": 2},
+                "routes": {"type": "array", "items": {"type": "object"}},
+                "either": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                "level": {"enum": [1, 2, 3], "default": 2},
+                "ratio": {"type": "number"},
+                "flag": {"type": ["boolean", "null"]},
+            },
+        }
+    )
+    form = schema_form.build(connection_type)
+    widgets = {
+        node.pointer: node.widget
+        for node in schema_form.all_nodes(form.nodes)
+        if isinstance(node, schema_form.Control)
+    }
+    assert widgets == {
+        "/routes": "json",
+        "/either": "json",
+        "/level": "select",
+        "/ratio": "number",
+        "/flag": "json",
+    }
+    assert schema_form.initial_values(form)["config/level"] == "2"
+    reading = schema_form.read(
+        form,
+        _posted(
+            form,
+            {
+                "config/routes": '[{"to": "/a"}]',
+                "config/either": "7",
+                "config/level": "3",
+                "config/ratio": "0.5",
+                "config/flag": "null",
+            },
+        ),
+    )
+    assert reading.configuration == {
+        "version": 2,
+        "routes": [{"to": "/a"}],
+        "either": 7,
+        "level": 3,
+        "ratio": 0.5,
+        "flag": None,
+    }
+    refused = schema_form.read(
+        form,
+        _posted(form, {"config/routes": "[", "config/level": "9", "config/ratio": "nan", "config/flag": ""}),
+    )
+    assert refused.problems == {
+        "config/routes": "is not valid JSON",
+        "config/level": "choose one of the options",
+        "config/ratio": "must be a finite number",
+    }
+
+
+def test_service_problems_land_on_their_controls() -> None:
+    connection_type = CATALOG.get("api")
+    form = schema_form.build(connection_type)
+    values = {"config/url": "x", "config/auth/type": "header"}
+    error = Unprocessable(
+        "invalid configuration",
+        metadata={
+            "errors": [
+                {"field": "/url", "message": "must be a valid uri"},
+                {"field": "/headers/X Bad", "message": "has an invalid property name"},
+                {"field": "/auth/name", "message": "must match pattern"},
+                {"field": "", "message": "must be an object"},
+            ]
+        },
+    )
+    assert schema_form.problems_of(form, values, error) == {
+        "config/url": "must be a valid uri",
+        "config/headers": "has an invalid property name",
+        "config/auth/~:header/name": "must match pattern",
+    }
+    moved = Unprocessable("send the secret", metadata={"fields": ["/url"], "secrets": ["/auth/value"]})
+    assert schema_form.problems_of(form, values, moved) == {
+        "config/auth/~:header/value": "type it again: where the credential goes has changed"
+    }
+
+
+def test_a_proxy_limit_starts_from_the_types_own_default() -> None:
+    api = CATALOG.get("api")
+    tuned = replace(
+        api, http=HttpSpec(base_url_field="/url", auth_field="/auth", proxy_defaults={"timeout_ms": 5000})
+    )
+    values = schema_form.initial_values(schema_form.build(tuned))
+    assert values["config/proxy/timeout_ms"] == "5000"
+    assert values["config/proxy/rate_limit_per_minute"] == "600"  # the schema's, where the type sets none
+    stored, _ = schema_form.stored_values(schema_form.build(tuned), {"url": "https://x.example"})
+    assert stored["config/proxy/timeout_ms"] == "5000"
