@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from datetime import datetime
-from typing import TypeVarTuple
+from datetime import UTC, datetime
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import ColumnElement, Dialect, Select, and_, bindparam, case, func, insert, or_, select
 
 from keyhole.audit.cursor import Position
+from keyhole.audit.hours import HourCount
 from keyhole.audit.models import ProxyCall
 from keyhole.audit.query import CallFilter
 from keyhole.audit.records import COLUMNS, CallRecord
@@ -73,6 +74,38 @@ def organization_calls_statement(
     (organization_id, created_at) index."""
     statement = select(ProxyCall).where(ProxyCall.organization_id == organization_id, *_matching(filters))
     return _newest_first(statement, limit, before)
+
+
+def hourly_counts_statement(organization_id: str, since: datetime, *, sqlite: bool) -> Select[Any]:
+    """One organization's calls since ``since`` counted per UTC hour and connection: all,
+    answered 4xx/5xx upstream (and otherwise ok), and refused or failed (an outcome other than
+    ok), so the last two never overlap. A range of the (organization_id, created_at) index,
+    grouped by hour first so that SQLite's planner keeps to that index rather than skip-scanning
+    the connection index. The hour is SQLite's text ``YYYY-MM-DD HH`` (``created_at`` is stored
+    as UTC text) or PostgreSQL's UTC timestamp."""
+    hour: ColumnElement[Any]
+    if sqlite:
+        hour = func.substr(ProxyCall.created_at, 1, 13)
+    else:
+        hour = func.date_trunc("hour", func.timezone("UTC", ProxyCall.created_at))
+    status = ProxyCall.upstream_status
+    return (
+        select(
+            hour,
+            ProxyCall.connection_id,
+            func.count(),
+            func.sum(case((and_(ProxyCall.outcome == "ok", status >= 400), 1), else_=0)),
+            func.sum(case((ProxyCall.outcome != "ok", 1), else_=0)),
+        )
+        .where(ProxyCall.organization_id == organization_id, ProxyCall.created_at >= since)
+        .group_by(hour, ProxyCall.connection_id)
+    )
+
+
+def _utc_hour(hour: str | datetime) -> datetime:
+    if isinstance(hour, str):
+        return datetime.strptime(hour, "%Y-%m-%d %H").replace(tzinfo=UTC)
+    return hour.replace(tzinfo=UTC)
 
 
 @functools.cache
@@ -140,3 +173,48 @@ class AuditRepository:
         statement = organization_calls_statement(organization_id, filters, limit=limit, before=before)
         async with self._db.session() as session:
             return list((await session.execute(statement)).scalars())
+
+    async def last_calls(self, organization_id: str, connection_ids: Sequence[str]) -> list[ProxyCall]:
+        """The newest call through each of the organization's ``connection_ids`` that has one, in one
+        statement: a seek of the (connection_id, created_at) index per connection, never a scan of
+        their calls (meant for a page of connections, not thousands)."""
+        if not connection_ids:
+            return []
+        # Every lookup names the connection only, and the rows found are read by primary key: naming
+        # the organization in the statement makes SQLite walk the (organization_id, created_at)
+        # index instead, through every call of the organization. A connection id is one
+        # organization's, and a row of any other is dropped below all the same.
+        newest = [
+            select(ProxyCall.id)
+            .where(ProxyCall.connection_id == connection_id)
+            .order_by(ProxyCall.created_at.desc(), ProxyCall.id.desc())
+            .limit(1)
+            .correlate(None)
+            .scalar_subquery()
+            for connection_id in dict.fromkeys(connection_ids)
+        ]
+        async with self._db.session() as session:
+            rows = (await session.execute(select(ProxyCall).where(ProxyCall.id.in_(newest)))).scalars()
+            return [row for row in rows if row.organization_id == organization_id]
+
+    async def hourly_counts(self, organization_id: str, since: datetime) -> list[HourCount]:
+        """The organization's calls since ``since`` per connection and hour, in one statement."""
+        statement = hourly_counts_statement(organization_id, since, sqlite=self._db.is_sqlite)
+        async with self._db.session() as session:
+            rows = (await session.execute(statement)).all()
+        hours: dict[object, datetime] = {}  # a day has 24: each read once
+        counts = []
+        for hour, connection_id, calls, upstream_errors, failed in rows:
+            start = hours.get(hour)
+            if start is None:
+                start = hours[hour] = _utc_hour(hour)
+            counts.append(HourCount(connection_id, start, int(calls), int(upstream_errors), int(failed)))
+        return counts
+
+    async def get(self, organization_id: str, call_id: str) -> ProxyCall | None:
+        """The organization's call ``call_id`` (``None`` for another organization's)."""
+        statement = select(ProxyCall).where(
+            ProxyCall.id == call_id, ProxyCall.organization_id == organization_id
+        )
+        async with self._db.session() as session:
+            return (await session.execute(statement)).scalar_one_or_none()

@@ -14,7 +14,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from keyhole.audit.cursor import decode_cursor, encode_cursor
+from keyhole.audit.cursor import _RECORD_ID, decode_cursor, encode_cursor
+from keyhole.audit.hours import HourlyCounts, LastDay
 from keyhole.audit.models import ProxyCall
 from keyhole.audit.query import CallFilter
 from keyhole.audit.records import CallRecord
@@ -55,6 +56,9 @@ class AuditLog:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.dropped = 0
+        # An hour's records are all stored a few flushes after it ends (unless the store was down).
+        settle = timedelta(seconds=60 + 4 * flush_seconds)
+        self._hours = HourlyCounts(self._rows.hourly_counts, settle=settle)
 
     def record(self, record: CallRecord) -> None:
         if len(self._pending) >= MAX_BUFFER:
@@ -149,6 +153,27 @@ class AuditLog:
             organization_id, filters, limit=limit + 1, before=before
         )
         return _page(rows, limit)
+
+    async def last_calls(self, organization_id: str, connection_ids: list[str]) -> dict[str, CallRecord]:
+        """The newest call through each of the organization's connections that has one, by
+        connection id (one statement for a page of connections)."""
+        await self.flush()
+        rows = await self._rows.last_calls(organization_id, connection_ids)
+        return {row.connection_id: _record(row) for row in rows}
+
+    async def call(self, organization_id: str, call_id: str) -> CallRecord | None:
+        """One of the organization's calls; ``None`` for another's, or for anything that is not a
+        call id."""
+        if not _RECORD_ID.fullmatch(call_id):
+            return None
+        await self.flush()
+        row = await self._rows.get(organization_id, call_id)
+        return None if row is None else _record(row)
+
+    async def last_day(self, organization_id: str) -> LastDay:
+        """The organization's calls per connection and hour over the last 24 hours."""
+        await self.flush()
+        return await self._hours.last_day(organization_id, utcnow())
 
 
 def _page(rows: list[ProxyCall], limit: int) -> CallPage:
