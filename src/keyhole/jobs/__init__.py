@@ -7,10 +7,22 @@ from keyhole.jobs.records import (
     JOB_TYPES,
     JobFailure,
     JobHandler,
+    JobPage,
     JobRegistry,
     JobStatus,
     JobView,
+    ListedJob,
     RunningJob,
 )
 
-__all__ = ["JOB_TYPES", "JobFailure", "JobHandler", "JobRegistry", "JobStatus", "JobView", "RunningJob"]
+__all__ = [
+    "JOB_TYPES",
+    "JobFailure",
+    "JobHandler",
+    "JobPage",
+    "JobRegistry",
+    "JobStatus",
+    "JobView",
+    "ListedJob",
+    "RunningJob",
+]

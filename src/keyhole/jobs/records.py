@@ -34,6 +34,25 @@ class JobView:
     created_at: datetime
     updated_at: datetime
     expires_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListedJob:
+    """A job in its owner's listing, with its decrypted input ({} when it cannot be read)."""
+
+    view: JobView
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    """One page of a listing, newest first, and the cursors of the pages around it."""
+
+    jobs: list[ListedJob]
+    older: str | None
+    newer: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyhole.jobs.dispatch import Dispatcher, NoDispatch
 from keyhole.jobs.models import Job
-from keyhole.jobs.records import JobFailure, JobStatus, JobView, RunningJob
+from keyhole.jobs.records import JobFailure, JobStatus, JobView, ListedJob, RunningJob
 from keyhole.store.base import new_id
 from keyhole.store.database import Database
 from keyhole.vault import Vault, VaultError
@@ -65,6 +65,8 @@ def view_of(row: Job) -> JobView:
         created_at=row.created_at,
         updated_at=row.updated_at,
         expires_at=row.expires_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
     )
 
 
@@ -136,6 +138,60 @@ class JobRepository:
         if row is None or row.organization_id != organization_id or row.expires_at <= self._now():
             return None
         return view_of(row)
+
+    async def list_owned(
+        self,
+        organization_id: str,
+        owner_id: str,
+        job_type: str,
+        *,
+        limit: int,
+        before: str | None = None,
+        after: str | None = None,
+    ) -> list[ListedJob] | None:
+        """Up to ``limit`` of the owner's unexpired jobs of ``job_type``, newest first: the newest
+        of all, those older than job ``before``, or those just newer than job ``after``. None when
+        the cursor job is not one of them."""
+        owned = (
+            (Job.organization_id == organization_id)
+            & (Job.owner_id == owner_id)
+            & (Job.type == job_type)
+            & (Job.expires_at > self._now())
+        )
+        statement = select(Job).where(owned)
+        async with self.database.session() as session:
+            cursor_id = before or after
+            if cursor_id is not None:
+                cursor = (
+                    await session.execute(select(Job.created_at, Job.id).where(owned, Job.id == cursor_id))
+                ).one_or_none()
+                if cursor is None:
+                    return None
+                created_at, job_id = cursor
+                if after is not None:
+                    beyond = (Job.created_at > created_at) | (
+                        (Job.created_at == created_at) & (Job.id > job_id)
+                    )
+                else:
+                    beyond = (Job.created_at < created_at) | (
+                        (Job.created_at == created_at) & (Job.id < job_id)
+                    )
+                statement = statement.where(beyond)
+            ascending = after is not None
+            order = (
+                (Job.created_at.asc(), Job.id.asc()) if ascending else (Job.created_at.desc(), Job.id.desc())
+            )
+            rows = list((await session.execute(statement.order_by(*order).limit(limit))).scalars())
+        if ascending:
+            rows.reverse()
+        return [ListedJob(view_of(row), self._readable_payload(row)) for row in rows]
+
+    def _readable_payload(self, row: Job) -> dict[str, Any]:
+        try:
+            payload: dict[str, Any] = self._vault.decrypt_json(row.payload, _payload_aad(row.id))
+        except VaultError:
+            return {}
+        return payload
 
     async def existing(self, job_ids: Sequence[str]) -> set[str]:
         async with self.database.session() as session:
@@ -354,11 +410,7 @@ class JobRepository:
 
     def _swept(self, row: Job) -> RunningJob:
         """The attempt that lost its lease, with its payload when it can still be read."""
-        try:
-            payload = self._vault.decrypt_json(row.payload, _payload_aad(row.id))
-        except VaultError:
-            payload = {}
-        return self._running(row, payload)
+        return self._running(row, self._readable_payload(row))
 
     # -- expiry --------------------------------------------------------------------------------
 

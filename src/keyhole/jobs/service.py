@@ -13,7 +13,7 @@ from keyhole.jobs.engines.embedded import EmbeddedEngine
 from keyhole.jobs.engines.procrastinate import ProcrastinateEngine, psycopg_url
 from keyhole.jobs.maintenance import Maintenance
 from keyhole.jobs.queues import ALL_QUEUES, PROXY_QUEUE, QUERIES_QUEUE
-from keyhole.jobs.records import JOB_TYPES, JobRegistry, JobStatus, JobView
+from keyhole.jobs.records import JOB_TYPES, JobPage, JobRegistry, JobStatus, JobView
 from keyhole.jobs.repository import JobRepository
 from keyhole.jobs.runner import JobRunner
 from keyhole.settings import Settings
@@ -114,6 +114,40 @@ class JobService:
             raise NotFound(f"no {job_type} job {job_id[:64]!r} (it may have expired)", key="job_not_found")
         return view
 
+    async def list_owned(
+        self,
+        principal: Principal,
+        job_type: str,
+        *,
+        limit: int = 25,
+        before: str | None = None,
+        after: str | None = None,
+    ) -> JobPage:
+        """The caller's own jobs of ``job_type`` (never another principal's), newest first, a page
+        at a time: the newest, those older than job ``before``, or those newer than job ``after``."""
+        check_job_type(job_type)
+        if before is not None and after is not None:
+            raise InvalidRequest("page with before or after, not both", key="invalid_cursor")
+        cursor = before or after
+        if cursor is not None and not _JOB_ID.match(cursor):
+            raise _invalid_cursor()
+        listed = await self.rows.list_owned(
+            principal.organization_id, principal.id, job_type, limit=limit + 1, before=before, after=after
+        )
+        if listed is None:
+            raise _invalid_cursor()
+        if cursor is not None and not listed:  # nothing beyond the cursor any more: the newest
+            return await self.list_owned(principal, job_type, limit=limit)
+        if after is not None:
+            jobs = listed[-limit:]
+            newer = jobs[0].view.id if len(listed) > limit else None
+            older: str | None = jobs[-1].view.id
+        else:
+            jobs = listed[:limit]
+            newer = jobs[0].view.id if before is not None else None
+            older = jobs[-1].view.id if len(listed) > limit else None
+        return JobPage(jobs, older=older, newer=newer)
+
     async def observe(self) -> None:
         """Set the ``keyhole_jobs`` gauge from the store (called when metrics are scraped)."""
         counts = {(queue, status.value): 0 for queue in ALL_QUEUES for status in _UNFINISHED}
@@ -134,6 +168,13 @@ class JobService:
         await self.engine.stop()
         if self._own_database is not None:
             await self._own_database.dispose()
+
+
+def _invalid_cursor() -> InvalidRequest:
+    return InvalidRequest(
+        "the page cursor does not name one of your jobs (it may have expired); start from the newest",
+        key="invalid_cursor",
+    )
 
 
 def check_job_type(job_type: str) -> None:

@@ -24,8 +24,8 @@ from keyhole.audit.records import redacted_path
 from keyhole.blobs import BlobStore
 from keyhole.connections.service import ConnectionService
 from keyhole.connections.target import HttpTarget
-from keyhole.errors import CallField, InvalidRequest, KeyholeError, call_error
-from keyhole.jobs import JobFailure, JobStatus, JobView, RunningJob
+from keyhole.errors import CallField, Conflict, Gone, InvalidRequest, KeyholeError, call_error
+from keyhole.jobs import JobFailure, JobStatus, JobView, ListedJob, RunningJob
 from keyhole.jobs.service import JobService
 from keyhole.proxy.request import ProxyCall, UpstreamRequest, build_upstream
 from keyhole.proxy.service import CallTrace, ProxyService
@@ -54,6 +54,51 @@ class AsyncCallResult:
     call_id: str
     body_download_url: str | None
     body_url_expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncCallSummary:
+    """An async call as its owner's listing shows it: never its body nor a download URL."""
+
+    job_id: str
+    status: JobStatus
+    connection_id: str | None
+    path: str | None  # the path the caller asked for, without its query
+    created_at: datetime
+    finished_at: datetime | None
+    error: str | None
+    upstream_status: int | None  # once done
+    content_type: str | None  # of the stored body, once done
+    size: int | None  # bytes of the stored body, once done
+    truncated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncCallPage:
+    """One page of the caller's async calls, newest first, with the cursors around it."""
+
+    calls: list[AsyncCallSummary]
+    older: str | None
+    newer: str | None
+
+
+def _summary(job: ListedJob) -> AsyncCallSummary:
+    view, stored = job.view, job.view.result or {}
+    done = view.status == JobStatus.DONE
+    connection_id, path = job.payload.get("connection_id"), job.payload.get("path")
+    return AsyncCallSummary(
+        job_id=view.id,
+        status=view.status,
+        connection_id=None if connection_id is None else str(connection_id),
+        path=None if path is None else str(path),
+        created_at=view.created_at,
+        finished_at=view.finished_at,
+        error=view.error,
+        upstream_status=int(stored["status"]) if done and "status" in stored else None,
+        content_type=str(stored["contentType"]) if done and stored.get("contentType") else None,
+        size=int(stored.get("contentLength", 0)) if done else None,
+        truncated=bool(stored.get("truncated", False)),
+    )
 
 
 def _payload(
@@ -173,6 +218,30 @@ class AsyncProxy:
             body_url_expires_at=expires_at,
         )
 
+    async def calls(
+        self, principal: Principal, *, limit: int = 25, before: str | None = None, after: str | None = None
+    ) -> AsyncCallPage:
+        """The caller's own async calls (never another principal's), newest first."""
+        page = await self._jobs.list_owned(
+            principal, CONNECTION_PROXY, limit=limit, before=before, after=after
+        )
+        return AsyncCallPage([_summary(job) for job in page.jobs], page.older, page.newer)
+
+    async def body_url(self, principal: Principal, job_id: str, base_url: str) -> tuple[str, datetime]:
+        """A freshly signed, short-lived URL of the body of the caller's own finished call, and
+        when it stops working: 404 for anyone else's, 409 before it is done, 410 once it is gone."""
+        view = await self._jobs.get(principal, CONNECTION_PROXY, job_id, owner_only=True)
+        if view.status != JobStatus.DONE:
+            raise Conflict(
+                f"async call {view.id} is {view.status.value}; only a finished call has a body to download",
+                key="job_not_done",
+                metadata={"status": view.status.value},
+            )
+        finished = await self.result(view, base_url)
+        if finished is None or finished.body_download_url is None or finished.body_url_expires_at is None:
+            raise Gone(f"the body of async call {view.id} is no longer stored", key="job_body_gone")
+        return finished.body_download_url, finished.body_url_expires_at
+
     # -- the job (JobHandler) ------------------------------------------------------------------
 
     async def run(self, job: RunningJob) -> dict[str, Any]:
@@ -237,7 +306,14 @@ class AsyncProxy:
             await self._blobs.delete(blob.key)
 
 
-__all__ = ["CONNECTION_PROXY", "AsyncCallResult", "AsyncProxy", "AsyncSubmission"]
+__all__ = [
+    "CONNECTION_PROXY",
+    "AsyncCallPage",
+    "AsyncCallResult",
+    "AsyncCallSummary",
+    "AsyncProxy",
+    "AsyncSubmission",
+]
 
 
 @dataclass(frozen=True, slots=True)

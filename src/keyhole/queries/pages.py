@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+import orjson
+
 from keyhole.queries.values import encode_rows
 
 if TYPE_CHECKING:
@@ -168,6 +170,14 @@ class PageBuilder:
         if self._writing is not None:
             writing, self._writing = self._writing, None
             await writing
+
+
+async def page_rows(chunks: AsyncIterator[bytes]) -> list[dict[str, Any]]:
+    """The rows of one stored page, decoded. A page is bounded by ``page_bytes`` (or holds a single
+    larger row), so it is read whole; every number in it was written by orjson within 64 bits (wider
+    integers are strings), so decoding it with orjson loses no digit."""
+    rows: list[dict[str, Any]] = orjson.loads(b"".join([chunk async for chunk in chunks]))
+    return rows
 
 
 def page_key(query_id: str, attempt: int, number: int) -> str:

@@ -1,8 +1,9 @@
 """Every statement on ``queries``. Each state change is a compare-and-swap on the row's status
 (and attempt), so that a stale worker, a cancel and the expiry purge never overwrite each other.
 
-A caller's query is read only through :meth:`QueryRepository.get_owned` (its organization and
-owner); the worker, the sweep and the purge address rows by id.
+A caller's query is read only through :meth:`QueryRepository.get_owned` and listed only through
+:meth:`QueryRepository.list_owned` (its organization and owner); the worker, the sweep and the
+purge address rows by id.
 """
 
 from __future__ import annotations
@@ -39,6 +40,27 @@ class QueryRepository:
         if row is None or row.organization_id != organization_id or row.owner_id != owner_id:
             return None
         return row
+
+    async def list_owned(
+        self, organization_id: str, owner_id: str, *, now: datetime, limit: int, unfinished_only: bool
+    ) -> list[Query]:
+        """The owner's queries not yet expired at ``now``, newest first."""
+        statement = select(Query).where(
+            Query.organization_id == organization_id,
+            Query.owner_id == owner_id,
+            Query.expires_at > now,
+            Query.purged_at.is_(None),
+        )
+        if unfinished_only:
+            statement = statement.where(Query.status.in_(UNFINISHED))
+        async with self._db.session() as session:
+            return list(
+                (
+                    await session.execute(
+                        statement.order_by(Query.created_at.desc(), Query.id.desc()).limit(limit)
+                    )
+                ).scalars()
+            )
 
     async def created_before(self, cutoff: datetime) -> list[tuple[str, str | None]]:
         """Queries still ``created`` that were submitted before ``cutoff``, with their job ids."""

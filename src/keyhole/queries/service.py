@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from keyhole.blobs import BlobStore
+from keyhole.connections.schemas import ConnectionView
 from keyhole.connections.service import ConnectionService
 from keyhole.egress import EgressClient
 from keyhole.errors import Conflict, Gone, InvalidRequest, KeyholeError, NotFound
@@ -28,9 +29,10 @@ from keyhole.jobs.service import JobService
 from keyhole.queries import orphans
 from keyhole.queries.engines import QueryEngines
 from keyhole.queries.execution import CANCELLED, Control, QueryFailed, QueryLimits, run_statement
+from keyhole.queries.exports import Export, StoredResult, csv_export
 from keyhole.queries.models import Query
 from keyhole.queries.page_tokens import PageTokens, invalid_token
-from keyhole.queries.pages import BlobPages
+from keyhole.queries.pages import BlobPages, page_rows
 from keyhole.queries.repository import TERMINAL, QueryRepository
 from keyhole.queries.tasks import QUERY_JOB, QueryJob
 from keyhole.settings import Settings
@@ -72,6 +74,10 @@ class QueryView:
     error_key: str | None
     truncated: bool
     pages: int
+    connection_id: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +103,10 @@ def _view(row: Query) -> QueryView:
         error_key=row.error_key,
         truncated=row.truncated,
         pages=row.page_count,
+        connection_id=row.connection_id,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
     )
 
 
@@ -111,6 +121,23 @@ def _expired(row: Query) -> Gone:
         key="query_expired",
         metadata={"id": row.id, "expires": timestamp(row.expires_at)},
     )
+
+
+def _results_missing(row: Query) -> Gone:
+    return Gone(
+        f"the results of query {row.id} are no longer stored (deleted from the blob store); run "
+        "the query again",
+        key="query_results_missing",
+        metadata={"id": row.id},
+    )
+
+
+def _not_done(row: Query) -> Conflict:
+    if row.status == "failed":
+        message = f"query {row.id} failed, so it has no results: {row.error}"
+    else:
+        message = f"query {row.id} is still {row.status}; its results can be read once it is done"
+    return Conflict(message, key="query_not_done", metadata={"status": row.status})
 
 
 async def _empty_page() -> AsyncIterator[bytes]:
@@ -264,12 +291,7 @@ class QueryService:
             try:
                 results = await self._pages(row, row.attempt).open(number)
             except Gone:
-                raise Gone(
-                    f"the results of query {row.id} are no longer stored (deleted from the blob "
-                    "store); run the query again",
-                    key="query_results_missing",
-                    metadata={"id": row.id},
-                ) from None
+                raise _results_missing(row) from None
         return QueryPage(
             view,
             number,
@@ -277,6 +299,53 @@ class QueryService:
             self._tokens.sign(row.id, number + 1) if number + 1 < row.page_count else None,
             self._tokens.sign(row.id, number - 1) if number > 0 else None,
         )
+
+    async def recent(
+        self, principal: Principal, *, limit: int = 20, unfinished_only: bool = False
+    ) -> list[QueryView]:
+        """The caller's own queries whose results have not expired, newest first."""
+        rows = await self._rows.list_owned(
+            principal.organization_id,
+            principal.id,
+            now=utcnow(),
+            limit=limit,
+            unfinished_only=unfinished_only,
+        )
+        return [_view(row) for row in rows]
+
+    async def sql_connections(self, principal: Principal) -> list[ConnectionView]:
+        """The connections of the caller's organization that can run SQL."""
+        return [view for view in await self._connections.list(principal) if view.type.sql is not None]
+
+    # -- whole results -------------------------------------------------------------------------
+
+    async def stored_result(self, principal: Principal, query_id: str) -> StoredResult:
+        """Every stored page of a finished query, read one page at a time (for exports): only its
+        owner's, and only until it expires, exactly like ``read``."""
+        row = await self._owned(principal, query_id)
+        if self._is_expired(row):
+            raise _expired(row)
+        if row.status != "done":
+            raise _not_done(row)
+        return StoredResult(_view(row), self._each_page(row))
+
+    async def export_csv(
+        self, principal: Principal, query_id: str, *, neutralise_formulas: bool = False, bom: bool = False
+    ) -> Export:
+        """The whole result as one streamed CSV file (see ``queries/exports.py``)."""
+        result = await self.stored_result(principal, query_id)
+        return csv_export(result, neutralise_formulas=neutralise_formulas, bom=bom)
+
+    async def _each_page(self, row: Query) -> AsyncIterator[list[dict[str, Any]]]:
+        pages = self._pages(row, row.attempt)
+        for number in range(row.page_count):
+            if row.expires_at <= utcnow():  # expired during a long download: stop, as a read would
+                raise _expired(row)
+            try:
+                chunks = await pages.open(number)
+            except Gone:
+                raise _results_missing(row) from None
+            yield await page_rows(chunks)
 
     # -- cancelling ----------------------------------------------------------------------------
 
