@@ -45,8 +45,10 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless Chromium for the suite; each test opens its own contexts."""
+    """One headless Chromium per module; each test opens its own contexts. Not for the session:
+    Playwright's synchronous API keeps an event loop running in this thread while it is open,
+    which the suite's async tests in other modules cannot share."""
     with launched() as instance:
         yield instance

@@ -5,6 +5,7 @@ in plain words with the error's status, and every answer says how long the serve
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ SIGN_IN_PATH = "/console/sign-in"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 _MAX_FIELDS = 1000
+# A '%' that starts no escape: browsers send '%25'; parse_qsl would keep it as it is.
+_BROKEN_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 class Form:
@@ -81,6 +84,8 @@ async def read_form(request: Request, limit: int) -> Form:
     body = await read_body(request, limit)
     try:
         text = body.decode()
+        if _BROKEN_ESCAPE.search(text):
+            raise ValueError("a '%' that starts no escape")
         pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=_MAX_FIELDS, errors="strict")
     except (UnicodeDecodeError, ValueError):
         raise InvalidRequest("the form is not valid UTF-8 form data", key="invalid_form") from None

@@ -7,7 +7,7 @@ posting only back here. Cookies are ``__Host-`` prefixed and ``Secure`` over HTT
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -84,7 +84,10 @@ def from_this_origin(request: Request, settings: Settings) -> bool:
     source = request.headers.get("origin") or request.headers.get("referer")
     if source is None:
         return True  # not a browser: no ambient cookie was sent by a third-party page
-    return _origin(source) in {_origin(settings.public_url or ""), _origin(str(request.base_url))}
+    allowed = {_origin(str(request.base_url))}
+    if settings.public_url:  # unset, it must not admit the empty origin of "null" or junk
+        allowed.add(_origin(settings.public_url))
+    return _origin(source) in allowed
 
 
 def _origin(url: str) -> tuple[str, str]:
@@ -93,9 +96,16 @@ def _origin(url: str) -> tuple[str, str]:
 
 
 def local_path(candidate: str | None, default: str) -> str:
-    """A path to go back to after sign-in: only one of the console's own pages, never elsewhere."""
-    if not candidate or not candidate.startswith("/console") or "//" in candidate or "\\" in candidate:
+    """A path to go back to after sign-in: only one of the console's own pages, never elsewhere.
+    Browsers drop tabs and newlines from a URL, read ``\\`` as ``/`` and ``%2e`` as ``.``, so a
+    path holding any of them, or ``//``, or a dot segment could resolve out of ``/console``."""
+    if not candidate or "//" in candidate or "\\" in candidate:
         return default
-    if any(ord(character) < 0x21 for character in candidate):
+    if any(ord(character) < 0x21 or ord(character) == 0x7F for character in candidate):
+        return default
+    path = candidate.split("?", 1)[0].split("#", 1)[0]
+    if path != "/console" and not path.startswith("/console/"):
+        return default
+    if any(segment in (".", "..") for segment in unquote(path).split("/")):
         return default
     return candidate
