@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -11,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyhole.cache import TtlCache
-from keyhole.errors import InvalidRequest, NotFound, Unauthenticated
+from keyhole.errors import InvalidRequest, NotFound, Unauthenticated, Unprocessable
 from keyhole.store.base import utcnow
 from keyhole.store.database import Database
 from keyhole.tenancy import keys
@@ -28,6 +29,7 @@ from keyhole.tenancy.schemas import IdentityView
 _INVALID = "invalid API key: check the key, or mint a new one with `keyhole keys create`"
 # What a key listing's ``prefix`` filter may hold: the characters of a displayed key prefix.
 PREFIX_FILTER = re.compile(r"^[A-Za-z0-9_-]*$")
+MAX_KEY_NAME = 200  # the width of the name column
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,10 +149,17 @@ class TenancyService:
         return [_view(row) for row in rows]
 
     async def mint_user_key(
-        self, principal: Principal, organization_id: str, user_id: str, *, force: bool
+        self,
+        principal: Principal,
+        organization_id: str,
+        user_id: str,
+        *,
+        force: bool,
+        name: str | None = None,
     ) -> MintedKey:
         """A new key for a user of an organization the caller manages. With ``force`` the user's
         other keys are revoked in the same transaction, and stop working in this process at once."""
+        label = _key_name(name)
         try:
             async with self._db.transaction() as session:
                 organization = await self._organizations.managed(session, principal, organization_id)
@@ -158,12 +167,24 @@ class TenancyService:
                     raise user_not_found(user_id)
                 revoked = await self._revoke_user_keys(session, user_id) if force else []
                 secret = keys.mint("user")
-                row = _key_row(organization.id, user_id, "user", secret, None)
+                row = _key_row(organization.id, user_id, "user", secret, label)
                 await self._rows.insert_key(session, row)
         except IntegrityError:  # the user was deleted meanwhile
             raise user_not_found(user_id) from None
         for key_hash in revoked:
             self._principals.evict(key_hash)
+        return MintedKey(_view(row), secret)
+
+    async def mint_organization_key(
+        self, principal: Principal, organization_id: str, *, name: str | None = None
+    ) -> MintedKey:
+        """A new organization key for an organization the caller manages."""
+        label = _key_name(name)
+        async with self._db.transaction() as session:
+            organization = await self._organizations.managed(session, principal, organization_id)
+            secret = keys.mint("org")
+            row = _key_row(organization.id, None, "org", secret, label)
+            await self._rows.insert_key(session, row)
         return MintedKey(_view(row), secret)
 
     async def revoke_organization_key(
@@ -305,6 +326,21 @@ def _prefix_filter(prefix: str | None) -> str | None:
             metadata={"field": "prefix"},
         )
     return prefix
+
+
+def _key_name(name: str | None) -> str | None:
+    """A key's label as given, trimmed (blank: none); 422 when it is longer than the column or
+    holds control or invisible format characters, which would garble a listing."""
+    label = (name or "").strip()
+    if not label:
+        return None
+    if len(label) > MAX_KEY_NAME or any(unicodedata.category(character)[0] == "C" for character in label):
+        raise Unprocessable(
+            f"a key's name is at most {MAX_KEY_NAME} characters, without control characters",
+            key="invalid_key_name",
+            metadata={"field": "name"},
+        )
+    return label
 
 
 def _role(stored: str | None) -> Role:

@@ -7,7 +7,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from keyhole.api.console import activity, assets, connections, jobs, keys, playground, queries, sign_in
+from keyhole.api.console import (
+    activity,
+    assets,
+    connections,
+    jobs,
+    keys,
+    playground,
+    queries,
+    sign_in,
+    users,
+)
 from keyhole.api.console.endpoint import redirect
 from keyhole.api.openapi import Answer, describe
 
@@ -38,6 +48,7 @@ _pages: list[BaseRoute] = [
     *queries.routes,
     *jobs.routes,
     *keys.routes,
+    *users.routes,
 ]
 
 root_route = Route("/", root, methods=["GET"])
