@@ -55,6 +55,22 @@ class Form:
     def __contains__(self, name: object) -> bool:
         return any(key == name for key, _ in self.pairs)
 
+    def only(self, *names: str) -> Form:
+        """This form, refused whole (400) when it holds a field the page does not have, or one of
+        its fields twice: a page reads exactly what it generated."""
+        seen: set[str] = set()
+        for key, _ in self.pairs:
+            if key == CSRF_FIELD:
+                continue
+            if key not in names:
+                raise InvalidRequest(
+                    f"the form holds a field this page does not have ({key[:64]!r})", key="unexpected_field"
+                )
+            if key in seen:
+                raise InvalidRequest(f"the form holds the field {key[:64]!r} twice", key="repeated_field")
+            seen.add(key)
+        return self
+
 
 @dataclass(frozen=True, slots=True)
 class Viewer:
@@ -63,10 +79,6 @@ class Viewer:
     principal: Principal
     session: ConsoleSession
     form: Form
-
-    @property
-    def csrf_token(self) -> str:
-        return self.session.csrf_token
 
     @property
     def is_admin(self) -> bool:
@@ -136,6 +148,7 @@ async def _run(request: Request, handler: Handler, access: Access) -> Response:
                     "the form's security token is missing or stale: reload the page and try again",
                     key="csrf_failed",
                 )
+        _refuse_control_characters(request)
         viewer = Viewer(principal, session, form)
         request.state.console_context = {
             "viewer": viewer,
@@ -167,3 +180,13 @@ def error_page(request: Request, error: KeyholeError) -> Response:
 def redirect(path: str) -> Response:
     """After a form: see the page it changed (POST → 303 → GET)."""
     return secured(RedirectResponse(path, status_code=303))
+
+
+def _refuse_control_characters(request: Request) -> None:
+    """No page reads a query parameter with a control character (a NUL that PostgreSQL text cannot
+    hold, a line break in a filter): refused whole, before any handler sees it."""
+    for name, value in request.query_params.multi_items():
+        if any(ord(character) < 0x20 or ord(character) == 0x7F for character in name + value):
+            raise InvalidRequest(
+                f"the query parameter {name[:64]!r} holds a control character", key="invalid_query_parameter"
+            )
