@@ -40,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from keyhole.audit.models import ProxyCall
 from keyhole.store.database import Database
@@ -169,6 +169,9 @@ async def seed_audit(database_url: str, organization_id: str, connection_ids: li
                 )
             async with database.transaction() as session:
                 await session.execute(insert(ProxyCall), batch)
+        if not database.is_sqlite:  # what autovacuum would do after such a load
+            async with database.transaction() as session:
+                await session.execute(text("ANALYZE proxy_calls"))
     finally:
         await database.dispose()
 
