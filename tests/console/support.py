@@ -7,6 +7,7 @@ import itertools
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from playwright.sync_api import BrowserContext, Page
@@ -39,14 +40,15 @@ class ConsoleClient:
     def post(
         self, path: str, data: dict[str, Any] | list[tuple[str, str]] | None = None, **kwargs: Any
     ) -> httpx.Response:
+        """A form as a browser sends it: urlencoded in order, repeated names kept."""
         pairs = list(data.items()) if isinstance(data, dict) else list(data or [])
         pairs.append(("csrf_token", self.csrf))
-        headers = {**SAME_ORIGIN, **kwargs.pop("headers", {})}
-        return self.http.post(path, data=dict(pairs) if _unique(pairs) else pairs, headers=headers, **kwargs)  # type: ignore[arg-type]
-
-
-def _unique(pairs: list[tuple[str, Any]]) -> bool:
-    return len({name for name, _ in pairs}) == len(pairs)
+        headers = {
+            **SAME_ORIGIN,
+            "Content-Type": "application/x-www-form-urlencoded",
+            **kwargs.pop("headers", {}),
+        }
+        return self.http.post(path, content=urlencode(pairs), headers=headers, **kwargs)
 
 
 def _own_address() -> str:

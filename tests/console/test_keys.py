@@ -7,6 +7,7 @@ import html
 import re
 import uuid
 from collections.abc import Iterator
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from conftest import Keys
 
 from .conftest import ConsoleServer
-from .support import ConsoleClient, sign_in
+from .support import SAME_ORIGIN, ConsoleClient, sign_in
 
 _SECRET = re.compile(r'<pre id="new-key">(kh_[uo]_[A-Za-z0-9_-]+)</pre>')
 
@@ -104,21 +105,42 @@ def test_a_whole_key_or_junk_is_refused_as_a_filter_and_never_echoed(
     assert org.org_api_key[:12] in page.text  # the unfiltered list is still there
 
 
-def test_an_organization_key_is_shown_once(admin: ConsoleClient, org: Keys, rest: httpx.Client) -> None:
+def test_a_key_is_shown_once(admin: ConsoleClient, org: Keys, rest: httpx.Client) -> None:
+    user_id, _ = new_user(rest, org)
     before = len(keys_of(rest, org))
-    answer = admin.post("/console/keys", {"owner": "organization", "name": "deploys"})
+    answer = admin.post("/console/keys", {"owner": user_id, "name": "deploys"})
     secret = minted_secret(answer)
-    assert secret.startswith("kh_o_")
+    assert secret.startswith("kh_u_")
     assert answer.headers["cache-control"] == "no-store"
     assert 'data-copy="new-key"' in answer.text
     assert "location" not in answer.headers
     assert works(rest, secret)
     listed = keys_of(rest, org)
     assert len(listed) == before + 1
-    assert {"kind": "organization", "name": "deploys", "prefix": secret[:12]}.items() <= listed[-1].items()
+    expected = {"kind": "user", "user_id": user_id, "name": "deploys", "prefix": secret[:12]}
+    assert expected.items() <= listed[-1].items()
     again = admin.get("/console/keys")
     assert secret[:12] in again.text and "deploys" in again.text
     assert secret not in again.text
+
+
+@pytest.mark.parametrize(
+    "form",
+    [{"owner": "organization"}, {"owner": "organization", "name": "after removal"}, {"name": "nobody's"}],
+    ids=["organization", "organization with a name", "no owner"],
+)
+def test_an_organization_key_is_never_minted_here(
+    admin: ConsoleClient, org: Keys, rest: httpx.Client, form: dict[str, str]
+) -> None:
+    """As through the REST API, an administrator mints users' keys only: an organization key
+    would keep an administrator's access after their user is removed."""
+    before = keys_of(rest, org)
+    answer = admin.post("/console/keys", form)
+    assert answer.status_code == 400, answer.text
+    assert "keyhole keys create" in shown(answer)
+    assert _SECRET.search(answer.text) is None
+    assert keys_of(rest, org) == before
+    assert 'value="organization"' not in admin.get("/console/keys").text
 
 
 def test_a_users_key_from_the_users_page(admin: ConsoleClient, org: Keys, rest: httpx.Client) -> None:
@@ -142,16 +164,15 @@ def test_replacing_a_users_keys_revokes_the_others(
 @pytest.mark.parametrize(
     ("form", "message"),
     [
-        ({"owner": "organization", "name": "n" * 201}, "at most 200 characters"),
-        ({"owner": "organization", "name": "bell\x07"}, "without control characters"),
-        ({"owner": "organization", "replace": "1"}, "only a user's key can replace"),
+        ({"name": "n" * 201}, "at most 200 characters"),
+        ({"name": "bell\x07", "replace": "1"}, "without control characters"),
     ],
 )
 def test_a_refused_key_form_mints_nothing(
     admin: ConsoleClient, org: Keys, rest: httpx.Client, form: dict[str, str], message: str
 ) -> None:
     before = keys_of(rest, org)
-    answer = admin.post("/console/keys", form)
+    answer = admin.post("/console/keys", {"owner": org.user_id, **form})
     assert answer.status_code == 422
     assert message in shown(answer)
     assert _SECRET.search(answer.text) is None
@@ -191,10 +212,12 @@ def test_keys_of_another_organization_cannot_be_revoked(
     admin: ConsoleClient, console_server: ConsoleServer, rest: httpx.Client
 ) -> None:
     rival = console_server.rival
-    rival_key_id = keys_of(rest, rival)[0]["id"]
+    rival_key_id = str(keys_of(rest, rival)[0]["id"])
     assert admin.get(f"/console/keys/{rival_key_id}/revoke").status_code == 404
     assert admin.post(f"/console/keys/{rival_key_id}/revoke").status_code == 404
-    assert admin.post("/console/keys/not-a-key/revoke").status_code == 404
+    for missing in ("not-a-key", str(uuid.uuid4()), rival_key_id.upper()):
+        assert admin.get(f"/console/keys/{missing}/revoke").status_code == 404
+        assert admin.post(f"/console/keys/{missing}/revoke").status_code == 404
     assert works(rest, rival.user_api_key)
 
 
@@ -342,7 +365,7 @@ def test_a_member_gets_403_and_no_link(console_server: ConsoleServer, org: Keys,
         assert answer.status_code == 403, path
         assert "admin role" in answer.text
     posts = [
-        ("/console/keys", {"owner": "organization"}),
+        ("/console/keys", {"owner": user_id}),
         (f"/console/keys/{key_id}/revoke", {}),
         ("/console/users", {"email": "sneaky@keys.test", "role": "admin"}),
         (f"/console/users/{user_id}/role", {"role": "admin"}),
@@ -354,3 +377,76 @@ def test_a_member_gets_403_and_no_link(console_server: ConsoleServer, org: Keys,
         assert _SECRET.search(answer.text) is None
     assert keys_of(rest, org) == before_keys
     assert rest.get("/api/organization/users", headers=org.bearer).json() == before_users
+
+
+def test_only_live_keys_are_counted_for_a_user(admin: ConsoleClient, org: Keys, rest: httpx.Client) -> None:
+    user_id, first = new_user(rest, org)
+    again = rest.post(f"/api/organizations/{org.organization_id}/users/{user_id}/keys", headers=org.bearer)
+    assert again.status_code == 200, again.text
+    first_id = next(row["id"] for row in keys_of(rest, org) if row["prefix"] == first[:12])
+    assert rest.delete(f"/api/organization/keys/{first_id}", headers=org.bearer).status_code == 200
+    confirm = admin.get(f"/console/users/{user_id}/remove")
+    assert "<dt>Active keys</dt><dd>1</dd>" in confirm.text
+    listing = admin.get("/console/users")
+    row = next(row for row in listing.text.split("<tr>") if f"/console/users/{user_id}/role" in row)
+    assert '<td class="num">1</td>' in row
+
+
+def test_without_users_there_is_no_key_to_mint(console_server: ConsoleServer, rest: httpx.Client) -> None:
+    lone = console_server.server.bootstrap(f"console-lone-{uuid.uuid4().hex[:8]}", "lou@lone.test")
+    client = sign_in(console_server.url, lone.org_api_key)
+    assert client.post(f"/console/users/{lone.user_id}/remove").status_code == 303
+    page = client.get("/console/keys")
+    assert page.status_code == 200
+    assert "Add a user first" in shown(page)
+    assert 'action="/console/keys"' not in page.text.replace('method="get" action="/console/keys"', "")
+
+
+# -- forms carry exactly the fields their page generated -----------------------------------------
+
+_FORMS = [
+    ("/console/keys", [("owner", "{user}"), ("name", "n"), ("replace", "1")]),
+    ("/console/keys/{key}/revoke", []),
+    ("/console/users", [("email", "added@keys.test"), ("role", "admin")]),
+    ("/console/users/{user}/role", [("role", "admin")]),
+    ("/console/users/{user}/remove", []),
+    ("/console/sign-out", []),
+]
+_TAMPERED = [
+    pytest.param(path, fields, how, id=f"{path} with {how}")
+    for path, fields in _FORMS
+    for how in ("a field the page lacks", "a field twice")
+    if fields or how == "a field the page lacks"
+]
+
+
+@pytest.mark.parametrize(("path", "fields", "how"), _TAMPERED)
+def test_a_form_with_a_field_it_did_not_generate_changes_nothing(
+    admin: ConsoleClient,
+    org: Keys,
+    rest: httpx.Client,
+    path: str,
+    fields: list[tuple[str, str]],
+    how: str,
+) -> None:
+    user_id, key = new_user(rest, org)
+    key_id = next(row["id"] for row in keys_of(rest, org) if row["prefix"] == key[:12])
+    sent = [(name, value.format(user=user_id)) for name, value in fields]
+    sent += [("force", "1")] if how == "a field the page lacks" else [sent[0]]
+    users_before, keys_before = (
+        rest.get("/api/organization/users", headers=org.bearer).json(),
+        keys_of(rest, org),
+    )
+
+    answer = admin.http.post(
+        path.format(user=user_id, key=key_id),
+        content=urlencode([*sent, ("csrf_token", admin.csrf)]),
+        headers={**SAME_ORIGIN, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert answer.status_code == 400, answer.text
+    assert ("unexpected_field" if how == "a field the page lacks" else "repeated_field") in answer.text
+    assert _SECRET.search(answer.text) is None
+    assert rest.get("/api/organization/users", headers=org.bearer).json() == users_before
+    assert keys_of(rest, org) == keys_before
+    assert works(rest, key)
+    assert admin.get("/console/keys").status_code == 200  # the session is still signed in

@@ -139,6 +139,19 @@ class TenancyRepository:
         statement = select(ApiKey).where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
         return list((await session.execute(statement)).scalars())
 
+    async def live_user_key_counts(self, session: AsyncSession, organization_id: str) -> dict[str, int]:
+        """User id → how many unrevoked keys; users without one are absent."""
+        statement = (
+            select(ApiKey.user_id, func.count())
+            .where(
+                ApiKey.organization_id == organization_id,
+                ApiKey.user_id.is_not(None),
+                ApiKey.revoked_at.is_(None),
+            )
+            .group_by(ApiKey.user_id)
+        )
+        return {str(user_id): int(count) for user_id, count in (await session.execute(statement)).all()}
+
     async def key_with_hash(self, key_hash: str) -> tuple[ApiKey, str | None] | None:
         """The key and, for a user key, its user's role."""
         async with self._db.session() as session:

@@ -57,6 +57,7 @@ class KeyView:
 class MintedKey:
     view: KeyView
     secret: str
+    replaced: tuple[str, ...] = ()  # the ids of the user's keys a forced mint revoked
 
 
 class TenancyService:
@@ -148,6 +149,18 @@ class TenancyService:
             rows = await self._rows.keys(session, organization.id, prefix=checked)
         return [_view(row) for row in rows]
 
+    async def organization_key(self, principal: Principal, organization_id: str, key_id: str) -> KeyView:
+        """A key of an organization the caller manages, revoked or not (404 for any other key)."""
+        async with self._db.session() as session:
+            return _view(await self._managed_key(session, principal, organization_id, key_id))
+
+    async def live_key_counts(self, principal: Principal, organization_id: str) -> dict[str, int]:
+        """How many unrevoked keys each user of an organization the caller manages holds, by user
+        id; a user without one is absent."""
+        async with self._db.session() as session:
+            organization = await self._organizations.managed(session, principal, organization_id)
+            return await self._rows.live_user_key_counts(session, organization.id)
+
     async def mint_user_key(
         self,
         principal: Principal,
@@ -171,21 +184,9 @@ class TenancyService:
                 await self._rows.insert_key(session, row)
         except IntegrityError:  # the user was deleted meanwhile
             raise user_not_found(user_id) from None
-        for key_hash in revoked:
-            self._principals.evict(key_hash)
-        return MintedKey(_view(row), secret)
-
-    async def mint_organization_key(
-        self, principal: Principal, organization_id: str, *, name: str | None = None
-    ) -> MintedKey:
-        """A new organization key for an organization the caller manages."""
-        label = _key_name(name)
-        async with self._db.transaction() as session:
-            organization = await self._organizations.managed(session, principal, organization_id)
-            secret = keys.mint("org")
-            row = _key_row(organization.id, None, "org", secret, label)
-            await self._rows.insert_key(session, row)
-        return MintedKey(_view(row), secret)
+        for revoked_row in revoked:
+            self._principals.evict(revoked_row.key_hash)
+        return MintedKey(_view(row), secret, tuple(revoked_row.id for revoked_row in revoked))
 
     async def revoke_organization_key(
         self, principal: Principal, organization_id: str, key_id: str
@@ -193,14 +194,20 @@ class TenancyService:
         """Revoke a key of an organization the caller manages (404 for any other key); it stops
         working in this process at once. Revoking a revoked key changes nothing."""
         async with self._db.transaction() as session:
-            organization = await self._organizations.managed(session, principal, organization_id)
-            row = await self._rows.key(session, key_id) if is_uuid(key_id) else None
-            if row is None or row.organization_id != organization.id:
-                raise key_not_found(key_id)
+            row = await self._managed_key(session, principal, organization_id, key_id)
             if row.revoked_at is None:
                 row.revoked_at = utcnow()
         self._principals.evict(row.key_hash)
         return _view(row)
+
+    async def _managed_key(
+        self, session: AsyncSession, principal: Principal, organization_id: str, key_id: str
+    ) -> ApiKey:
+        organization = await self._organizations.managed(session, principal, organization_id)
+        row = await self._rows.key(session, key_id) if is_uuid(key_id) else None
+        if row is None or row.organization_id != organization.id:
+            raise key_not_found(key_id)
+        return row
 
     async def revoke_key(self, key_id: str) -> KeyView:
         async with self._db.transaction() as session:
@@ -212,13 +219,13 @@ class TenancyService:
             self._principals.evict(row.key_hash)
             return _view(row)
 
-    async def _revoke_user_keys(self, session: AsyncSession, user_id: str) -> list[str]:
-        """Revoke the user's live keys in the caller's transaction; their hashes, to evict."""
+    async def _revoke_user_keys(self, session: AsyncSession, user_id: str) -> list[ApiKey]:
+        """Revoke the user's live keys in the caller's transaction; their rows, to evict."""
         now = utcnow()
         rows = await self._rows.active_user_keys(session, user_id)
         for row in rows:
             row.revoked_at = now
-        return [row.key_hash for row in rows]
+        return rows
 
     def forget_user(self, user_id: str) -> None:
         """Stop using, in this process, the cached principals of a user's keys at once (the user

@@ -1,7 +1,10 @@
-"""Keys page of the console (administrators): the organization's keys by prefix, minting an
-organization key or a user's key (its secret in the answer to that POST only, never again), and
-revoking one after a confirmation. Revoking the key the console is signed in with, or replacing
-the keys of the signed-in user, ends this session there and then."""
+"""Keys page of the console (administrators): the organization's keys by prefix, minting a
+user's key (its secret in the answer to that POST only, never again), and revoking one after a
+confirmation. Revoking the key the console is signed in with, or replacing the keys of the
+signed-in user, ends this session there and then.
+
+As through the REST API, an administrator mints users' keys only: an organization key is the
+operator's to mint (``keyhole keys create``), for it would outlive its minter's removal."""
 
 from __future__ import annotations
 
@@ -12,19 +15,22 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from keyhole.api.console.endpoint import Viewer, console_page, redirect
-from keyhole.api.console.security import clear_cookie, session_cookie_name
+from keyhole.api.console.sign_in import end_session
 from keyhole.api.console.templating import render
 from keyhole.errors import InvalidRequest, Unprocessable
 from keyhole.services import Services
 from keyhole.tenancy.access import Access
 from keyhole.tenancy.keys import PREFIX_LENGTH
-from keyhole.tenancy.missing import key_not_found
-from keyhole.tenancy.schemas import UserView
-from keyhole.tenancy.service import KeyView, MintedKey
+from keyhole.tenancy.service import KeyView
 
-ORGANIZATION_OWNER = "organization"
 KIND_LABELS = {"user": "User key", "org": "Organization key", "partner": "Partner key"}
 _DONE = {"revoked": "The key is revoked: it stops working at once."}
+# No owner, or the organization (an organization key): a plain refusal rather than a 404.
+_NO_USER = {"", "organization"}
+_USERS_ONLY = (
+    "Choose the user the key is for: keys are minted here for users only. An organization key "
+    "is minted by the operator on the server, with `keyhole keys create`."
+)
 
 
 @console_page(Access.MANAGEMENT)
@@ -43,74 +49,64 @@ async def listing(request: Request, services: Services, viewer: Viewer) -> Respo
 
 @console_page(Access.MANAGEMENT)
 async def create(request: Request, services: Services, viewer: Viewer) -> Response:
-    form = viewer.form
+    form = viewer.form.only("owner", "name", "replace")
     principal = viewer.principal
-    owner = form.get("owner", ORGANIZATION_OWNER)
-    name = form.get("name")
-    replace = form.get("replace") == "1"
+    user_id = form.get("owner")
     try:
-        if owner == ORGANIZATION_OWNER:
-            if replace:
-                raise Unprocessable(
-                    "only a user's key can replace other keys: an organization key is added beside them",
-                    key="replace_needs_user",
-                )
-            minted = await services.tenancy.mint_organization_key(
-                principal, principal.organization_id, name=name
-            )
-        else:
-            minted = await services.tenancy.mint_user_key(
-                principal, principal.organization_id, owner, force=replace, name=name
-            )
-    except Unprocessable as refused:
+        if user_id in _NO_USER:
+            raise InvalidRequest(_USERS_ONLY, key="user_keys_only", metadata={"field": "owner"})
+        minted = await services.tenancy.mint_user_key(
+            principal,
+            principal.organization_id,
+            user_id,
+            force=form.get("replace") == "1",
+            name=form.get("name"),
+        )
+    except (InvalidRequest, Unprocessable) as refused:
         keys = await _keys(services, viewer, "")
         return await _page(
             request, services, viewer, keys, "", message=refused.message, status_code=refused.status
         )
-    session_ended = replace and owner == principal.user_id
-    if session_ended:
-        await _end_this_session(request, services)
-    response = render(
-        request,
-        "keys/created.html",
-        {
-            "minted": minted,
-            "owner": await _owner_email(services, viewer, minted),
-            "kind_label": KIND_LABELS[minted.view.kind],
-            "replaced": replace,
-            "session_ended": session_ended,
-        },
-    )
-    return _forget_cookie(request, services, response) if session_ended else response
+    owner = await _email(services, viewer, minted.view.user_id)
+    session_ended = principal.key_id in minted.replaced
+
+    def page() -> Response:
+        context = {"minted": minted, "owner": owner, "session_ended": session_ended}
+        return render(request, "keys/created.html", context)
+
+    return await end_session(request, services, page) if session_ended else page()
 
 
 @console_page(Access.MANAGEMENT)
 async def confirm_revoke(request: Request, services: Services, viewer: Viewer) -> Response:
-    key = await _key(services, viewer, request.path_params["key_id"])
-    users = await services.users.list(viewer.principal, viewer.principal.organization_id)
+    principal = viewer.principal
+    key = await services.tenancy.organization_key(
+        principal, principal.organization_id, request.path_params["key_id"]
+    )
     return render(
         request,
         "keys/revoke.html",
         {
             "key": key,
             "kind_label": KIND_LABELS[key.kind],
-            "owner": _emails(users).get(key.user_id or ""),
-            "this_session": key.id == viewer.principal.key_id,
+            "owner": await _email(services, viewer, key.user_id),
+            "this_session": key.id == principal.key_id,
         },
     )
 
 
 @console_page(Access.MANAGEMENT)
 async def revoke(request: Request, services: Services, viewer: Viewer) -> Response:
+    viewer.form.only()
     principal = viewer.principal
     revoked = await services.tenancy.revoke_organization_key(
         principal, principal.organization_id, request.path_params["key_id"]
     )
     if revoked.id != principal.key_id:
         return redirect("/console/keys?done=revoked")
-    await _end_this_session(request, services)
-    response = render(request, "keys/session_ended.html", {"key": revoked})
-    return _forget_cookie(request, services, response)
+    return await end_session(
+        request, services, lambda: render(request, "keys/session_ended.html", {"key": revoked})
+    )
 
 
 async def _keys(services: Services, viewer: Viewer, prefix: str) -> list[KeyView]:
@@ -118,13 +114,6 @@ async def _keys(services: Services, viewer: Viewer, prefix: str) -> list[KeyView
     principal = viewer.principal
     found = await services.tenancy.organization_keys(principal, principal.organization_id, prefix=prefix)
     return list(reversed(found))
-
-
-async def _key(services: Services, viewer: Viewer, key_id: str) -> KeyView:
-    for key in await _keys(services, viewer, ""):
-        if key.id == key_id:
-            return key
-    raise key_not_found(key_id)
 
 
 async def _page(
@@ -141,7 +130,7 @@ async def _page(
     context: dict[str, Any] = {
         "keys": keys,
         "users": users,
-        "emails": _emails(users),
+        "emails": {user.id: user.email for user in users},
         "kind_labels": KIND_LABELS,
         "prefix": prefix,
         "prefix_length": PREFIX_LENGTH,
@@ -152,28 +141,12 @@ async def _page(
     return render(request, "keys/list.html", context, status_code=status_code)
 
 
-def _emails(users: list[UserView]) -> dict[str, str]:
-    return {user.id: user.email for user in users}
-
-
-async def _owner_email(services: Services, viewer: Viewer, minted: MintedKey) -> str | None:
-    if minted.view.user_id is None:
+async def _email(services: Services, viewer: Viewer, user_id: str | None) -> str | None:
+    """The email of a key's user (None for a key that is no user's)."""
+    if user_id is None:
         return None
-    user = await services.users.get(viewer.principal, viewer.principal.organization_id, minted.view.user_id)
+    user = await services.users.get(viewer.principal, viewer.principal.organization_id, user_id)
     return user.email
-
-
-async def _end_this_session(request: Request, services: Services) -> None:
-    """This request's session is over: its row goes, and what is rendered next has no signed-in
-    header (whose sign-out form would carry the token of a session that is gone)."""
-    name = session_cookie_name(request, services.settings)
-    await services.browser_sessions.sign_out(request.cookies.get(name))
-    del request.state.console_context
-
-
-def _forget_cookie(request: Request, services: Services, response: Response) -> Response:
-    clear_cookie(response, request, services.settings, session_cookie_name(request, services.settings))
-    return response
 
 
 routes: list[BaseRoute] = [

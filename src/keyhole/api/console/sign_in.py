@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -93,10 +94,19 @@ async def sign_in(request: Request) -> Response:
 
 @console_page()
 async def sign_out(request: Request, services: Services, viewer: Viewer) -> Response:
+    viewer.form.only()
+    return await end_session(request, services, lambda: redirect("/console/sign-in?signed_out=1"))
+
+
+async def end_session(request: Request, services: Services, answer: Callable[[], Response]) -> Response:
+    """End this request's session: its row leaves the store, then ``answer`` is made, and the
+    cookie is cleared on it. A page ``answer`` renders has no signed-in header, whose sign-out form
+    would carry the token of a session that is gone."""
     settings = services.settings
     name = session_cookie_name(request, settings)
     await services.browser_sessions.sign_out(request.cookies.get(name))
-    response = redirect("/console/sign-in?signed_out=1")
+    del request.state.console_context
+    response = answer()
     clear_cookie(response, request, settings, name)
     return response
 

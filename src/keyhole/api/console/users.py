@@ -4,8 +4,6 @@ on the keys page's form (``/console/keys``), which this page's buttons post to."
 
 from __future__ import annotations
 
-from collections import Counter
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -34,8 +32,9 @@ async def listing(request: Request, services: Services, viewer: Viewer) -> Respo
 
 @console_page(Access.MANAGEMENT)
 async def add(request: Request, services: Services, viewer: Viewer) -> Response:
-    email = viewer.form.get("email")
-    role = viewer.form.get("role", DEFAULT_ROLE)
+    form = viewer.form.only("email", "role")
+    email = form.get("email")
+    role = form.get("role", DEFAULT_ROLE)
     try:
         await services.users.create(
             viewer.principal, viewer.principal.organization_id, UserRequest(email, role)
@@ -55,10 +54,11 @@ async def add(request: Request, services: Services, viewer: Viewer) -> Response:
 
 @console_page(Access.MANAGEMENT)
 async def change_role(request: Request, services: Services, viewer: Viewer) -> Response:
+    role = viewer.form.only("role").get("role")
     principal = viewer.principal
     user_id = request.path_params["user_id"]
     changed = await services.users.update(
-        principal, principal.organization_id, user_id, UserRequest(None, viewer.form.get("role"))
+        principal, principal.organization_id, user_id, UserRequest(None, role)
     )
     if changed.id == principal.user_id and changed.role != "admin":
         # This session's own user is no administrator any more: this page is closed to it now.
@@ -70,17 +70,17 @@ async def change_role(request: Request, services: Services, viewer: Viewer) -> R
 async def confirm_remove(request: Request, services: Services, viewer: Viewer) -> Response:
     principal = viewer.principal
     user = await services.users.get(principal, principal.organization_id, request.path_params["user_id"])
-    keys = await services.tenancy.organization_keys(principal, principal.organization_id)
-    live = sum(1 for key in keys if key.user_id == user.id and key.revoked_at is None)
+    live_keys = await services.tenancy.live_key_counts(principal, principal.organization_id)
     return render(
         request,
         "users/remove.html",
-        {"user": user, "live_keys": live, "is_self": user.id == principal.user_id},
+        {"user": user, "live_keys": live_keys.get(user.id, 0), "is_self": user.id == principal.user_id},
     )
 
 
 @console_page(Access.MANAGEMENT)
 async def remove(request: Request, services: Services, viewer: Viewer) -> Response:
+    viewer.form.only()
     principal = viewer.principal
     await services.users.delete(principal, principal.organization_id, request.path_params["user_id"])
     return redirect("/console/users?done=removed")
@@ -98,14 +98,12 @@ async def _page(
 ) -> Response:
     principal = viewer.principal
     users = await services.users.list(principal, principal.organization_id)
-    keys = await services.tenancy.organization_keys(principal, principal.organization_id)
-    live = Counter(key.user_id for key in keys if key.user_id and key.revoked_at is None)
     return render(
         request,
         "users/list.html",
         {
             "users": users,
-            "live_keys": live,
+            "live_keys": await services.tenancy.live_key_counts(principal, principal.organization_id),
             "roles": ROLES,
             "self_id": principal.user_id,
             "email": email,
