@@ -471,12 +471,7 @@ def test_hostile_forms_are_refused_whole(
     assert_refused(cross_site, 403, "cross_site_request")
     assert_refused(client.post("/console/connections/new/nope", good), 404, "unknown connection type")
     assert_refused(client.post(new, [*good, ("config/evil", "1")]), 400, "unexpected_field")
-    twice = client.http.post(
-        new,
-        content=urlencode([*good, ("name", "twice"), ("csrf_token", client.csrf)]),
-        headers={**SAME_ORIGIN, "Content-Type": "application/x-www-form-urlencoded"},
-    )
-    assert_refused(twice, 400, "more than once")
+    assert_refused(_sent_as_is(client, new, [*good, ("name", "twice")]), 400, "repeated_field")
     assert_refused(
         client.post(new, [*good, ("config/proxy/timeout_ms", "[1]")]), 422, "must be a whole number"
     )
@@ -508,8 +503,28 @@ def test_hostile_forms_are_refused_whole(
     assert_refused(
         client.post(f"{base}/edit", [*good, ("config/auth/~:nope/token", "x")]), 400, "unexpected_field"
     )
-    assert_refused(client.get("/console/connections?page=0"), 400, "page must be a whole number")
-    assert_refused(client.get("/console/connections?page=x"), 400, "page must be a whole number")
+    for page in ("0", "x", "%C2%B2", "%EF%BC%91", "1e3", "+1", "%201", "99999999"):  # '²', a wide '1'
+        assert_refused(client.get(f"/console/connections?page={page}"), 400, "page must be a whole number")
+    for name in ("q", "type", "page"):
+        assert_refused(client.get(f"/console/connections?{name}=%00"), 400, "invalid_query_parameter")
+    assert_refused(client.post(f"{base}/test", {"extra": "1"}), 400, "unexpected_field")
+    for path, fields in (
+        (f"{base}/proxy", [("enabled", "false"), ("enabled", "true")]),
+        (f"{base}/delete", [("confirm_name", "Target"), ("confirm_name", "Target")]),
+        (f"{base}/edit", [*api_fields("Target", httpbin_url, validate=False), ("config/url", httpbin_url)]),
+        (f"{base}/edit", [*api_fields("Target", httpbin_url), ("validate", "on")]),
+    ):
+        assert_refused(_sent_as_is(client, path, fields), 400, "repeated_field")
     assert_refused(client.get("/console/connections", params={"q": "q" * 201}), 400, "at most 200")
     assert client.get("/console/connections/not-a-uuid").status_code == 404
     assert stored(api) == before  # nothing written, nothing changed
+    assert proxied(api, existing, "/get").json()["data"]["status"] == 200  # the proxy still enabled
+
+
+def _sent_as_is(client: ConsoleClient, path: str, fields: list[tuple[str, str]]) -> httpx.Response:
+    """A form posted with exactly these fields, repeated ones included."""
+    return client.http.post(
+        path,
+        content=urlencode([*fields, ("csrf_token", client.csrf)]),
+        headers={**SAME_ORIGIN, "Content-Type": "application/x-www-form-urlencoded"},
+    )

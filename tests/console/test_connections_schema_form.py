@@ -1,7 +1,8 @@
 """The form generated from a connection type's JSON Schema, without a server: every catalog type
 gets a labelled control per property, a stored configuration shown in the form and posted back
-is the same configuration (secrets left blank are named, never shown), and what the form cannot
-say as a control it takes as JSON."""
+is the same configuration (secrets left blank are named, never shown; defaults it leaves out stay
+out; a value holding the redaction placeholder is kept), what is secret is what the type lists,
+and what the form cannot say as a control it takes as JSON."""
 
 from __future__ import annotations
 
@@ -91,27 +92,26 @@ def test_a_stored_configuration_round_trips_through_the_form(
     validated = connection_type.validate(configuration)
     public, secrets = split_secrets(validated, connection_type.secret_fields)
     form = schema_form.build(connection_type)
-    values, secrets_set = schema_form.stored_values(form, redact(public, secrets))
+    shown = redact(public, secrets)
+    values, kept = schema_form.stored_values(form, shown)
     assert all(value != "[REDACTED]" and value not in secrets.values() for value in values.values())
 
-    blank = schema_form.read(form, _posted(form, values))
+    blank = schema_form.read(form, _posted(form, values), shown)
     assert blank.problems == {}
     assert set(secrets) <= set(blank.blank_secrets)  # each stored secret left unchanged
-    # A group the configuration left out comes back holding its defaults: what applied to it.
-    groups: dict[str, Any] = {
-        node.pointer[1:]: {} for node in form.nodes if isinstance(node, schema_form.Group)
-    }
-    effective = connection_type.validate({**groups, **validated})
-    assert connection_type.validate(join_secrets(blank.configuration, secrets)) == effective
+    # Exactly what was stored: a group it leaves out (the proxy limits) stays out.
+    assert connection_type.validate(join_secrets(blank.configuration, secrets)) == validated
 
     by_pointer = {
         node.pointer: node.name
         for node in schema_form.chosen_path(form, values)
         if isinstance(node, schema_form.Control)
     }
-    assert {by_pointer[pointer] for pointer in secrets} == secrets_set
-    typed = schema_form.read(form, _posted(form, values, {by_pointer[p]: str(v) for p, v in secrets.items()}))
-    assert connection_type.validate(typed.configuration) == effective
+    assert {by_pointer[pointer] for pointer in secrets} == kept
+    typed = schema_form.read(
+        form, _posted(form, values, {by_pointer[p]: str(v) for p, v in secrets.items()}), shown
+    )
+    assert connection_type.validate(typed.configuration) == validated
     assert typed.blank_secrets == [pointer for pointer in blank.blank_secrets if pointer not in secrets]
 
 
@@ -239,3 +239,85 @@ def test_a_proxy_limit_starts_from_the_types_own_default() -> None:
     assert values["config/proxy/rate_limit_per_minute"] == "600"  # the schema's, where the type sets none
     stored, _ = schema_form.stored_values(schema_form.build(tuned), {"url": "https://x.example"})
     assert stored["config/proxy/timeout_ms"] == "5000"
+
+
+def _widgets(form: schema_form.SchemaForm) -> dict[str, str]:
+    return {
+        node.pointer: node.widget
+        for node in schema_form.all_nodes(form.nodes)
+        if isinstance(node, schema_form.Control)
+    }
+
+
+def test_what_is_secret_is_what_the_type_lists_whatever_its_json_type() -> None:
+    connection_type = _synthetic(
+        {
+            "properties": {
+                "pin": {"type": "integer", "writeOnly": True},
+                "keys": {"type": "object", "properties": {"a": {"type": "string"}}},
+                "shown": {"type": "string", "format": "password"},
+                "marked": {"type": "string", "writeOnly": True},
+            },
+        },
+        secret_fields=("/pin", "/keys"),
+    )
+    form = schema_form.build(connection_type)
+    assert _widgets(form) == {"/pin": "secret", "/keys": "secret", "/shown": "text", "/marked": "text"}
+    reading = schema_form.read(
+        form, Form([("config/pin", "1234"), ("config/keys", '{"a": "x"}'), ("config/shown", "plain")])
+    )
+    assert reading.configuration == {"pin": 1234, "keys": {"a": "x"}, "shown": "plain"}
+    wrong = schema_form.read(form, Form([("config/pin", "12a"), ("config/keys", "{")]))
+    assert wrong.problems == {"config/pin": "must be a whole number", "config/keys": "is not valid JSON"}
+    values, kept = schema_form.stored_values(
+        form, {"pin": "[REDACTED]", "keys": "[REDACTED]", "shown": "plain", "marked": "m"}
+    )
+    assert values == {"config/shown": "plain", "config/marked": "m"}
+    assert kept == {"config/pin", "config/keys"}
+    blank = schema_form.read(form, Form([("config/pin", ""), ("config/keys", "")]))
+    assert blank.blank_secrets == ["/pin", "/keys"] and blank.configuration == {}
+
+
+def test_a_value_holding_the_placeholder_is_kept_when_left_empty() -> None:
+    connection_type = CATALOG.get("api")
+    form = schema_form.build(connection_type)
+    stored = {
+        "url": "https://api.example.com",
+        "auth": {"type": "none"},
+        "headers": {"X-Trace": "[REDACTED]", "Accept": "json"},
+    }
+    values, kept = schema_form.stored_values(form, stored)
+    assert "config/headers" not in values and kept == {"config/headers"}
+    untouched = schema_form.read(form, _posted(form, {**values, "config/headers": ""}), stored)
+    assert untouched.problems == {}
+    assert untouched.configuration["headers"] == {"X-Trace": "[REDACTED]", "Accept": "json"}
+    replaced = schema_form.read(form, _posted(form, {**values, "config/headers": "Accept: xml"}), stored)
+    assert replaced.configuration["headers"] == {"Accept": "xml"}
+    lines = {line.label: line.value for line in schema_form.summary(form, stored)}
+    assert lines["Extra headers"] == "(not shown here)"
+
+
+def test_defaults_left_as_they_are_stay_out_of_the_configuration() -> None:
+    connection_type = CATALOG.get("api")
+    form = schema_form.build(connection_type)
+    stored = {"url": "https://api.example.com", "auth": {"type": "none"}}
+    values, _ = schema_form.stored_values(form, stored)
+    assert values["config/proxy/timeout_ms"] == "30000"  # what applies, shown
+    assert values["config/proxy/scrub_echoed_secrets"] == "on"
+    renamed = schema_form.read(form, _posted(form, values), stored)
+    assert renamed.configuration == stored
+    new = schema_form.read(form, _posted(form, schema_form.initial_values(form)), {})
+    assert "proxy" not in new.configuration
+
+    # A changed limit writes the group, with what the form showed for the others.
+    tuned = schema_form.read(form, _posted(form, {**values, "config/proxy/timeout_ms": "5000"}), stored)
+    assert tuned.configuration["proxy"]["timeout_ms"] == 5000
+    assert tuned.configuration["proxy"]["rate_limit_per_minute"] == 600
+    unchecked = schema_form.read(
+        form, _posted(form, {**values, "config/proxy/scrub_echoed_secrets": ""}), stored
+    )
+    assert unchecked.configuration["proxy"]["scrub_echoed_secrets"] is False
+    # A key the configuration holds is written even when it holds the default.
+    held = {**stored, "proxy": {"timeout_ms": 30000}}
+    kept = schema_form.read(form, _posted(form, schema_form.stored_values(form, held)[0]), held)
+    assert kept.configuration["proxy"]["timeout_ms"] == 30000

@@ -19,12 +19,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import orjson
 from sqlalchemy import delete, select, update
 
+from keyhole.connections.authorization import connect_flow_refusal
 from keyhole.connections.binding import binding_digest
 from keyhole.connections.models import Connection
 from keyhole.connections.service import ConnectionService
 from keyhole.errors import InvalidRequest, NotFound, UpstreamUnreachable
 from keyhole.oauth.models import OAuthFlow
-from keyhole.oauth.refresh import OAUTH2
 from keyhole.oauth.store import TokenStore
 from keyhole.oauth.token_endpoint import OAuthClient, TokenEndpoint, TokenEndpointError
 from keyhole.store.base import utcnow
@@ -289,16 +289,8 @@ class OAuthFlows:
     @staticmethod
     def _client(configuration: dict[str, Any]) -> OAuthClient:
         auth = configuration.get("auth")
-        if not isinstance(auth, dict) or auth.get("type") != OAUTH2:
-            raise InvalidRequest(
-                "the connection does not use OAuth2 (configuration.auth.type must be oauth2)",
-                key="oauth_not_configured",
-            )
-        client = OAuthClient.from_auth(auth)
-        if client.grant != "authorization_code" or not client.authorization_url:
-            raise InvalidRequest(
-                "the connect flow needs an authorization_code grant with an authorization_url; "
-                "client_credentials connections fetch their tokens by themselves",
-                key="oauth_not_configured",
-            )
-        return client
+        refusal = connect_flow_refusal(auth)
+        if refusal is not None:
+            raise InvalidRequest(refusal, key="oauth_not_configured")
+        assert isinstance(auth, dict)
+        return OAuthClient.from_auth(auth)

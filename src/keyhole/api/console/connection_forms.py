@@ -5,25 +5,24 @@ were typed, except secrets, which are never written into a page."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from keyhole.api.console import schema_form
-from keyhole.api.console.endpoint import CSRF_FIELD, Form, Viewer, console_page, redirect
+from keyhole.api.console.endpoint import Form, Viewer, console_page, redirect
 from keyhole.api.console.templating import render
 from keyhole.connections.catalog import ConnectionType
+from keyhole.connections.naming import MAX_NAME_LENGTH, name_problem
 from keyhole.connections.schemas import ConnectionCreate, ConnectionUpdate, ConnectionView
 from keyhole.errors import InvalidRequest, KeyholeError, Unprocessable
 from keyhole.services import Services
 
 NAME = "name"
 VALIDATE = "validate"
-MAX_NAME = 200
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @console_page()
@@ -42,14 +41,14 @@ async def pick_type(request: Request, services: Services, viewer: Viewer) -> Res
 @dataclass(frozen=True, slots=True)
 class Filled:
     """What the form shows: the name, the controls' values, whether to check the target, and the
-    connection being edited (None for a new one) with the names of its controls whose secret is
-    stored."""
+    connection being edited (None for a new one) with the names of its controls that keep their
+    stored value when left empty (``schema_form.stored_values``)."""
 
     name: str
     values: Mapping[str, str]
     validate: bool = True
     view: ConnectionView | None = None
-    secrets_set: frozenset[str] = frozenset()
+    kept: frozenset[str] = frozenset()
 
 
 @console_page()
@@ -63,9 +62,8 @@ async def new_form(request: Request, services: Services, viewer: Viewer) -> Resp
 async def create(request: Request, services: Services, viewer: Viewer) -> Response:
     connection_type = services.catalog.get(request.path_params["type_id"])
     form = schema_form.build(connection_type)
-    posted = viewer.form
-    _refuse_unknown_fields(posted, form.names())
-    reading, problems = _read(form, posted)
+    posted = _generated_by(form, viewer.form)
+    reading, problems = _read(form, posted, {})
     filled = Filled(posted.get(NAME), schema_form.submitted_values(form, posted), VALIDATE in posted)
     if problems:
         return _form_page(request, connection_type, form, filled, problems=problems)
@@ -88,8 +86,8 @@ async def create(request: Request, services: Services, viewer: Viewer) -> Respon
 async def edit_form(request: Request, services: Services, viewer: Viewer) -> Response:
     view = await services.connections.get(viewer.principal, request.path_params["connection_id"])
     form = _form_of(view)
-    values, secrets_set = schema_form.stored_values(form, view.configuration)
-    filled = Filled(view.name, values, view=view, secrets_set=frozenset(secrets_set))
+    values, kept = schema_form.stored_values(form, view.configuration)
+    filled = Filled(view.name, values, view=view, kept=frozenset(kept))
     return _form_page(request, view.type, form, filled)
 
 
@@ -97,16 +95,15 @@ async def edit_form(request: Request, services: Services, viewer: Viewer) -> Res
 async def update(request: Request, services: Services, viewer: Viewer) -> Response:
     view = await services.connections.get(viewer.principal, request.path_params["connection_id"])
     form = _form_of(view)
-    posted = viewer.form
-    _refuse_unknown_fields(posted, form.names())
-    reading, problems = _read(form, posted)
-    _, secrets_set = schema_form.stored_values(form, view.configuration)
+    posted = _generated_by(form, viewer.form)
+    reading, problems = _read(form, posted, view.configuration)
+    _, kept = schema_form.stored_values(form, view.configuration)
     filled = Filled(
         posted.get(NAME),
         schema_form.submitted_values(form, posted),
         VALIDATE in posted,
         view,
-        frozenset(secrets_set),
+        frozenset(kept),
     )
     if problems:
         return _form_page(request, view.type, form, filled, problems=problems)
@@ -134,36 +131,22 @@ def _form_of(view: ConnectionView) -> schema_form.SchemaForm:
     return schema_form.SchemaForm(form.type_id, (), ()) if view.parent_connection_id else form
 
 
-def _refuse_unknown_fields(posted: Form, names: set[str]) -> None:
-    """A form this page did not generate (a field it has no control for, or one sent twice) is
-    refused whole: nothing of it is read or written."""
-    allowed = names | {NAME, VALIDATE, CSRF_FIELD}
-    seen: set[str] = set()
-    for key, _ in posted.pairs:
-        if key not in allowed:
-            raise InvalidRequest(
-                f"the form holds a field this page does not have ({key[:64]!r}): reload the page",
-                key="unexpected_field",
-            )
-        if key in seen:
-            raise InvalidRequest(
-                f"the form sends the field {key[:64]!r} more than once", key="unexpected_field"
-            )
-        seen.add(key)
+def _generated_by(form: schema_form.SchemaForm, posted: Form) -> Form:
+    """The posted form, refused whole when it holds a field the generated form has no control
+    for, or one of its fields twice (every control posts one value at most)."""
+    return posted.only(*form.names(), NAME, VALIDATE)
 
 
-def _read(form: schema_form.SchemaForm, posted: Form) -> tuple[schema_form.Reading, dict[str, str]]:
-    """The configuration the form describes, and what is wrong with the form by field name (the
-    name's shape is the form's to check, as each API checks its own wire shape)."""
-    name = posted.get(NAME)
-    reading = schema_form.read(form, posted)
+def _read(
+    form: schema_form.SchemaForm, posted: Form, stored: Mapping[str, Any]
+) -> tuple[schema_form.Reading, dict[str, str]]:
+    """The configuration the form describes over the ``stored`` one, and what is wrong with the
+    form by field name (the name by the rule every API that names a connection follows)."""
+    reading = schema_form.read(form, posted, stored)
     problems = dict(reading.problems)
-    if not name.strip():
-        problems[NAME] = "is required"
-    elif len(name) > MAX_NAME:
-        problems[NAME] = f"must be at most {MAX_NAME} characters long"
-    elif _CONTROL_CHARACTERS.search(name):
-        problems[NAME] = "must not hold control characters"
+    name_refused = name_problem(posted.get(NAME))
+    if name_refused is not None:
+        problems[NAME] = name_refused
     return reading, problems
 
 
@@ -190,6 +173,7 @@ def _form_page(
             "filled": filled,
             "view": view,
             "problems": problems,
+            "max_name": MAX_NAME_LENGTH,
             "message": refused.message if refused is not None else None,
             "unreachable": refused is not None and refused.key == "connection_unreachable",
             "action": f"/console/connections/{view.id}/edit"

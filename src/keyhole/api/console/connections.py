@@ -15,10 +15,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from keyhole.api.console import connection_forms, schema_form
-from keyhole.api.console.endpoint import CSRF_FIELD, Form, Viewer, console_page, error_page, redirect
+from keyhole.api.console.endpoint import Viewer, console_page, error_page, redirect
 from keyhole.api.console.security import from_this_origin, secured
 from keyhole.api.console.templating import render
 from keyhole.api.links import public_base_url
+from keyhole.connections.authorization import authorizes_through_provider
 from keyhole.connections.schemas import ConnectionTest, ConnectionView
 from keyhole.connections.service import connection_not_found
 from keyhole.errors import Forbidden, InvalidRequest, Unprocessable
@@ -31,6 +32,8 @@ RECENT_CALLS = 10
 _MAX_FILTER = 200
 _MAX_PAGE = 1_000_000
 _REASON = re.compile(r"[a-z0-9_]{1,64}")
+# ASCII digits only: str.isdigit() also takes '²', which int() refuses.
+_PAGE = re.compile(r"[0-9]{1,7}")
 _DONE = {
     "created": "Connection created.",
     "saved": "Changes saved.",
@@ -82,7 +85,7 @@ async def listing(request: Request, services: Services, viewer: Viewer) -> Respo
 def _page_number(raw: str | None) -> int:
     if raw is None or raw == "":
         return 1
-    if not raw.isdigit() or not 1 <= int(raw) <= _MAX_PAGE:
+    if not _PAGE.fullmatch(raw) or not 1 <= int(raw) <= _MAX_PAGE:
         raise InvalidRequest("page must be a whole number from 1", key="validation_error")
     return int(raw)
 
@@ -135,22 +138,10 @@ async def _detail_page(
             "view": view,
             "lines": schema_form.summary(form, view.configuration),
             "calls": calls.calls,
-            "authorizes": _authorizes(view),
+            "authorizes": authorizes_through_provider(view),
             "notice": notice,
             "problem": problem,
         },
-    )
-
-
-def _authorizes(view: ConnectionView) -> bool:
-    """Whether the connection is authorized through the provider (an authorization-code OAuth2
-    connection of this organization's own)."""
-    auth = view.configuration.get("auth")
-    return (
-        view.parent_connection_id is None
-        and isinstance(auth, dict)
-        and auth.get("type") == "oauth2"
-        and auth.get("grant", "authorization_code") == "authorization_code"
     )
 
 
@@ -158,7 +149,7 @@ def _authorizes(view: ConnectionView) -> bool:
 async def test(request: Request, services: Services, viewer: Viewer) -> Response:
     """Reach the target with the stored configuration. Nothing is stored, so the result is the
     answer to this POST (sending it again tests again)."""
-    _fields_only(viewer.form, set())
+    viewer.form.only()
     view = await services.connections.get(viewer.principal, request.path_params["connection_id"])
     try:
         await services.connections.test(
@@ -173,7 +164,7 @@ async def test(request: Request, services: Services, viewer: Viewer) -> Response
 
 @console_page()
 async def set_proxy(request: Request, services: Services, viewer: Viewer) -> Response:
-    _fields_only(viewer.form, {"enabled"})
+    viewer.form.only("enabled")
     enabled = viewer.form.get("enabled")
     if enabled not in ("true", "false"):
         raise InvalidRequest("enabled must be true or false", key="validation_error")
@@ -193,7 +184,7 @@ async def delete_form(request: Request, services: Services, viewer: Viewer) -> R
 
 @console_page()
 async def delete(request: Request, services: Services, viewer: Viewer) -> Response:
-    _fields_only(viewer.form, {"confirm_name"})
+    viewer.form.only("confirm_name")
     view = await services.connections.get(viewer.principal, request.path_params["connection_id"])
     if viewer.form.get("confirm_name") != view.name:
         problem = "The name you typed is not the connection's name: nothing was deleted."
@@ -238,15 +229,6 @@ async def authorized(request: Request) -> Response:
         "connections/authorized.html",
         {"target": f"/console/connections/{connection_id}?{urlencode(outcome)}"},
     )
-
-
-def _fields_only(posted: Form, names: set[str]) -> None:
-    """A small form with any field but its own (and the CSRF token) is refused whole."""
-    for key, _ in posted.pairs:
-        if key not in names and key != CSRF_FIELD:
-            raise InvalidRequest(
-                f"the form holds a field this page does not have ({key[:64]!r})", key="unexpected_field"
-            )
 
 
 routes: list[BaseRoute] = [

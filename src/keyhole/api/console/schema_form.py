@@ -4,8 +4,8 @@ Translation only: what a configuration must hold is checked by the connection se
 secret a blank field keeps is decided there too (``ConnectionUpdate.unchanged_secrets``).
 
 Each property becomes one control: ``enum`` a select, ``boolean`` a checkbox, ``integer`` a
-number, a secret (listed in the type's ``secret_fields``, ``writeOnly`` or ``format: password``)
-a password input that is never filled. A nested object is a fieldset, a ``oneOf`` whose branches
+number, a secret (what the type's ``secret_fields`` list, and nothing else) a password input that
+is never filled, whatever its JSON type. A nested object is a fieldset, a ``oneOf`` whose branches
 pin one property with a ``const`` (``auth.type``) a select plus one fieldset per branch, a string
 map (extra headers) a textarea of ``name: value`` lines, a list of strings a textarea of lines,
 anything else a textarea of JSON.
@@ -13,10 +13,16 @@ anything else a textarea of JSON.
 A control's name is ``config`` and its configuration pointer, with ``~:`` and the branch's value as
 a segment inside a branch, so that every branch posts its own fields (without JavaScript all of
 them are posted; only the chosen branch is read). ``~:`` never occurs in an escaped pointer token.
+
+Read against the stored configuration, a form writes what was there and what was changed: a
+control whose stored value the page cannot show (it holds the redaction placeholder) keeps that
+value when left empty, and a default left as it is stays out of an object the configuration
+leaves out, so the connection keeps following its type's defaults.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -26,7 +32,7 @@ from typing import Any, Literal
 
 from keyhole.api.console.endpoint import Form
 from keyhole.connections.catalog import ConnectionType
-from keyhole.connections.schema_errors import discriminator
+from keyhole.connections.schema_errors import discriminator, json_equal
 from keyhole.connections.secrets import format_pointer, parse_pointer
 from keyhole.errors import KeyholeError
 from keyhole.vault.scrub import REDACTED
@@ -53,6 +59,7 @@ class Control:
     nullable: bool = False
     default: Any = None
     options: tuple[tuple[str, Any], ...] = ()  # (label and posted value, value) of a select
+    reads_as: Widget = "text"  # how the text typed into a secret's password input is read
     minimum: float | None = None
     maximum: float | None = None
     min_length: int | None = None
@@ -121,7 +128,7 @@ class SchemaForm:
 @dataclass
 class Reading:
     """A submitted form read: the configuration, what is wrong with it by field name, and the
-    pointers of secret fields left blank on the chosen path."""
+    pointers of secret fields left blank on the chosen path (kept by the service)."""
 
     configuration: dict[str, Any]
     problems: dict[str, str] = field(default_factory=dict)
@@ -204,7 +211,11 @@ class _Builder:
         label = str(schema.get("title") or tokens[-1].replace("_", " ").capitalize())
         hint = _sentence(schema.get("description"))
         branches = schema.get("oneOf")
-        if isinstance(branches, list) and all(isinstance(branch, Mapping) for branch in branches):
+        if (
+            pointer not in self.secrets
+            and isinstance(branches, list)
+            and all(isinstance(branch, Mapping) for branch in branches)
+        ):
             pinned = discriminator(branches)
             if pinned is not None and all(isinstance(value, str) for value in pinned[1]):
                 return self.choice(schema, branches, pinned, tokens, name, required, label, hint)
@@ -228,11 +239,8 @@ class _Builder:
             min_length=low if isinstance(low, int) else None,
             max_length=high if isinstance(high, int) else None,
         )
-        secret = (
-            pointer in self.secrets or schema.get("writeOnly") is True or schema.get("format") == "password"
-        )
-        if secret and kind in ("string", None):
-            return replace(control, widget="secret")
+        if pointer in self.secrets:
+            return replace(control, widget="secret", reads_as=_secret_reading(kind))
         enum = schema.get("enum")
         if isinstance(enum, list) and enum:
             options = tuple((value if isinstance(value, str) else json.dumps(value), value) for value in enum)
@@ -290,6 +298,14 @@ class _Builder:
             default=default_key if isinstance(default_key, str) else None,
             branches=tuple(built),
         )
+
+
+def _secret_reading(kind: str | None) -> Widget:
+    """How a secret's typed text is read: as the number or text its type says, else as JSON (a
+    password input holds one line, so no list of lines nor checkbox)."""
+    if kind in ("integer", "number"):
+        return "integer" if kind == "integer" else "number"
+    return "text" if kind in ("string", None) else "json"
 
 
 def _sentence(text: object) -> str:
@@ -352,10 +368,11 @@ def initial_values(form: SchemaForm) -> dict[str, str]:
 def stored_values(form: SchemaForm, configuration: Mapping[str, Any]) -> tuple[dict[str, str], set[str]]:
     """A stored connection's form, from its redacted configuration: the values of its controls on
     the chosen path (a value it does not hold shows as its default, which is what applies to it),
-    and the names of its secret controls whose secret is stored. A secret control gets no
-    value, nor does a JSON control whose value holds a secret."""
+    and the names of the controls that keep their stored value when left empty: a secret control
+    whose secret is stored, and any other whose value holds the redaction placeholder. Neither
+    gets a value."""
     values: dict[str, str] = {}
-    secrets_set: set[str] = set()
+    kept: set[str] = set()
     for node in chosen_path_of(form, configuration):
         if isinstance(node, Group):
             continue
@@ -366,13 +383,15 @@ def stored_values(form: SchemaForm, configuration: Mapping[str, Any]) -> tuple[d
                 values[node.name] = picked
         elif node.widget == "secret":
             if found == REDACTED:
-                secrets_set.add(node.name)
+                kept.add(node.name)
         elif found is _ABSENT:
             if node.default is not None:
                 values[node.name] = _shown(node, node.default)
-        elif not _holds_placeholder(found):
+        elif _holds_placeholder(found):
+            kept.add(node.name)
+        else:
             values[node.name] = _shown(node, found)
-    return values, secrets_set
+    return values, kept
 
 
 def chosen_path_of(form: SchemaForm, configuration: Mapping[str, Any]) -> Iterator[Node]:
@@ -429,7 +448,7 @@ def summary(form: SchemaForm, configuration: Mapping[str, Any]) -> list[Shown]:
             elif found is None:
                 lines.append(Shown(label, "none"))
             elif found is not _ABSENT:
-                shown = "(holds a secret)" if _holds_placeholder(found) else _shown(node, found)
+                shown = "(not shown here)" if _holds_placeholder(found) else _shown(node, found)
                 lines.append(Shown(label, shown or "—"))
 
     walk(form.nodes, "")
@@ -476,23 +495,33 @@ def _holds_placeholder(value: Any) -> bool:
 # -- a submitted form --------------------------------------------------------------------------
 
 
-def read(form: SchemaForm, posted: Form) -> Reading:
-    """The configuration a submission describes, read along the chosen branch of each choice."""
+def read(form: SchemaForm, posted: Form, stored: Mapping[str, Any] | None = None) -> Reading:
+    """The configuration a submission describes, read along the chosen branch of each choice,
+    over ``stored``: the redacted configuration of the connection being edited (none for a new
+    one)."""
     reading = Reading({})
-    reading.configuration = _read_object(form.nodes, form.constants, posted, reading)
+    reading.configuration = _read_object(form.nodes, form.constants, posted, reading, stored or {})
     return reading
 
 
 def _read_object(
-    nodes: tuple[Node, ...], constants: tuple[tuple[str, Any], ...], posted: Form, reading: Reading
+    nodes: tuple[Node, ...],
+    constants: tuple[tuple[str, Any], ...],
+    posted: Form,
+    reading: Reading,
+    stored: Mapping[str, Any],
 ) -> dict[str, Any]:
-    value: dict[str, Any] = dict(constants)
+    """An object's members. A control left at the default of a key ``stored`` does not hold is
+    written only along with something else of its object, so an object the configuration leaves
+    out stays out when nothing in it changed (the service fills in every default of an object a
+    configuration holds, so writing them then changes nothing)."""
+    members: list[tuple[str, Any, bool]] = [(key, value, False) for key, value in constants]
     for node in nodes:
         key = parse_pointer(node.pointer)[-1]
         if isinstance(node, Group):
-            inner = _read_object(node.nodes, node.constants, posted, reading)
+            inner = _read_object(node.nodes, node.constants, posted, reading, stored)
             if inner or node.required:
-                value[key] = inner
+                members.append((key, inner, False))
         elif isinstance(node, Choice):
             picked = posted.get(node.name)
             branch = node.branch(picked)
@@ -500,16 +529,30 @@ def _read_object(
                 if picked or node.required:
                     reading.problems[node.name] = "choose one of the options"
                 continue
-            inner = _read_object(branch.nodes, branch.constants, posted, reading)
-            value[key] = {node.discriminator: branch.key, **inner}
+            inner = _read_object(branch.nodes, branch.constants, posted, reading, stored)
+            members.append((key, {node.discriminator: branch.key, **inner}, False))
         else:
-            read_value = _read_control(node, posted, reading)
+            held = _at(stored, node.pointer)
+            read_value = _read_control(node, posted, reading, held)
             if read_value is not _ABSENT:
-                value[key] = read_value
-    return value
+                members.append((key, read_value, _follows_default(node, read_value, held)))
+    if all(follows for _, _, follows in members):
+        return {}
+    return {key: value for key, value, _ in members}
 
 
-def _read_control(control: Control, posted: Form, reading: Reading) -> Any:
+def _follows_default(control: Control, value: Any, held: Any) -> bool:
+    """Whether ``value`` only repeats the default of a key the configuration does not hold."""
+    return (
+        held is _ABSENT
+        and not control.required
+        and control.default is not None
+        and json_equal(value, control.default)
+    )
+
+
+def _read_control(control: Control, posted: Form, reading: Reading, held: Any) -> Any:
+    """The control's value; ``held`` is the stored (redacted) value at its pointer."""
     if control.widget == "checkbox":
         return control.name in posted
     text = posted.get(control.name)
@@ -517,18 +560,24 @@ def _read_control(control: Control, posted: Form, reading: Reading) -> Any:
         if text == "":
             reading.blank_secrets.append(control.pointer)
             return _ABSENT
-        return text
-    if text.strip() == "":
-        return None if control.nullable else _ABSENT
+        widget = control.reads_as
+    else:
+        widget = control.widget
+        if text.strip() == "" and _holds_placeholder(held):
+            # Left empty as shown: the stored value, its placeholders sent back as a REST client
+            # would (the service puts each stored secret back where its placeholder is).
+            return copy.deepcopy(held)
+        if text.strip() == "":
+            return None if control.nullable else _ABSENT
     try:
-        return _parse(control, text)
+        return _parse(widget, control, text)
     except ValueError as problem:
         reading.problems[control.name] = str(problem)
         return _ABSENT
 
 
-def _parse(control: Control, text: str) -> Any:
-    match control.widget:
+def _parse(widget: Widget, control: Control, text: str) -> Any:
+    match widget:
         case "integer":
             if not _WHOLE_NUMBER.fullmatch(text.strip()):
                 raise ValueError("must be a whole number")

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, WithJsonSchema
 from typing_extensions import TypeAliasType, TypedDict
 
 from keyhole.connections.catalog import ConnectionType
+from keyhole.connections.naming import MAX_NAME_LENGTH, NAME_PATTERN
 from keyhole.connections.schemas import ConnectionView, ParameterValues
 from keyhole.jobs import JobStatus
 from keyhole.proxy.contract import ALLOWED_METHODS, MAX_HEADER_VALUE_LENGTH, MAX_HEADERS, PATH_RULE
@@ -21,7 +22,7 @@ JobStatusValue = Annotated[
 
 # Names are shown in lists and logs, and PostgreSQL text cannot hold NUL: no control characters.
 _NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
-_Name = Field(min_length=1, max_length=200, pattern=_NO_CONTROL)
+_Name = Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)
 
 
 class _Strict(BaseModel):
