@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Response, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from conftest import ARTIFACTS, IN_CI
 
@@ -41,12 +42,24 @@ def launched() -> Iterator[Browser]:
             browser.close()
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One response the page received: its headers, and its body when the browser still holds it
+    (a redirect has none; a file served from the memory cache may have none)."""
+
+    url: str
+    status: int
+    headers: dict[str, str]
+    body: bytes | None
+
+
 @dataclass
 class Watched:
-    """A page with what it asked for and what went wrong in it recorded."""
+    """A page with what it asked for, what it was answered and what went wrong in it recorded."""
 
     page: Page
     requests: list[str] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
 
@@ -63,6 +76,13 @@ def watch(page: Page) -> Watched:
     def on_request(request: Request) -> None:
         watched.requests.append(request.url)
 
+    def on_response(response: Response) -> None:
+        try:
+            body: bytes | None = response.body()
+        except PlaywrightError:  # a redirect, a download, a body the browser no longer holds
+            body = None
+        watched.answers.append(Answer(response.url, response.status, response.headers, body))
+
     def on_failure(request: Request) -> None:
         watched.failures.append(f"{request.method} {request.url}: {request.failure}")
 
@@ -71,6 +91,7 @@ def watch(page: Page) -> Watched:
             watched.console_errors.append(message.text)
 
     page.on("request", on_request)
+    page.on("response", on_response)
     page.on("requestfailed", on_failure)
     page.on("console", on_console)
     page.on("pageerror", lambda error: watched.console_errors.append(str(error)))

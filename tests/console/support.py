@@ -13,6 +13,7 @@ import httpx
 from playwright.sync_api import BrowserContext, Page
 
 from browser import Watched, watch
+from keyhole.api.console.security import HEADERS
 
 _META_CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 _SIGN_IN_TOKEN = re.compile(r'name="sign_in_token" value="([^"]+)"')
@@ -95,9 +96,17 @@ def watched_sign_in(context: BrowserContext, base_url: str, api_key: str) -> Wat
     return watched
 
 
-def assert_clean(watched: Watched, base_url: str) -> None:
+def assert_clean(watched: Watched, base_url: str, *, secrets: tuple[str, ...] = ()) -> None:
     """Nothing went wrong in the page: no console error, no failed request, nothing fetched from
-    anywhere but the server itself."""
+    anywhere but the server itself, every console answer with the console's security headers, and
+    none of ``secrets`` in any answer's headers or body (redirects included)."""
     assert watched.console_errors == []
     assert watched.failures == []
     assert all(url.startswith((base_url, "data:")) for url in watched.requests), watched.requests
+    for answer in watched.answers:
+        if answer.url.startswith(f"{base_url}/console"):
+            for name, value in HEADERS.items():
+                assert answer.headers.get(name.lower()) == value, (answer.url, name)
+        for secret in secrets:
+            assert all(secret not in value for value in answer.headers.values()), (answer.url, "headers")
+            assert answer.body is None or secret.encode() not in answer.body, (answer.url, "body")

@@ -108,7 +108,7 @@ def test_a_connection_from_create_to_delete(
         page.wait_for_url("**/console/connections?done=deleted")
         expect(page.get_by_text("Connection deleted.")).to_be_visible()
         expect(page.get_by_text("No connections yet")).to_be_visible()
-        assert_clean(watched, console_server.url)
+        assert_clean(watched, console_server.url, secrets=(token, keys.user_api_key))
     finally:
         context.close()
 

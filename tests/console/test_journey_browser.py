@@ -126,6 +126,7 @@ def test_the_quickstart_in_a_browser_alone(
         expect(page.locator("#verdict")).to_have_text(
             "The call went through, and the upstream answered 200 OK."
         )
+        assert token not in page.content()
         watched.screenshot("journey-call")
 
         sqlite_id = _create_sqlite_connection(page, file_name)
@@ -148,14 +149,13 @@ def test_the_quickstart_in_a_browser_alone(
         outside.screenshot("journey-outsider")
         assert outside.console_errors == [_NOT_FOUND] * 4  # Chromium's line for each 404 page
         outside.console_errors.clear()
-        assert_clean(outside, base)
+        assert_clean(outside, base, secrets=(token, operator.user_api_key, outsider.user_api_key))
 
         page.get_by_role("button", name="Sign out").click()
         page.wait_for_url("**/console/sign-in?signed_out=1")
         page.goto(f"{base}/console/connections")
         page.wait_for_url(re.compile(r".*/console/sign-in\?next=.*"))
-        assert token not in page.content()
-        assert_clean(watched, base)
+        assert_clean(watched, base, secrets=(token, operator.user_api_key))
     finally:
         mine.close()
         theirs.close()
