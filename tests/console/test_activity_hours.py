@@ -4,6 +4,7 @@ hours a process keeps so that a busy day is not grouped again on every page."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import uuid
 from collections import Counter
@@ -162,7 +163,11 @@ class _Store:
 
 
 def _totals(counts: list[HourCount]) -> dict[datetime, int]:
-    return {count.hour: count.calls for count in counts}
+    """Calls per hour, summed: an hour counted twice shows as twice its calls."""
+    totals: Counter[datetime] = Counter()
+    for count in counts:
+        totals[count.hour] += count.calls
+    return dict(totals)
 
 
 async def test_settled_hours_are_read_once_then_only_the_hours_since() -> None:
@@ -218,3 +223,63 @@ async def test_organizations_are_kept_apart_and_few() -> None:
     assert store.reads[reads:] == [hour_of(NOW - SETTLE)]  # still kept
     await hours.last_day(organizations[0], NOW)
     assert store.reads[reads + 1 :] == [first]  # the least recent was let go
+
+
+class _HeldStore(_Store):
+    """A store whose next read, once armed, waits until released: a page that reads while
+    others come and go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reading = asyncio.Event()
+        self._release: asyncio.Event | None = None
+
+    def hold_next_read(self) -> asyncio.Event:
+        self.reading.clear()
+        self._release = asyncio.Event()
+        return self._release
+
+    async def read(self, organization_id: str, since: datetime) -> list[HourCount]:
+        release, self._release = self._release, None
+        if release is not None:
+            self.reading.set()
+            await release.wait()
+        return await super().read(organization_id, since)
+
+
+async def test_overlapping_calls_after_an_hour_ends_count_each_call_once() -> None:
+    store = _HeldStore()
+    hours = HourlyCounts(store.read, settle=SETTLE)
+    for offset in (0, 1):
+        store.add(NOW - offset * HOUR)
+    await hours.last_day(ORGANIZATION, NOW)
+    next_hour = hour_of(NOW) + HOUR
+    store.add(next_hour + timedelta(seconds=30))
+    later = next_hour + SETTLE + timedelta(minutes=1)  # the hour of NOW has just settled
+    release = store.hold_next_read()
+    first = asyncio.create_task(hours.last_day(ORGANIZATION, later))
+    await store.reading.wait()
+    second = await hours.last_day(ORGANIZATION, later)  # the whole page while the first one reads
+    release.set()
+    expected = {hour_of(NOW - HOUR): 1, hour_of(NOW): 1, next_hour: 1}
+    assert _totals(second.counts) == expected
+    assert _totals((await first).counts) == expected
+    after = await hours.last_day(ORGANIZATION, later + timedelta(minutes=1))
+    assert store.reads[-1] == next_hour and _totals(after.counts) == expected
+
+
+async def test_an_organization_let_go_during_its_read_is_answered_all_the_same() -> None:
+    store = _HeldStore()
+    hours = HourlyCounts(store.read, settle=SETTLE)
+    store.add(NOW - HOUR)
+    await hours.last_day(ORGANIZATION, NOW)
+    release = store.hold_next_read()
+    reading = asyncio.create_task(hours.last_day(ORGANIZATION, NOW + timedelta(minutes=1)))
+    await store.reading.wait()
+    for _ in range(MAX_ORGANIZATIONS):  # enough others to push it out of the kept ones
+        await hours.last_day(str(uuid.uuid4()), NOW)
+    release.set()
+    assert _totals((await reading).counts) == {hour_of(NOW - HOUR): 1}
+    again = await hours.last_day(ORGANIZATION, NOW + timedelta(minutes=2))
+    assert store.reads[-1] == hour_of(NOW + timedelta(minutes=2)) - (DAY_HOURS - 1) * HOUR  # read whole
+    assert _totals(again.counts) == {hour_of(NOW - HOUR): 1}

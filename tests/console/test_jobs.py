@@ -1,18 +1,28 @@
 """The Jobs page over HTTP: the caller's own async proxy calls, newest first and paged, a body
-downloaded through a URL minted on click (never one in the page), and nobody else's jobs."""
+downloaded through a URL minted on click (never one in the page), and nobody else's jobs; the
+owner listings behind it read an index of their own."""
 
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 
 from conftest import Keys
+from keyhole.jobs.repository import JobRepository
+from keyhole.queries.repository import QueryRepository
+from keyhole.store.base import utcnow
+from keyhole.store.database import Database
+from keyhole.store.migrate import upgrade
 
 from .conftest import ConsoleServer
 from .support import ConsoleClient, sign_in
@@ -178,3 +188,33 @@ def test_running_queries_are_listed_on_the_jobs_page(console_server: ConsoleServ
         assert f'href="/console/queries/{query_id}"' not in acme.get("/console/jobs").text
     finally:
         acme.http.close()
+
+
+async def test_the_owner_listings_read_an_index_in_their_order(tmp_path: Path) -> None:
+    """The Jobs page's two listings (an owner's async calls, an owner's running queries) find the
+    owner's rows and their order in one index, not by reading the organization's."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    await upgrade(url)
+    database = Database(url)
+    selects: list[tuple[str, Any]] = []
+
+    def seen(_connection: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append((statement, parameters))
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", seen)
+    no_vault: Any = None  # an empty listing decrypts nothing
+    jobs = JobRepository(database, no_vault, lease_seconds=30, max_attempts=1, ttl_seconds=60)
+    assert await jobs.list_owned("org", "owner", "connectionproxy", limit=25) == []
+    queries = QueryRepository(database)
+    assert await queries.list_owned("org", "owner", now=utcnow(), limit=20, unfinished_only=True) == []
+    await database.dispose()
+    with sqlite3.connect(tmp_path / "store.db") as db:
+        plans = [
+            [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", parameters)]
+            for sql, parameters in selects
+        ]
+    assert plans == [
+        ["SEARCH jobs USING INDEX ix_jobs_owner_type_created (organization_id=? AND owner_id=? AND type=?)"],
+        ["SEARCH queries USING INDEX ix_queries_owner_created (organization_id=? AND owner_id=?)"],
+    ], plans

@@ -22,6 +22,7 @@ from proxy.support import LocalUpstream
 from .conftest import ConsoleServer
 from .playground_support import SECRET, Tenant, call_id_of, pre, run, tenant
 from .support import SAME_ORIGIN, sign_in
+from .test_queries import post_pairs
 
 ECHO = {
     "path": "/anything/orders",
@@ -331,7 +332,7 @@ def test_what_the_console_refuses_before_the_core(
         (run(org.console, ""), 404),
         (run(org.console, sql), 400),
         (org.console.get(f"/console/playground?connection={foreign}"), 404),
-        (org.console.get("/console/playground?connection=%00"), 404),
+        (org.console.get("/console/playground?connection=%00"), 400),  # refused before any page reads it
         (org.console.get(f"/console/playground?connection={sql}"), 400),
     ]
     for answer, status in answers:
@@ -371,3 +372,32 @@ def test_a_member_uses_the_playground(console_server: ConsoleServer, org: Tenant
     page = run(member, local, path="/member")
     assert page.status_code == 200, page.text
     assert '<span class="badge badge-ok" id="answer-status">200 OK</span>' in page.text
+
+
+def _form(connection_id: str, *extra: tuple[str, str]) -> list[tuple[str, str]]:
+    """The request form as the page sends it (a GET of ``/``), with ``extra`` fields after it."""
+    fields = {"method": "GET", "path": "/", "query": "", "headers": "", "body_format": "json", "body": ""}
+    return [("connection", connection_id), *fields.items(), ("action", "run"), *extra]
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (("dialect", "rest"), "a field this page does not have"),
+        (("header", "Authorization: Bearer mine"), "a field this page does not have"),
+        (("path", "/second"), "the field &#39;path&#39; twice"),
+        (("action", "code"), "the field &#39;action&#39; twice"),
+    ],
+)
+def test_a_form_with_a_field_its_page_did_not_generate_sends_and_records_nothing(
+    org: Tenant, local: str, upstream: LocalUpstream, extra: tuple[str, str], words: str
+) -> None:
+    calls = f"/api/connections/{local}/proxy/calls"
+    recorded = org.rest.get(calls).json()["data"]
+    before = len(upstream.requests)
+    page = post_pairs(org.console, "/console/playground", _form(local, extra))
+    assert page.status_code == 400, page.text
+    assert words in page.text and "Recorded in Activity" not in page.text
+    assert len(upstream.requests) == before
+    assert org.rest.get(calls).json()["data"] == recorded
+    assert run(org.console, local).status_code == 200  # the form the page generated goes through

@@ -15,14 +15,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from types import SimpleNamespace
+from typing import Any, cast
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import orjson
 import pytest
 
 from conftest import KeyholeServer
+from keyhole.api.console.queries import connection_names
+from keyhole.connections.schemas import ConnectionLabel
+from keyhole.connections.service import ConnectionService
+from keyhole.connections.type_files import load_catalog
+from keyhole.queries import QueryService
+from keyhole.services import Services
+from keyhole.tenancy.principal import Principal
 
 from .conftest import ConsoleServer
 from .support import SAME_ORIGIN, ConsoleClient, sign_in
@@ -108,6 +116,15 @@ def acme(console_server: ConsoleServer) -> Iterator[ConsoleClient]:
 def rest(console_server: ConsoleServer) -> Iterator[httpx.Client]:
     with _rest(console_server, console_server.acme.user_api_key) as client:
         yield client
+
+
+def post_pairs(client: ConsoleClient, path: str, pairs: list[tuple[str, str]]) -> httpx.Response:
+    """A form posted field by field, in order (a field may repeat), with the session's token."""
+    return client.http.post(
+        path,
+        content=urlencode([*pairs, ("csrf_token", client.csrf)]),
+        headers={**SAME_ORIGIN, "Content-Type": "application/x-www-form-urlencoded"},
+    )
 
 
 def submit(client: ConsoleClient, connection_id: str, sql: str) -> str:
@@ -318,7 +335,11 @@ def test_the_csv_holds_every_row_of_every_page(
     assert records[0] == fields
     assert records[1:] == [[csv_cell(row[name]) for name in fields] for row in everything]
     assert len(records) == ROWS + 1
-    assert records[1][1] == "=HYPERLINK(1)"  # as stored: neutralising is an opt-in
+    assert records[1][1] == "=HYPERLINK(1)"  # as stored: without neutralise=1 nothing is changed
+
+    form = acme.get(f"/console/queries/{query_id}").text  # ...which the page's form sends unless unticked
+    assert '<input type="checkbox" name="neutralise" value="1" checked>' in form
+    assert '<input type="checkbox" name="bom" value="1">' in form
 
     safe = acme.get(f"/console/queries/{query_id}/result.csv?neutralise=1&bom=1")
     assert safe.status_code == 200
@@ -569,3 +590,63 @@ def test_a_stored_page_longer_than_a_screen_is_shown_a_screen_at_a_time(
         refused = client.get(f"/console/queries/{query_id}", params={"from": bad})
         assert refused.status_code == 400 and "from must be a row number" in refused.text
     client.http.close()
+
+
+def test_a_form_with_a_field_its_page_did_not_generate_is_refused_whole(
+    acme: ConsoleClient, warehouse: Warehouse
+) -> None:
+    before = recent_ids(acme)
+    connection, sql = ("connection_id", warehouse.connection_id), ("sql", ITEMS)
+    for pairs, words in (
+        ([connection, sql, ("read_only", "0")], "a field this page does not have"),
+        ([connection, sql, ("sql", "DELETE FROM items")], "the field &#39;sql&#39; twice"),
+        ([connection, ("connection_id", str(uuid.uuid4())), sql], "the field &#39;connection_id&#39; twice"),
+    ):
+        answer = post_pairs(acme, "/console/queries", pairs)
+        assert answer.status_code == 400, answer.text
+        assert words in answer.text and "Traceback" not in answer.text
+    assert recent_ids(acme) == before  # nothing was submitted
+
+    running = submit(acme, warehouse.connection_id, SLOW_SQLITE)
+    refused = acme.post(f"/console/queries/{running}/cancel", {"confirm": "1"})
+    assert refused.status_code == 400 and "a field this page does not have" in refused.text
+    assert ">cancelled<" not in acme.get(f"/console/queries/{running}").text
+    assert acme.post(f"/console/queries/{running}/cancel").status_code == 303
+    assert ">cancelled<" in acme.get(f"/console/queries/{running}").text
+
+
+class _LabelsOnly:
+    """Connections that may only be read by label: anything else would load (and decrypt) one."""
+
+    def __init__(self, labels: tuple[ConnectionLabel, ...]) -> None:
+        self._labels = labels
+        self.reads = 0
+
+    async def labels(self, principal: Principal) -> tuple[ConnectionLabel, ...]:
+        self.reads += 1
+        return self._labels
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"connections.{name} was called: a connection was loaded to show a name")
+
+
+async def test_names_and_the_sql_picker_read_the_labels_once_and_no_connection() -> None:
+    catalog = load_catalog()
+    connections = _LabelsOnly(
+        (
+            ConnectionLabel("c-1", "warehouse", catalog.get("sqlite")),
+            ConnectionLabel("c-2", "crm", catalog.get("api")),
+            ConnectionLabel("c-3", "lake", catalog.get("duckdb")),
+        )
+    )
+    principal = Principal(organization_id="o", key_id="k", kind="user", user_id="u")
+    services = cast(Services, SimpleNamespace(connections=connections))
+    names = await connection_names(services, principal, ["c-1", "c-2", "c-1", "deleted"])
+    assert names == {"c-1": "warehouse", "c-2": "crm"} and connections.reads == 1
+    assert await connection_names(services, principal, []) == {} and connections.reads == 1
+    unused: Any = None
+    queries = QueryService(
+        unused, cast(ConnectionService, connections), unused, unused, unused, jobs=unused, blobs=unused
+    )
+    picked = await queries.sql_connections(principal)
+    assert [(label.id, label.name) for label in picked] == [("c-1", "warehouse"), ("c-3", "lake")]

@@ -1,13 +1,16 @@
 """Queries and Jobs in Chromium: run a query from the editor with the keyboard, watch it finish,
 page the grid forward and back, download its CSV, cancel a long query from its page, and fetch
-an async call's body from the Jobs page, with no console error or failed request anywhere."""
+an async call's body from the Jobs page, with no console error or failed request anywhere; a
+page watching a query shows the sign-in once its session ends, and the 410 once it expires."""
 
 from __future__ import annotations
 
 import csv
 import io
 import re
+import sqlite3
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -92,6 +95,7 @@ def test_queries_and_jobs_in_a_browser(
         records = list(csv.reader(io.StringIO(saved.read_text(encoding="utf-8"), newline="")))
         assert records[0] == ["id", "name", "note", "price", "big", "flag"]
         assert [record[0] for record in records[1:]] == [str(number) for number in range(1, ROWS + 1)]
+        assert records[1][1] == "'=HYPERLINK(1)"  # the form protects against formulas unless told not to
 
         # A query that runs until it is cancelled, cancelled from its page.
         _run_from_editor(page, console_server.url, warehouse.connection_id, SLOW_SQLITE, keyboard=False)
@@ -124,5 +128,37 @@ def test_queries_and_jobs_in_a_browser(
         assert set(watched.failures) == downloads
         watched.failures = [failure for failure in watched.failures if failure not in downloads]
         assert_clean(watched, console_server.url)
+    finally:
+        context.close()
+
+
+def test_a_watched_query_whose_session_ends_or_results_expire_shows_why(
+    console_server: ConsoleServer, browser: Browser
+) -> None:
+    warehouse = sqlite_warehouse(console_server)
+    context = browser.new_context()
+    try:
+        watched = watched_sign_in(context, console_server.url, console_server.acme.user_api_key)
+        page = watched.page
+        query_id = _run_from_editor(
+            page, console_server.url, warehouse.connection_id, SLOW_SQLITE, keyboard=False
+        )
+        expect(page.get_by_role("timer")).to_contain_text("running", timeout=_WAIT_MS)
+        context.clear_cookies()  # the session ends while the page polls the status
+        page.wait_for_url(re.compile(r".*/console/sign-in\?next=%2Fconsole%2Fqueries%2F" + query_id + "$"))
+        expect(page.get_by_label("API key")).to_be_visible()
+        assert watched.failures == [] and watched.console_errors == []
+
+        watched = watched_sign_in(context, console_server.url, console_server.acme.user_api_key)
+        page = watched.page
+        page.goto(f"{console_server.url}/console/queries/{query_id}")
+        expect(page.get_by_role("timer")).to_contain_text("running", timeout=_WAIT_MS)
+        a_minute_ago = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:%S.%f")
+        with sqlite3.connect(console_server.server.home / "keyhole.db") as db:
+            db.execute("UPDATE queries SET expires_at = ? WHERE id = ?", (a_minute_ago, query_id))
+        expect(page.get_by_text("run the query again")).to_be_visible(timeout=_WAIT_MS)
+        assert page.url == f"{console_server.url}/console/queries/{query_id}"
+        assert page.get_by_role("timer").count() == 0
+        assert watched.failures == []
     finally:
         context.close()

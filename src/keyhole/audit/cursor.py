@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from datetime import UTC, datetime
 
+from keyhole.audit.records import is_call_id
 from keyhole.errors import InvalidRequest
 
 MAX_CURSOR_LENGTH = 128  # an issued cursor is about 90 characters
-_RECORD_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 Position = tuple[datetime, str]
 """A record's ``created_at`` (UTC) and id: listings continue with the records older than it."""
@@ -42,7 +41,7 @@ def decode_cursor(cursor: str) -> Position:
         utc = created_at.astimezone(UTC) if created_at.tzinfo is not None else None
     except (ValueError, binascii.Error, OverflowError):
         raise _invalid() from None
-    if utc is None or not _RECORD_ID.fullmatch(record_id):
+    if utc is None or not is_call_id(record_id):
         raise _invalid()
     return utc, record_id
 

@@ -67,11 +67,15 @@ class HourlyCounts:
             counts = await self._read(organization_id, first)
             self._keep(organization_id, _Settled(now, settled_until, _before(counts, settled_until)))
             return LastDay(first, counts)
-        recent = await self._read(organization_id, kept.until)
-        older = [count for count in kept.counts if count.hour >= first]
-        if settled_until > kept.until:
-            kept.counts, kept.until = older + _before(recent, settled_until), settled_until
-        self._settled.move_to_end(organization_id)
+        # The kept hours as they are before the read: a call running meanwhile may move them on,
+        # and what it moved would then be counted twice, once kept and once read.
+        until, counts = kept.until, kept.counts
+        recent = await self._read(organization_id, until)
+        older = [count for count in counts if count.hour >= first]
+        if self._settled.get(organization_id) is kept:  # not let go or read afresh meanwhile
+            if settled_until > kept.until:
+                kept.counts, kept.until = older + _before(recent, settled_until), settled_until
+            self._settled.move_to_end(organization_id)
         return LastDay(first, older + recent)
 
     def _keep(self, organization_id: str, settled: _Settled) -> None:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
 
 from keyhole.vault.scrub import REDACTED
+
+_CALL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def is_call_id(text: str) -> bool:
+    """Whether ``text`` has the form of a call record's id (a UUID in lower case)."""
+    return _CALL_ID.fullmatch(text) is not None
 
 
 class CallRecord(NamedTuple):

@@ -14,11 +14,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from keyhole.audit.cursor import _RECORD_ID, decode_cursor, encode_cursor
+from keyhole.audit.cursor import decode_cursor, encode_cursor
 from keyhole.audit.hours import HourlyCounts, LastDay
 from keyhole.audit.models import ProxyCall
 from keyhole.audit.query import CallFilter
-from keyhole.audit.records import CallRecord
+from keyhole.audit.records import CallRecord, is_call_id
 from keyhole.audit.repository import AuditRepository
 from keyhole.audit.spool import AuditSpool
 from keyhole.store.base import utcnow
@@ -164,7 +164,7 @@ class AuditLog:
     async def call(self, organization_id: str, call_id: str) -> CallRecord | None:
         """One of the organization's calls; ``None`` for another's, or for anything that is not a
         call id."""
-        if not _RECORD_ID.fullmatch(call_id):
+        if not is_call_id(call_id):
             return None
         await self.flush()
         row = await self._rows.get(organization_id, call_id)

@@ -17,6 +17,8 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_status_created", "status", "created_at"),
         Index("ix_jobs_status_lease", "status", "lease_until"),
+        # An owner's listing of one type, newest first and paged by (created_at, id).
+        Index("ix_jobs_owner_type_created", "organization_id", "owner_id", "type", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

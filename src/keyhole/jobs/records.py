@@ -34,7 +34,6 @@ class JobView:
     created_at: datetime
     updated_at: datetime
     expires_at: datetime
-    started_at: datetime | None = None
     finished_at: datetime | None = None
 
 

@@ -65,7 +65,6 @@ def view_of(row: Job) -> JobView:
         created_at=row.created_at,
         updated_at=row.updated_at,
         expires_at=row.expires_at,
-        started_at=row.started_at,
         finished_at=row.finished_at,
     )
 

@@ -12,7 +12,11 @@ from keyhole.store.base import Base, new_id, utcnow
 
 class Query(Base):
     __tablename__ = "queries"
-    __table_args__ = (Index("ix_queries_status_expires", "status", "expires_at"),)
+    __table_args__ = (
+        Index("ix_queries_status_expires", "status", "expires_at"),
+        # An owner's listing, newest first (``QueryRepository.list_owned``).
+        Index("ix_queries_owner_created", "organization_id", "owner_id", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     organization_id: Mapped[str] = mapped_column(

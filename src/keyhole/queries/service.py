@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from keyhole.blobs import BlobStore
-from keyhole.connections.schemas import ConnectionView
+from keyhole.connections.schemas import ConnectionLabel
 from keyhole.connections.service import ConnectionService
 from keyhole.egress import EgressClient
 from keyhole.errors import Conflict, Gone, InvalidRequest, KeyholeError, NotFound
@@ -78,6 +78,11 @@ class QueryView:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+    @property
+    def finished(self) -> bool:
+        """Done or failed (a cancelled query is failed): its status changes no more."""
+        return self.status in TERMINAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,9 +269,7 @@ class QueryService:
         deadline = time.monotonic() + within_seconds
         pause = 0.02
         while True:
-            row = await self._owned(principal, query_id)
-            if self._is_expired(row):
-                raise _expired(row)
+            row = await self._unexpired(principal, query_id)
             remaining = deadline - time.monotonic()
             if row.status in TERMINAL or remaining <= 0:
                 return _view(row)
@@ -274,9 +277,7 @@ class QueryService:
             pause = min(pause * 2, 0.25)
 
     async def read(self, principal: Principal, query_id: str, page_token: str | None) -> QueryPage:
-        row = await self._owned(principal, query_id)
-        if self._is_expired(row):
-            raise _expired(row)
+        row = await self._unexpired(principal, query_id)
         number = self._tokens.verify(row.id, page_token) if page_token else 0
         view = _view(row)
         if row.status != "done":
@@ -313,18 +314,17 @@ class QueryService:
         )
         return [_view(row) for row in rows]
 
-    async def sql_connections(self, principal: Principal) -> list[ConnectionView]:
-        """The connections of the caller's organization that can run SQL."""
-        return [view for view in await self._connections.list(principal) if view.type.sql is not None]
+    async def sql_connections(self, principal: Principal) -> list[ConnectionLabel]:
+        """The connections of the caller's organization that can run SQL, by name (no
+        configuration is read, so no secret is opened)."""
+        return [label for label in await self._connections.labels(principal) if label.type.kind == "sql"]
 
     # -- whole results -------------------------------------------------------------------------
 
     async def stored_result(self, principal: Principal, query_id: str) -> StoredResult:
         """Every stored page of a finished query, read one page at a time (for exports): only its
-        owner's, and only until it expires, exactly like ``read``."""
-        row = await self._owned(principal, query_id)
-        if self._is_expired(row):
-            raise _expired(row)
+        owner's, and only until it expires, like ``read``."""
+        row = await self._unexpired(principal, query_id)
         if row.status != "done":
             raise _not_done(row)
         return StoredResult(_view(row), self._each_page(row))
@@ -351,9 +351,7 @@ class QueryService:
 
     async def cancel(self, principal: Principal, query_id: str) -> QueryView:
         """Cancel at the database; the query ends ``failed`` with error ``cancelled``."""
-        row = await self._owned(principal, query_id)
-        if self._is_expired(row):
-            raise _expired(row)
+        row = await self._unexpired(principal, query_id)
         if row.status in TERMINAL:
             if row.error_key == CANCELLED:
                 return _view(row)
@@ -559,7 +557,9 @@ class QueryService:
             )
         return connection_type.sql.dialect, configuration
 
-    async def _owned(self, principal: Principal, query_id: str) -> Query:
+    async def _unexpired(self, principal: Principal, query_id: str) -> Query:
+        """The caller's own query while its results are kept: 404 for anyone else's (or none),
+        410 once they expired."""
         try:
             uuid.UUID(query_id)
         except ValueError:
@@ -567,6 +567,8 @@ class QueryService:
         row = await self._rows.get_owned(principal.organization_id, principal.id, query_id)
         if row is None:
             raise _not_found(query_id)
+        if self._is_expired(row):
+            raise _expired(row)
         return row
 
     @staticmethod

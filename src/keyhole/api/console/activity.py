@@ -27,7 +27,7 @@ from keyhole.api.console.playground_view import reason
 from keyhole.api.console.readable import byte_size
 from keyhole.api.console.templating import render
 from keyhole.audit.query import CallFilter, StatusClass, invalid_parameter
-from keyhole.audit.records import CallRecord
+from keyhole.audit.records import CallRecord, is_call_id
 from keyhole.errors import NotFound
 from keyhole.services import Services
 from keyhole.store.base import utcnow
@@ -42,7 +42,6 @@ PERIODS: dict[str, tuple[str, timedelta | None]] = {
 }
 DEFAULT_PERIOD = "24h"
 _CONNECTION_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_CALL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _MAX_MOMENT = 64
 _MINUTE_FORM = len("2025-01-31T12:00")  # what a datetime-local input sends
 _OK = {"true": True, "false": False}
@@ -245,7 +244,7 @@ async def detail(request: Request, services: Services, viewer: Viewer) -> Respon
 async def find(request: Request, services: Services, viewer: Viewer) -> Response:
     """The call-id box: straight to the call's page."""
     call_id = request.query_params.get("call", "").strip().lower()
-    if not _CALL_ID.fullmatch(call_id):
+    if not is_call_id(call_id):
         raise invalid_parameter("call", "must be a call id, like 0f8e2a8c-6b1d-4c2e-9a7b-3d5e6f708192")
     return redirect(f"/console/activity/{call_id}")
 

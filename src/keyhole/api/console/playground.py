@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from keyhole.api.console.endpoint import Form, Viewer, console_page
 from keyhole.api.console.playground_code import PlannedCall, equivalents
-from keyhole.api.console.playground_view import contract_of, shown
+from keyhole.api.console.playground_view import answer_of, contract_of
 from keyhole.api.console.readable import byte_size
 from keyhole.api.console.templating import render
 from keyhole.api.links import public_base_url
@@ -37,6 +37,8 @@ from keyhole.services import Services
 DIALECT = "console"
 DISPLAY_BYTES = 262_144  # a longer answer shows its start; the whole is a download
 BODY_FORMATS = ("json", "text")
+# The request form's fields (its button named ``action``: run, or show the code only).
+FORM_FIELDS = ("connection", "method", "path", "query", "headers", "body_format", "body", "action")
 
 
 def _invalid(message: str, field: str) -> InvalidRequest:
@@ -162,7 +164,7 @@ async def _page(
         "contract": contract_of(await services.proxy.info_for(target)),
         "draft": draft,
         "methods": contract.ALLOWED_METHODS,
-        "shown": None if result is None else shown(result, target),
+        "answer": None if result is None else answer_of(result, target),
         "refusal": refusal,
         "refusal_call_id": None if refusal is None else refusal.metadata.get("proxyCallId"),
         "code": code,
@@ -186,9 +188,10 @@ async def playground(request: Request, services: Services, viewer: Viewer) -> Re
 
 @console_page()
 async def run(request: Request, services: Services, viewer: Viewer) -> Response:
-    draft = Draft.of(viewer.form)
+    form = viewer.form.only(*FORM_FIELDS)
+    draft = Draft.of(form)
     target = await services.proxy.target(viewer.principal, draft.connection)
-    if viewer.form.get("action") == "code":  # write the call out without sending it
+    if form.get("action") == "code":  # write the call out without sending it
         try:
             draft.planned()
         except KeyholeError as refusal:

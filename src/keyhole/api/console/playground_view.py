@@ -88,7 +88,9 @@ class JsonNode:
 
 
 @dataclass(frozen=True, slots=True)
-class Shown:
+class Answer:
+    """An upstream's answer as the page shows it, every text scrubbed."""
+
     status: int
     reason: str
     latency_ms: int
@@ -115,7 +117,7 @@ def reason(status: int) -> str:
         return ""
 
 
-def shown(result: ProxyResult, target: HttpTarget) -> Shown:
+def answer_of(result: ProxyResult, target: HttpTarget) -> Answer:
     scrub = target.scrubber.scrub_text
     kind: BodyKind
     tree: JsonNode | None = None
@@ -131,7 +133,7 @@ def shown(result: ProxyResult, target: HttpTarget) -> Shown:
     else:
         tree = json_tree(text) if is_json(result.content_type) else None
         kind = "text" if tree is None else "json"
-    return Shown(
+    return Answer(
         status=result.status,
         reason=reason(result.status),
         latency_ms=result.latency_ms,

@@ -24,7 +24,7 @@ from keyhole.api.console.readable import ago, clock, span, until
 from keyhole.api.console.security import secured
 from keyhole.api.console.templating import render
 from keyhole.api.middleware import note_error
-from keyhole.errors import Conflict, InvalidRequest, KeyholeError, NotFound
+from keyhole.errors import Conflict, InvalidRequest, KeyholeError
 from keyhole.queries import QueryView, cell_text, page_rows
 from keyhole.queries.execution import CANCELLED
 from keyhole.services import Services
@@ -67,10 +67,6 @@ class ShownQuery:
     timer: str  # queued/running for, or how long it ran
     expires: str
 
-    @property
-    def finished(self) -> bool:
-        return self.view.status in ("done", "failed")
-
 
 _BADGES = {
     "queued": "",
@@ -106,14 +102,14 @@ def shown_query(view: QueryView, names: dict[str, str], now: datetime) -> ShownQ
 
 
 async def connection_names(services: Services, principal: Principal, ids: Iterable[str]) -> dict[str, str]:
-    """The names of these connections of the caller's organization (a deleted one is left out)."""
-    names: dict[str, str] = {}
-    for connection_id in set(ids):
-        try:
-            names[connection_id] = (await services.connections.get(principal, connection_id)).name
-        except NotFound:
-            continue
-    return names
+    """The names of these connections of the caller's organization (a deleted one is left out),
+    from one read of the organization's labels: no connection is loaded or decrypted."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    return {
+        label.id: label.name for label in await services.connections.labels(principal) if label.id in wanted
+    }
 
 
 # -- the editor ---------------------------------------------------------------------------------
@@ -126,8 +122,9 @@ async def editor(request: Request, services: Services, viewer: Viewer) -> Respon
 
 @console_page()
 async def run(request: Request, services: Services, viewer: Viewer) -> Response:
-    connection_id = viewer.form.get("connection_id")
-    sql = viewer.form.get("sql")
+    form = viewer.form.only("connection_id", "sql")
+    connection_id = form.get("connection_id")
+    sql = form.get("sql")
     try:
         view = await services.queries.submit(viewer.principal, connection_id, sql)
     except KeyholeError as error:  # the form again, with what was typed and why it was refused
@@ -171,8 +168,8 @@ async def query(request: Request, services: Services, viewer: Viewer) -> Respons
     """One query: its status, or one screen of one stored page of its result. The URL holds the
     REST API's page token (``page``) and, for a stored page longer than a screen, the row it
     starts at (``from``)."""
-    here = request.query_params.get("page") or None
-    page = await services.queries.read(viewer.principal, request.path_params["query_id"], here)
+    page_token = request.query_params.get("page") or None
+    page = await services.queries.read(viewer.principal, request.path_params["query_id"], page_token)
     rows = [] if page.results is None else await page_rows(page.results)
     start = _screen_start(request.query_params.get("from"), len(rows))
     fields = page.view.fields or []
@@ -184,11 +181,11 @@ async def query(request: Request, services: Services, viewer: Viewer) -> Respons
         return f"/console/queries/{page.view.id}" + ("?" + "&".join(parameters) if parameters else "")
 
     if start + GRID_ROWS < len(rows):
-        next_href: str | None = link(here, start + GRID_ROWS)
+        next_href: str | None = link(page_token, start + GRID_ROWS)
     else:
         next_href = None if page.next_token is None else link(page.next_token)
     if start > 0:
-        previous_href: str | None = link(here, max(start - GRID_ROWS, 0))
+        previous_href: str | None = link(page_token, max(start - GRID_ROWS, 0))
     else:
         previous_href = None if page.previous_token is None else link(page.previous_token, "end")
     return render(
@@ -241,6 +238,7 @@ async def status(request: Request, services: Services, viewer: Viewer) -> Respon
 
 @console_page()
 async def cancel(request: Request, services: Services, viewer: Viewer) -> Response:
+    viewer.form.only()  # the button's form holds its security token alone
     query_id = request.path_params["query_id"]
     try:
         view = await services.queries.cancel(viewer.principal, query_id)

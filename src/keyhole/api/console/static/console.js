@@ -1,7 +1,9 @@
 // Shared behaviour of the console's pages. Every page works without it; it only adds comfort.
 //  - button[data-copy="ID"] copies the text of the element with that id.
 //  - [data-poll="URL"] is replaced by the HTML fragment at URL every second (same origin, with
-//    the session cookie) until the fragment it gets carries no data-poll attribute itself.
+//    the session cookie) until the fragment it gets carries no data-poll attribute itself. An
+//    answer that is no fragment (a redirect once the session has ended, a 4xx such as the 410 of
+//    expired results) reloads the page, which then shows the sign-in or the error in full.
 "use strict";
 
 function copyButtons(root) {
@@ -30,7 +32,15 @@ function poll(element) {
       poll(element);
       return;
     }
-    if (!response.ok) return;
+    if (response.status >= 500) {
+      poll(element); // a passing failure of the server: ask again
+      return;
+    }
+    if (!response.ok || response.redirected) {
+      await response.text().catch(() => ""); // read to its end: the reload cuts no request short
+      window.location.reload();
+      return;
+    }
     const holder = document.createElement("div");
     holder.innerHTML = await response.text();
     const fresh = holder.firstElementChild;
