@@ -22,7 +22,6 @@ from proxy.support import LocalUpstream
 from .conftest import ConsoleServer
 from .playground_support import SECRET, Tenant, call_id_of, pre, run, tenant
 from .support import SAME_ORIGIN, sign_in
-from .test_queries import post_pairs
 
 ECHO = {
     "path": "/anything/orders",
@@ -395,7 +394,7 @@ def test_a_form_with_a_field_its_page_did_not_generate_sends_and_records_nothing
     calls = f"/api/connections/{local}/proxy/calls"
     recorded = org.rest.get(calls).json()["data"]
     before = len(upstream.requests)
-    page = post_pairs(org.console, "/console/playground", _form(local, extra))
+    page = org.console.post("/console/playground", _form(local, extra))
     assert page.status_code == 400, page.text
     assert words in page.text and "Recorded in Activity" not in page.text
     assert len(upstream.requests) == before

@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import orjson
@@ -116,15 +116,6 @@ def acme(console_server: ConsoleServer) -> Iterator[ConsoleClient]:
 def rest(console_server: ConsoleServer) -> Iterator[httpx.Client]:
     with _rest(console_server, console_server.acme.user_api_key) as client:
         yield client
-
-
-def post_pairs(client: ConsoleClient, path: str, pairs: list[tuple[str, str]]) -> httpx.Response:
-    """A form posted field by field, in order (a field may repeat), with the session's token."""
-    return client.http.post(
-        path,
-        content=urlencode([*pairs, ("csrf_token", client.csrf)]),
-        headers={**SAME_ORIGIN, "Content-Type": "application/x-www-form-urlencoded"},
-    )
 
 
 def submit(client: ConsoleClient, connection_id: str, sql: str) -> str:
@@ -602,7 +593,7 @@ def test_a_form_with_a_field_its_page_did_not_generate_is_refused_whole(
         ([connection, sql, ("sql", "DELETE FROM items")], "the field &#39;sql&#39; twice"),
         ([connection, ("connection_id", str(uuid.uuid4())), sql], "the field &#39;connection_id&#39; twice"),
     ):
-        answer = post_pairs(acme, "/console/queries", pairs)
+        answer = acme.post("/console/queries", pairs)
         assert answer.status_code == 400, answer.text
         assert words in answer.text and "Traceback" not in answer.text
     assert recent_ids(acme) == before  # nothing was submitted
