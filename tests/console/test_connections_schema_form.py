@@ -1,8 +1,9 @@
 """The form generated from a connection type's JSON Schema, without a server: every catalog type
 gets a labelled control per property, a stored configuration shown in the form and posted back
-is the same configuration (secrets left blank are named, never shown; defaults it leaves out stay
-out; a value holding the redaction placeholder is kept), what is secret is what the type lists,
-and what the form cannot say as a control it takes as JSON."""
+is the same configuration, byte for byte (secrets left blank are named, never shown; defaults it
+leaves out stay out; a value the page cannot show, such as one holding the redaction placeholder,
+is kept), what is secret is what the type lists, and what the form cannot say as a control it
+takes as JSON."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from keyhole.api.console import schema_form
 from keyhole.api.console.endpoint import Form
@@ -321,3 +324,128 @@ def test_defaults_left_as_they_are_stay_out_of_the_configuration() -> None:
     held = {**stored, "proxy": {"timeout_ms": 30000}}
     kept = schema_form.read(form, _posted(form, schema_form.stored_values(form, held)[0]), held)
     assert kept.configuration["proxy"]["timeout_ms"] == 30000
+
+
+# -- an edit writes back exactly what is stored --------------------------------------------------
+
+_PRINTABLE = st.characters(codec="utf-8", exclude_categories=("Cc", "Cs"))
+_PAD = st.text(" \t", max_size=2)  # what HTTP values may start or end with
+_TOKEN = st.from_regex(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,24}", fullmatch=True)  # a header name
+
+
+def _padded(core: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    return st.tuples(_PAD, core, _PAD).map("".join)
+
+
+_WORDS = st.text(_PRINTABLE, min_size=1, max_size=16).filter(str.strip)
+_AUTH = st.one_of(
+    st.just({"type": "none"}),
+    st.fixed_dictionaries({"type": st.just("header"), "name": _TOKEN, "value": _padded(_WORDS)}),
+    st.fixed_dictionaries(
+        {
+            "type": st.just("oauth2"),
+            "grant": st.sampled_from(["authorization_code", "client_credentials"]),
+            "token_url": st.just("https://id.example.com/token"),
+            "client_id": _padded(_WORDS),
+            "client_secret": _padded(_WORDS),
+            "scopes": st.lists(st.from_regex(r"[!#-\[\]-~]{1,16}", fullmatch=True), min_size=1, max_size=5),
+        }
+    ),
+)
+_API_CONFIGURATIONS = st.fixed_dictionaries(
+    {"url": st.sampled_from(["https://api.example.com", "http://10.0.0.1:8080/v1"]), "auth": _AUTH},
+    optional={
+        "headers": st.dictionaries(_TOKEN, _padded(st.text(_PRINTABLE, max_size=16)), min_size=1, max_size=4),
+        "query": st.dictionaries(
+            st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs"), exclude_characters=":"))
+            .filter(str.strip)
+            .map(lambda name: name[:64]),
+            _padded(st.text(_PRINTABLE, max_size=16)),
+            min_size=1,
+            max_size=4,
+        ),
+        "healthcheck_path": _padded(st.text(_PRINTABLE, max_size=16)).map(lambda path: f"/{path}"),
+    },
+)
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(configuration=_API_CONFIGURATIONS)
+def test_an_edit_writes_back_exactly_what_is_stored(configuration: dict[str, Any]) -> None:
+    connection_type = CATALOG.get("api")
+    validated = connection_type.validate(configuration)
+    public, secrets = split_secrets(validated, connection_type.secret_fields)
+    form = schema_form.build(connection_type)
+    shown = redact(public, secrets)
+    values, kept = schema_form.stored_values(form, shown)
+    secret_names = {
+        node.name
+        for node in schema_form.chosen_path(form, values)
+        if isinstance(node, schema_form.Control) and node.pointer in secrets
+    }
+    assert kept == secret_names  # every other value is shown, spaces and all
+
+    blank = schema_form.read(form, _posted(form, values), shown)
+    assert blank.problems == {}
+    assert connection_type.validate(join_secrets(blank.configuration, secrets)) == validated
+
+
+def test_text_is_read_as_typed() -> None:
+    form = schema_form.build(CATALOG.get("api"))
+    reading = schema_form.read(
+        form,
+        _posted(
+            form,
+            {
+                "config/url": "https://api.example.com",
+                "config/auth/type": "oauth2",
+                "config/auth/~:oauth2/client_id": " cid ",
+                "config/auth/~:oauth2/scopes": "read\r\n\r\nwrite\u2028all",
+                "config/headers": "X-A:  padded \r\nX-B:tight\nX-C: a: b\n\n",
+                "config/query": " q : v\u0085w",
+            },
+        ),
+    )
+    assert reading.problems == {}
+    configuration = reading.configuration
+    assert configuration["auth"]["client_id"] == " cid "
+    assert configuration["auth"]["scopes"] == ["read", "write\u2028all"]
+    assert configuration["headers"] == {"X-A": " padded ", "X-B": "tight", "X-C": "a: b"}
+    assert configuration["query"] == {" q ": "v\u0085w"}
+
+
+def test_a_value_the_page_would_change_is_kept_instead_of_shown() -> None:
+    connection_type = CATALOG.get("api")
+    form = schema_form.build(connection_type)
+    stored = {
+        "url": "https://api.example.com",
+        "auth": {"type": "none"},
+        "healthcheck_path": "/status\n",  # a one-line input drops line breaks
+        "query": {"a:b": "c"},  # a line's name ends at its first colon
+        "headers": {"X-A": "kept"},
+    }
+    values, kept = schema_form.stored_values(form, stored)
+    assert kept == {"config/healthcheck_path", "config/query"}
+    assert "config/healthcheck_path" not in values and "config/query" not in values
+    assert values["config/headers"] == "X-A: kept"
+    renamed = schema_form.read(form, _posted(form, values), stored)
+    assert renamed.problems == {} and renamed.configuration == stored
+    typed = schema_form.read(form, _posted(form, {**values, "config/query": "a: b"}), stored)
+    assert typed.configuration["query"] == {"a": "b"}
+    assert typed.configuration["healthcheck_path"] == "/status\n"
+
+    multiline = {"url": "https://api.example.com", "query": {"note": "two\nlines", "b": ""}}
+    values, kept = schema_form.stored_values(form, multiline)
+    assert kept == {"config/query"}
+    assert (
+        schema_form.read(form, _posted(form, values), multiline).configuration["query"] == multiline["query"]
+    )
+
+
+def test_a_number_reads_back_as_the_json_number_it_was() -> None:
+    form = schema_form.build(_synthetic({"properties": {"ratio": {"type": "number"}}}))
+    for stored in ({"ratio": 2}, {"ratio": 2.0}, {"ratio": 0.25}):
+        values, kept = schema_form.stored_values(form, stored)
+        assert not kept
+        read_back = schema_form.read(form, _posted(form, values), stored).configuration
+        assert read_back == stored and type(read_back["ratio"]) is type(stored["ratio"])

@@ -1,7 +1,7 @@
-"""What an edit in the console keeps of a connection made through the REST API: a value the page
-cannot show (it holds the redaction placeholder) stays as stored and is still sent upstream, the
-type's defaults a configuration leaves out stay out, and Connect is offered exactly for what the
-connect flow authorizes."""
+"""What an edit in the console keeps of a connection made through the REST API: every value as
+stored, spaces around it included; a value the page cannot show (it holds the redaction
+placeholder) stays as stored and is still sent upstream; the type's defaults a configuration
+leaves out stay out; and Connect is offered exactly for what the connect flow authorizes."""
 
 from __future__ import annotations
 
@@ -80,6 +80,33 @@ def test_a_value_holding_the_placeholder_survives_an_edit(
     assert answer["status"] == 200
     sent = json.loads(answer["body"])["headers"]
     assert "X-Trace" in sent and sent["Accept"] == "application/json"
+
+
+def test_a_rename_keeps_every_value_as_stored_spaces_included(
+    client: ConsoleClient, api: httpx.Client, httpbin_url: str
+) -> None:
+    connection_id = _made(
+        api,
+        "Padded",
+        {
+            "url": httpbin_url,
+            "headers": {"X-Padded": "  padded value ", "X-Tab": "\tx"},
+            "query": {"q": " spaced ", " name ": "v"},
+            "healthcheck_path": "/get ",
+        },
+    )
+    before = api.get(f"/api/connections/{connection_id}")
+    assert before.status_code == 200, before.text
+    assert before.json()["data"]["configuration"]["headers"]["X-Padded"] == "  padded value "
+
+    _renamed(client, connection_id, "Padded, renamed")
+    after = api.get(f"/api/connections/{connection_id}").json()["data"]
+    assert after["name"] == "Padded, renamed"
+    assert after["configuration"] == before.json()["data"]["configuration"]
+    # The query string carries the spaces upstream; HTTP itself trims a header value's.
+    echoed = json.loads(proxied(api, connection_id, "/get").json()["data"]["body"])
+    assert echoed["args"]["q"] == " spaced " and echoed["args"][" name "] == "v"
+    assert echoed["headers"]["X-Padded"].strip() == "padded value"
 
 
 def test_an_edit_leaves_out_the_defaults_the_configuration_leaves_out(

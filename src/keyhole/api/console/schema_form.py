@@ -8,15 +8,18 @@ number, a secret (what the type's ``secret_fields`` list, and nothing else) a pa
 is never filled, whatever its JSON type. A nested object is a fieldset, a ``oneOf`` whose branches
 pin one property with a ``const`` (``auth.type``) a select plus one fieldset per branch, a string
 map (extra headers) a textarea of ``name: value`` lines, a list of strings a textarea of lines,
-anything else a textarea of JSON.
+anything else a textarea of JSON. Text is read as typed, spaces included: a line's name is what
+precedes its first colon, its value what follows that colon and one space.
 
 A control's name is ``config`` and its configuration pointer, with ``~:`` and the branch's value as
 a segment inside a branch, so that every branch posts its own fields (without JavaScript all of
 them are posted; only the chosen branch is read). ``~:`` never occurs in an escaped pointer token.
 
 Read against the stored configuration, a form writes what was there and what was changed: a
-control whose stored value the page cannot show (it holds the redaction placeholder) keeps that
-value when left empty, and a default left as it is stays out of an object the configuration
+control shows a stored value only when what a browser posts back of it reads as exactly that
+value; one whose stored value the page cannot show (it holds the redaction placeholder, or text
+the control would change: a line break in a one-line input, a map's name holding a colon) keeps
+that value when left empty. A default left as it is stays out of an object the configuration
 leaves out, so the connection keeps following its type's defaults.
 """
 
@@ -40,6 +43,8 @@ from keyhole.vault.scrub import REDACTED
 PREFIX = "config"
 _BRANCH = "~:"
 _WHOLE_NUMBER = re.compile(r"-?[0-9]{1,30}")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_TEXTAREAS = ("lines", "pairs", "json")
 
 Widget = Literal["text", "url", "integer", "number", "checkbox", "select", "secret", "lines", "pairs", "json"]
 
@@ -369,7 +374,7 @@ def stored_values(form: SchemaForm, configuration: Mapping[str, Any]) -> tuple[d
     """A stored connection's form, from its redacted configuration: the values of its controls on
     the chosen path (a value it does not hold shows as its default, which is what applies to it),
     and the names of the controls that keep their stored value when left empty: a secret control
-    whose secret is stored, and any other whose value holds the redaction placeholder. Neither
+    whose secret is stored, and any other whose value the page cannot show (``_kept``). Neither
     gets a value."""
     values: dict[str, str] = {}
     kept: set[str] = set()
@@ -387,7 +392,7 @@ def stored_values(form: SchemaForm, configuration: Mapping[str, Any]) -> tuple[d
         elif found is _ABSENT:
             if node.default is not None:
                 values[node.name] = _shown(node, node.default)
-        elif _holds_placeholder(found):
+        elif _kept(node, found):
             kept.add(node.name)
         else:
             values[node.name] = _shown(node, found)
@@ -484,6 +489,40 @@ def _at(document: Any, pointer: str) -> Any:
     return node
 
 
+def _kept(control: Control, held: Any) -> bool:
+    """Whether the control does not show the stored value ``held``, so that left empty it keeps
+    it: it holds the redaction placeholder, or the control would change it on its way back."""
+    return held is not _ABSENT and (_holds_placeholder(held) or not _shows_exactly(control, held))
+
+
+def _shows_exactly(control: Control, value: Any) -> bool:
+    """Whether what a browser posts of the control filled with ``value`` reads as ``value``."""
+    if control.widget == "checkbox":
+        return isinstance(value, bool)
+    text = _posted_back(control.widget, _shown(control, value))
+    try:
+        read_back = _read_text(control, control.widget, text)
+    except ValueError:
+        return False
+    # Compared as JSON text, so that 1 is not 1.0 nor true.
+    return read_back is not _ABSENT and _as_json(read_back) == _as_json(value)
+
+
+def _as_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def _posted_back(widget: Widget, shown: str) -> str:
+    """What a browser posts of a control filled with ``shown``: HTML reads a NUL as U+FFFD and a
+    carriage return as a line break, a textarea drops the line break it starts with, a one-line
+    input drops every line break, and a URL input the whitespace around its value too."""
+    text = _LINE_BREAK.sub("\n", shown.replace("\0", "\ufffd"))
+    if widget in _TEXTAREAS:
+        return text.removeprefix("\n")
+    text = text.replace("\n", "")
+    return text.strip("\t\n\f\r ") if widget == "url" else text
+
+
 def _holds_placeholder(value: Any) -> bool:
     if isinstance(value, Mapping):
         return any(_holds_placeholder(item) for item in value.values())
@@ -563,17 +602,23 @@ def _read_control(control: Control, posted: Form, reading: Reading, held: Any) -
         widget = control.reads_as
     else:
         widget = control.widget
-        if text.strip() == "" and _holds_placeholder(held):
+        if text.strip() == "" and _kept(control, held):
             # Left empty as shown: the stored value, its placeholders sent back as a REST client
             # would (the service puts each stored secret back where its placeholder is).
             return copy.deepcopy(held)
-        if text.strip() == "":
-            return None if control.nullable else _ABSENT
     try:
-        return _parse(widget, control, text)
+        return _read_text(control, widget, text)
     except ValueError as problem:
         reading.problems[control.name] = str(problem)
         return _ABSENT
+
+
+def _read_text(control: Control, widget: Widget, text: str) -> Any:
+    """The value of a control's text: none when it is empty (null where the control allows it),
+    but for a secret's, read as typed."""
+    if control.widget != "secret" and text.strip() == "":
+        return None if control.nullable else _ABSENT
+    return _parse(widget, control, text)
 
 
 def _parse(widget: Widget, control: Control, text: str) -> Any:
@@ -583,6 +628,8 @@ def _parse(widget: Widget, control: Control, text: str) -> Any:
                 raise ValueError("must be a whole number")
             return int(text.strip())
         case "number":
+            if _WHOLE_NUMBER.fullmatch(text.strip()):
+                return int(text.strip())  # as a JSON number without a fraction reads
             try:
                 number = float(text.strip())
             except ValueError:
@@ -596,7 +643,7 @@ def _parse(widget: Widget, control: Control, text: str) -> Any:
                     return option
             raise ValueError("choose one of the options")
         case "lines":
-            return [line.strip() for line in text.splitlines() if line.strip()]
+            return [line for line in _LINE_BREAK.split(text) if line.strip()]
         case "pairs":
             return _pairs(text)
         case "json":
@@ -609,15 +656,15 @@ def _parse(widget: Widget, control: Control, text: str) -> Any:
 
 def _pairs(text: str) -> dict[str, str]:
     pairs: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(_LINE_BREAK.split(text), start=1):
         if not line.strip():
             continue
         name, colon, value = line.partition(":")
         if not colon or not name.strip():
             raise ValueError(f"line {number} must read name: value")
-        if name.strip() in pairs:
-            raise ValueError(f"line {number} repeats the name {name.strip()[:64]}")
-        pairs[name.strip()] = value.strip()
+        if name in pairs:
+            raise ValueError(f"line {number} repeats the name {name[:64]}")
+        pairs[name] = value.removeprefix(" ")
     return pairs
 
 
