@@ -3,15 +3,19 @@ their users' and organizations' keys."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser
 
 from browser import launched
 from conftest import KeyholeServer, Keys, server_env
+
+from .support import ConsoleClient, sign_in
 
 
 @dataclass
@@ -52,3 +56,24 @@ def browser() -> Iterator[Browser]:
     which the suite's async tests in other modules cannot share."""
     with launched() as instance:
         yield instance
+
+
+@pytest.fixture(scope="module")
+def org(console_server: ConsoleServer) -> Keys:
+    """An organization of the test module's own, so that what it counts is its own."""
+    return console_server.server.bootstrap(f"console-{uuid.uuid4().hex[:8]}", "cora@conn.test")
+
+
+@pytest.fixture
+def client(console_server: ConsoleServer, org: Keys) -> Iterator[ConsoleClient]:
+    """The console, signed in as ``org``'s user."""
+    signed_in = sign_in(console_server.url, org.user_api_key)
+    yield signed_in
+    signed_in.http.close()
+
+
+@pytest.fixture
+def api(console_server: ConsoleServer, org: Keys) -> Iterator[httpx.Client]:
+    """The REST API, as ``org``'s user."""
+    with httpx.Client(base_url=console_server.url, headers=org.bearer, timeout=30) as rest:
+        yield rest

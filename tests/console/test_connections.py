@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 
-from conftest import Keys
 from oauth.conftest import AuthServer, authserver  # noqa: F401 (a fixture)
 
 from .conftest import ConsoleServer
@@ -32,25 +30,6 @@ from .support import SAME_ORIGIN, ConsoleClient, sign_in
 from .test_security import store_state
 
 REDACTED = "[REDACTED]"
-
-
-@pytest.fixture(scope="module")
-def org(console_server: ConsoleServer) -> Keys:
-    """An organization of this module's own, so that its counts are its own."""
-    return console_server.server.bootstrap(f"console-conn-{uuid.uuid4().hex[:8]}", "cora@conn.test")
-
-
-@pytest.fixture
-def client(console_server: ConsoleServer, org: Keys) -> Iterator[ConsoleClient]:
-    signed_in = sign_in(console_server.url, org.user_api_key)
-    yield signed_in
-    signed_in.http.close()
-
-
-@pytest.fixture
-def api(console_server: ConsoleServer, org: Keys) -> Iterator[httpx.Client]:
-    with rest(console_server.url, org) as client:
-        yield client
 
 
 def _secret() -> str:

@@ -5,22 +5,19 @@ flow authorizes (one rule for the flow and the console's Connect button)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
-from conftest import Keys
 from keyhole.connections.authorization import authorizes_through_provider, connect_flow_refusal
 from keyhole.connections.naming import MAX_NAME_LENGTH, name_problem
 from keyhole.connections.schemas import ConnectionView
 from keyhole.connections.type_files import load_catalog
 
-from .conftest import ConsoleServer
-from .connection_pages import api_fields, parse, rest, stored
-from .support import ConsoleClient, sign_in
+from .connection_pages import api_fields, parse, stored
+from .support import ConsoleClient
 
 NAMES: list[tuple[str, str | None]] = [
     ("Billing API", None),
@@ -36,24 +33,6 @@ NAMES: list[tuple[str, str | None]] = [
 @pytest.mark.parametrize(("name", "problem"), NAMES)
 def test_the_name_rule(name: str, problem: str | None) -> None:
     assert name_problem(name) == problem
-
-
-@pytest.fixture(scope="module")
-def org(console_server: ConsoleServer) -> Keys:
-    return console_server.server.bootstrap(f"console-rules-{uuid.uuid4().hex[:8]}", "rue@rules.test")
-
-
-@pytest.fixture
-def client(console_server: ConsoleServer, org: Keys) -> Iterator[ConsoleClient]:
-    signed_in = sign_in(console_server.url, org.user_api_key)
-    yield signed_in
-    signed_in.http.close()
-
-
-@pytest.fixture
-def api(console_server: ConsoleServer, org: Keys) -> Iterator[httpx.Client]:
-    with rest(console_server.url, org) as client:
-        yield client
 
 
 def test_the_console_and_the_rest_api_take_the_same_names(

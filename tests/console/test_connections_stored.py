@@ -7,37 +7,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
-from conftest import Keys
-
-from .conftest import ConsoleServer
-from .connection_pages import as_posted, parse, proxied, rest, stored
-from .support import SAME_ORIGIN, ConsoleClient, sign_in
+from .connection_pages import as_posted, parse, proxied, stored
+from .support import SAME_ORIGIN, ConsoleClient
 
 REDACTED = "[REDACTED]"
-
-
-@pytest.fixture(scope="module")
-def org(console_server: ConsoleServer) -> Keys:
-    return console_server.server.bootstrap(f"console-kept-{uuid.uuid4().hex[:8]}", "kim@kept.test")
-
-
-@pytest.fixture
-def client(console_server: ConsoleServer, org: Keys) -> Iterator[ConsoleClient]:
-    signed_in = sign_in(console_server.url, org.user_api_key)
-    yield signed_in
-    signed_in.http.close()
-
-
-@pytest.fixture
-def api(console_server: ConsoleServer, org: Keys) -> Iterator[httpx.Client]:
-    with rest(console_server.url, org) as client:
-        yield client
 
 
 def _made(api: httpx.Client, name: str, configuration: dict[str, Any]) -> str:
