@@ -13,12 +13,15 @@ from keyhole.store.base import Base
 class ProxyCall(Base):
     __tablename__ = "proxy_calls"
     __table_args__ = (
-        Index("ix_proxy_calls_connection_created", "connection_id", "created_at"),
+        # Organization first, so that every per-connection statement (which names both) seeks it.
+        Index(
+            "ix_proxy_calls_organization_connection_created", "organization_id", "connection_id", "created_at"
+        ),
         Index("ix_proxy_calls_organization_created", "organization_id", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    organization_id: Mapped[str] = mapped_column(String(36), index=True)
+    organization_id: Mapped[str] = mapped_column(String(36))
     connection_id: Mapped[str] = mapped_column(String(36))
     # Set when the call went through a shared copy: the connection whose credential it used.
     parent_connection_id: Mapped[str | None] = mapped_column(String(36), default=None)

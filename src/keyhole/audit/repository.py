@@ -176,17 +176,12 @@ class AuditRepository:
 
     async def last_calls(self, organization_id: str, connection_ids: Sequence[str]) -> list[ProxyCall]:
         """The newest call through each of the organization's ``connection_ids`` that has one, in one
-        statement: a seek of the (connection_id, created_at) index per connection, never a scan of
-        their calls (meant for a page of connections, not thousands)."""
+        statement: a seek of the (organization_id, connection_id, created_at) index per connection,
+        never a scan of their calls (meant for a page of connections, not thousands)."""
         if not connection_ids:
             return []
-        # Every lookup names the connection only, and the rows found are read by primary key: naming
-        # the organization in the statement makes SQLite walk the (organization_id, created_at)
-        # index instead, through every call of the organization. A connection id is one
-        # organization's, and a row of any other is dropped below all the same.
         newest = [
-            select(ProxyCall.id)
-            .where(ProxyCall.connection_id == connection_id)
+            _scoped(select(ProxyCall.id), organization_id, connection_id)
             .order_by(ProxyCall.created_at.desc(), ProxyCall.id.desc())
             .limit(1)
             .correlate(None)
@@ -194,8 +189,7 @@ class AuditRepository:
             for connection_id in dict.fromkeys(connection_ids)
         ]
         async with self._db.session() as session:
-            rows = (await session.execute(select(ProxyCall).where(ProxyCall.id.in_(newest)))).scalars()
-            return [row for row in rows if row.organization_id == organization_id]
+            return list((await session.execute(select(ProxyCall).where(ProxyCall.id.in_(newest)))).scalars())
 
     async def hourly_counts(self, organization_id: str, since: datetime) -> list[HourCount]:
         """The organization's calls since ``since`` per connection and hour, in one statement."""
