@@ -47,7 +47,11 @@ def test_an_administrator_mints_copies_and_revokes_a_key(
             me = rest.get("/api/me", headers={"Authorization": f"Bearer {secret}"})
             assert me.json()["data"]["email"] == "lee@keys-ui.test"
 
-        page.get_by_role("link", name="Back to keys").click()
+        expect(page.get_by_role("link", name="Back to keys")).to_have_attribute("href", "/console/keys")
+        page.go_back()  # the page before holds no secret, and the browser shows it anew
+        expect(page.get_by_role("heading", level=1)).to_have_text("Users")
+        assert secret not in page.content()
+        page.get_by_role("link", name="Keys and users").click()
         assert secret not in page.content()
         page.get_by_label("Prefix starts with").fill(secret[:12])
         page.get_by_role("button", name="Filter").click()
@@ -57,12 +61,25 @@ def test_an_administrator_mints_copies_and_revokes_a_key(
         assert secret not in page.url and secret not in page.content()
         rows.get_by_role("link", name="Revoke…").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Revoke this key?")
+        watched.screenshot("console-key-revoke")
         page.get_by_role("button", name="Revoke key").click()
         expect(page.get_by_role("status")).to_contain_text("The key is revoked")
         with httpx.Client(base_url=base, timeout=30) as rest:
             assert rest.get("/api/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
         watched.screenshot("console-keys")
+
+        page.get_by_role("link", name="Users", exact=True).click()
+        page.get_by_role("link", name="Remove lee@keys-ui.test").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Remove lee@keys-ui.test?")
+        watched.screenshot("console-user-remove")
+        page.get_by_role("button", name="Remove user").click()
+        expect(page.get_by_role("status")).to_contain_text("The user is removed")
+        expect(page.get_by_role("row").filter(has_text="lee@keys-ui.test")).to_have_count(0)
         assert_clean(watched, base)
+        # Shown once: in the answer that minted it, and in no other answer or header.
+        holding = [answer for answer in watched.answers if secret in str(answer.headers)]
+        holding += [answer for answer in watched.answers if answer.body and secret.encode() in answer.body]
+        assert [answer.url for answer in holding] == [f"{base}/console/keys"]
     finally:
         context.close()
 

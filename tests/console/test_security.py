@@ -3,8 +3,9 @@
 The routes are read from the console's mount, so a page added later is held to the same rules
 without a line here: a state-changing request needs the session's CSRF token and must come from
 the console's own pages; a page needs a live session; every answer carries the security headers;
-malformed forms get a clear 4xx page. A route that answers without a session must be listed in
-``PUBLIC`` on purpose.
+malformed forms get a clear 4xx page; another organization's objects are not found on any of
+them. A route that answers without a session must be listed in ``PUBLIC`` on purpose, and a
+state-changing route must say in ``_ACTS`` which object it acts on.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import html
 import json
 import re
 import sqlite3
+import time
 import uuid
-from collections.abc import Iterator
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -34,6 +36,7 @@ from keyhole.api.console.security import HEADERS
 from keyhole.api.console.templating import static_files
 
 from .conftest import ConsoleServer
+from .connection_pages import as_posted, parse
 from .support import SAME_ORIGIN, ConsoleClient, csrf_of, sign_in
 
 SIGN_IN = "/console/sign-in"
@@ -84,8 +87,12 @@ PUBLIC = {
     ConsoleRoute("GET", "/console/static/{digest}/{name}"),
     ConsoleRoute("GET", "/console/connections/{connection_id}/authorized"),
 }
+# Every method that may change something: a PUT, PATCH or DELETE route added later is held to the
+# rules of a form as soon as it exists.
+READ_ONLY = {"GET", "HEAD"}
 PAGES = [route for route in ROUTES if route.method == "GET" and route not in PUBLIC]
-FORMS = [route for route in ROUTES if route.method == "POST" and route not in PUBLIC]
+CHANGING = [route for route in ROUTES if route.method not in READ_ONLY]
+FORMS = [route for route in CHANGING if route not in PUBLIC]
 # What a form of any page might carry: were a refused request acted on, it would change something.
 _PLAUSIBLE = {
     "owner": "organization",
@@ -100,6 +107,7 @@ def test_the_console_has_the_routes_this_suite_checks() -> None:
     assert set(ROUTES) >= PUBLIC
     assert ConsoleRoute("POST", "/console/sign-out") in FORMS
     assert ConsoleRoute("GET", "/console/keys") in PAGES
+    assert set(ROUTES) == set(PAGES) | set(FORMS) | PUBLIC
 
 
 # -- fixtures and helpers -------------------------------------------------------------------------
@@ -206,6 +214,18 @@ def post_sign_in(
     )
 
 
+def send(client: ConsoleClient, method: str, path: str, pairs: list[tuple[str, str]]) -> httpx.Response:
+    """A form of the console's pages sent with ``method``, as ``ConsoleClient.post`` sends one."""
+    if method == "POST":
+        return client.post(path, pairs)
+    return client.http.request(
+        method,
+        path,
+        content=urlencode([*pairs, ("csrf_token", client.csrf)]),
+        headers={**SAME_ORIGIN, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+
 def fresh_address() -> str:
     """A documentation address of its own, for the per-address sign-in limit."""
     number = uuid.uuid4().int
@@ -226,15 +246,23 @@ def rest_key(console_server: ConsoleServer, org: Keys, role: str = "admin") -> t
 # -- CSRF and the origin of state-changing requests ------------------------------------------------
 
 _CSRF_VARIANTS = ["missing", "wrong", "another session's", "another organization's"]
-_ORIGIN_VARIANTS: dict[str, dict[str, str]] = {
-    "cross-site fetch": {"Sec-Fetch-Site": "cross-site"},
-    "same-site fetch": {"Sec-Fetch-Site": "same-site"},
-    "foreign Origin": {"Origin": "https://evil.test"},
-    "null Origin": {"Origin": "null"},
-    "same host, another port": {"Origin": "http://127.0.0.1:1"},
-    "same host and port, https": {"Origin": "https://127.0.0.1"},
-    "foreign Referer": {"Referer": "https://evil.test/console/keys"},
-}
+
+
+def origin_variants(base_url: str) -> dict[str, dict[str, str]]:
+    """Headers of a request from anywhere but the console at ``base_url``. The https variant has
+    the server's own host and port, so only its scheme tells it apart."""
+    https_twin = urlsplit(base_url)._replace(scheme="https").geturl()
+    assert https_twin != base_url and urlsplit(https_twin).netloc == urlsplit(base_url).netloc
+    return {
+        "cross-site fetch": {"Sec-Fetch-Site": "cross-site"},
+        "same-site fetch": {"Sec-Fetch-Site": "same-site"},
+        "foreign Origin": {"Origin": "https://evil.test"},
+        "null Origin": {"Origin": "null"},
+        "same host, another port": {"Origin": "http://127.0.0.1:1"},
+        "same host and port, https": {"Origin": https_twin},
+        "same host and port, https Referer": {"Referer": f"{https_twin}/console/keys"},
+        "foreign Referer": {"Referer": "https://evil.test/console/keys"},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -258,10 +286,13 @@ def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(
             form["csrf_token"] = admin.csrf[:-4] + "AAAA"
         elif variant != "missing":
             form["csrf_token"] = other_tokens[variant]
-        answer = admin.http.post(route.path, data=form, headers=SAME_ORIGIN)
+        answer = admin.http.request(route.method, route.path, data=form, headers=SAME_ORIGIN)
         assert_refused(answer, 403, "csrf_failed")
-        header = admin.http.post(
-            route.path, data=_PLAUSIBLE, headers={**SAME_ORIGIN, "X-CSRF-Token": form.get("csrf_token", "")}
+        header = admin.http.request(
+            route.method,
+            route.path,
+            data=_PLAUSIBLE,
+            headers={**SAME_ORIGIN, "X-CSRF-Token": form.get("csrf_token", "")},
         )
         assert_refused(header, 403, "csrf_failed")
     assert store_state(console_server) == before
@@ -273,8 +304,10 @@ def test_a_form_from_another_site_is_refused_even_with_the_token(
     route: ConsoleRoute, console_server: ConsoleServer, admin: ConsoleClient
 ) -> None:
     before = store_state(console_server)
-    for variant, headers in _ORIGIN_VARIANTS.items():
-        answer = admin.http.post(route.path, data={**_PLAUSIBLE, "csrf_token": admin.csrf}, headers=headers)
+    for variant, headers in origin_variants(console_server.url).items():
+        answer = admin.http.request(
+            route.method, route.path, data={**_PLAUSIBLE, "csrf_token": admin.csrf}, headers=headers
+        )
         assert answer.status_code == 403, variant
         assert_refused(answer, 403, "cross_site_request")
     assert store_state(console_server) == before
@@ -287,8 +320,11 @@ def test_a_form_without_a_session_is_refused(
 ) -> None:
     before = store_state(console_server)
     for cookie in ("", "keyhole_session=forged-" + uuid.uuid4().hex):
-        answer = anonymous.post(
-            route.path, data={**_PLAUSIBLE, "csrf_token": "x"}, headers={**SAME_ORIGIN, "Cookie": cookie}
+        answer = anonymous.request(
+            route.method,
+            route.path,
+            data={**_PLAUSIBLE, "csrf_token": "x"},
+            headers={**SAME_ORIGIN, "Cookie": cookie},
         )
         assert_refused(answer, 401, "session_ended")
         assert 'href="/console/sign-in"' in answer.text
@@ -477,7 +513,7 @@ def test_login_csrf_is_refused(console_server: ConsoleServer, org: Keys) -> None
     for name, answer in refused.items():
         assert_refused(answer, 403, "csrf_failed")
         assert "keyhole_session" not in cookies_set(answer), name
-    for headers in _ORIGIN_VARIANTS.values():
+    for headers in origin_variants(console_server.url).values():
         answer = attempt(cookie=True, token="issued", **headers)
         assert_refused(answer, 403, "cross_site_request")
         assert "keyhole_session" not in cookies_set(answer)
@@ -554,6 +590,19 @@ NASTY = [
     "/consoleevil",
     "%2Fconsole%2Fkeys",
     "/console/.%2E/docs",
+    # Inside /console but for a backslash, which a browser reads as a slash: out to /api.
+    "/console/..\\..\\api/organization/keys",
+    "/console/%2e%2e\\%2E%2E\\api/organization/keys",
+    "/console/keys\\..\\..\\..\\evil",
+    # Inside /console but for a tab, newline or carriage return, which a browser drops: out to /api.
+    "/console/.\t./api",
+    "/console/.\n./api",
+    "/console/.\r./.\r./api",
+    "/console/%2e\t%2e/api",
+    "/console/keys/.\t./.\t./api/organization/keys",
+    # The same, percent-encoded whole.
+    quote("/console/..\\..\\api/organization/keys", safe=""),
+    quote("/console/.\t./api", safe=""),
 ]
 
 
@@ -581,6 +630,20 @@ def test_next_never_leads_out_of_the_console(
     carried = _NEXT.search(form.text)
     assert carried is not None
     assert stays_in_console(html.unescape(carried.group(1))), carried.group(1)
+
+
+@pytest.mark.parametrize("candidate", NASTY)
+def test_a_hostile_next_is_replaced_by_the_home_page(
+    candidate: str, admin: ConsoleClient, anonymous: httpx.Client
+) -> None:
+    """Fixed, so no run depends on what the generator happens to try: signed in, the sign-in page
+    sends to the home page; signed out, its form carries the home page."""
+    signed_in_redirect = admin.get(SIGN_IN, params={"next": candidate})
+    assert signed_in_redirect.status_code == 303
+    assert signed_in_redirect.headers["location"] == "/console/connections"
+    carried = _NEXT.search(anonymous.get(SIGN_IN, params={"next": candidate}).text)
+    assert carried is not None
+    assert html.unescape(carried.group(1)) == "/console/connections"
 
 
 @pytest.mark.parametrize("candidate", NASTY)
@@ -652,6 +715,359 @@ def test_secure_cookies_are_host_prefixed(make_server: Any, env: dict[str, str])
         assert page.status_code == 200
         unprefixed = client.get("/console/keys", headers={"Cookie": f"keyhole_session={session['']}"})
         assert unprefixed.status_code == 303  # only the prefixed cookie, which a browser guards, counts
+        out = client.post(
+            "/console/sign-out",
+            data={"csrf_token": csrf_of(page.text)},
+            headers={**SAME_ORIGIN, "Cookie": f"__Host-keyhole_session={session['']}"},
+        )
+        assert out.status_code == 303, out.text
+        cleared = cookies_set(out)
+        assert "keyhole_session" not in cleared  # the cookie cleared is the one that was set
+        assert "secure" in cleared["__Host-keyhole_session"]  # else a browser ignores the clearing
+        assert cleared["__Host-keyhole_session"]["max-age"] == "0"
+        assert cleared["__Host-keyhole_session"]["path"] == "/"
+        again = client.get("/console/keys", headers={"Cookie": f"__Host-keyhole_session={session['']}"})
+        assert again.status_code == 303
+
+
+def test_cookies_are_secure_behind_a_local_https_proxy(console_server: ConsoleServer) -> None:
+    """A TLS-terminating proxy on the same machine says the browser's scheme in
+    X-Forwarded-Proto, which the server trusts from loopback: the browser is on https."""
+    with httpx.Client(base_url=console_server.url, timeout=30) as client:
+        form = client.get(SIGN_IN, headers={"X-Forwarded-Proto": "https"})
+        assert form.status_code == 200, form.text
+        set_here = cookies_set(form)
+        assert "keyhole_sign_in" not in set_here
+        pre = set_here["__Host-keyhole_sign_in"]
+        assert "secure" in pre and "httponly" in pre
+        assert pre["path"] == "/" and "domain" not in pre
+        plain = cookies_set(client.get(SIGN_IN))  # the same server, reached over http
+        assert "secure" not in plain["keyhole_sign_in"]
+
+
+def test_a_null_origin_is_refused_where_a_public_url_is_set(make_server: Any) -> None:
+    """With a public URL among the accepted origins, the opaque origin of a sandboxed frame or a
+    data: page is still no origin of the console's."""
+    public = "https://keyhole.example"
+    server: KeyholeServer = make_server(KEYHOLE_PUBLIC_URL=public)
+    keys = server.bootstrap("null-origin", "nul@origin.test")
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+
+        def sign_in_from(origin: str) -> httpx.Response:
+            form = client.get(SIGN_IN)
+            pre = cookies_set(form)["__Host-keyhole_sign_in"][""]
+            return client.post(
+                SIGN_IN,
+                data={"sign_in_token": token_of(form), "api_key": keys.user_api_key, "next": "/console/keys"},
+                headers={"Origin": origin, "Cookie": f"__Host-keyhole_sign_in={pre}"},
+            )
+
+        refused = sign_in_from("null")
+        assert_refused(refused, 403, "cross_site_request")
+        assert "__Host-keyhole_session" not in cookies_set(refused)
+        signed_in_answer = sign_in_from(public)  # the same form, from the public URL's pages
+        assert signed_in_answer.status_code == 303, signed_in_answer.text
+        session = {
+            "Cookie": f"__Host-keyhole_session={cookies_set(signed_in_answer)['__Host-keyhole_session']['']}"
+        }
+        client.cookies.clear()
+        page = client.get("/console/keys", headers=session)
+        assert page.status_code == 200
+        csrf = csrf_of(page.text)
+        for origin in ("null", server.url.replace("http:", "https:")):
+            out = client.post(
+                "/console/sign-out", data={"csrf_token": csrf}, headers={**session, "Origin": origin}
+            )
+            assert_refused(out, 403, "cross_site_request")
+        assert client.get("/console/keys", headers=session).status_code == 200  # still signed in
+        out = client.post(
+            "/console/sign-out", data={"csrf_token": csrf}, headers={**session, "Origin": public}
+        )
+        assert out.status_code == 303
+
+
+# -- another organization's objects, on every route ------------------------------------------------
+
+# What each route parameter names: an object of one organization, or nothing anybody owns.
+_OBJECT_PARAMETERS = ("connection_id", "call_id", "query_id", "job_id", "key_id", "user_id")
+_SHARED_PARAMETERS = {"type_id": "api"}
+# Where a page without an object in its path takes one from its query string.
+_QUERY_OBJECTS = {"connection": "connection_id", "call": "call_id"}
+_WAIT_SECONDS = 60
+
+
+@dataclass
+class Seeded:
+    """An organization with a real object behind every route parameter, and its admin's session."""
+
+    keys: Keys
+    rest: httpx.Client
+    console: ConsoleClient
+    ids: dict[str, str]  # route parameter → its object's id; sql_connection_id for the query's
+    names: dict[str, str]  # what only this organization's pages show
+    upstream_secret: str  # what its connection sends upstream, which no page or answer shows
+
+    def secrets(self) -> list[str]:
+        """Everything of this organization another one must never see: names, ids, the secret."""
+        return [
+            *self.names.values(),
+            *self.ids.values(),
+            self.keys.organization_id,
+            self.keys.user_id,
+            self.upstream_secret,
+        ]
+
+
+def _wait_until(what: str, done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + _WAIT_SECONDS
+    while not done():
+        assert time.monotonic() < deadline, f"{what} never happened"
+        time.sleep(0.05)
+
+
+@contextmanager
+def seeded_organization(console_server: ConsoleServer, upstream_url: str) -> Iterator[Seeded]:
+    """A new organization with an ``api`` connection to ``upstream_url`` and a SQLite one, a call,
+    a finished async call (a job), a finished query, and a member with a key: made through the
+    REST API and the console, as their users would, and settled (the call in the activity log)."""
+    label = uuid.uuid4().hex[:8]
+    keys = console_server.server.bootstrap(f"console-seeded-{label}", f"sid@seeded-{label}.test")
+    upstream_secret = f"sek-seeded-{uuid.uuid4().hex}"
+    names = {
+        "connection": f"seeded-api-{label}",
+        "sql connection": f"seeded-sql-{label}",
+        "user": f"seeded-user-{label}@seeded.test",
+        "path": f"/anything/seeded-path-{label}",
+        "sql": f"SELECT 'seeded-sql-text-{label}' AS seeded_column_{label}",
+    }
+
+    def created(answer: httpx.Response) -> str:
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["data"]["id"])
+
+    with httpx.Client(base_url=console_server.url, headers=keys.bearer, timeout=30) as rest:
+        console = sign_in(console_server.url, keys.user_api_key)
+        connection_id = created(
+            rest.post(
+                "/api/connections",
+                json={
+                    "name": names["connection"],
+                    "type": "api",
+                    "configuration": {
+                        "url": upstream_url,
+                        "auth": {"type": "bearer", "token": upstream_secret},
+                    },
+                    "validate": False,
+                },
+            )
+        )
+        with closing(sqlite3.connect(console_server.sql_root / f"seeded-{label}.sqlite")) as db:
+            db.execute("CREATE TABLE t (n INTEGER)")
+        sql_connection_id = created(
+            rest.post(
+                "/api/connections",
+                json={
+                    "name": names["sql connection"],
+                    "type": "sqlite",
+                    "configuration": {"path": f"seeded-{label}.sqlite"},
+                },
+            )
+        )
+        user_id = created(
+            rest.post("/api/organization/users", json={"email": names["user"], "role": "member"})
+        )
+        minted = rest.post(f"/api/organizations/{keys.organization_id}/users/{user_id}/keys")
+        key_id = created(minted)
+        names["key prefix"] = minted.json()["data"]["value"][:12]
+        request = {"method": "GET", "path": names["path"]}
+        called = rest.post(f"/api/connections/{connection_id}/proxy", json={"request": request})
+        assert called.status_code == 200, called.text
+        call_id = str(called.json()["data"]["proxyCallId"])
+        job = rest.post(f"/api/connections/{connection_id}/proxy", json={"request": request, "async": True})
+        assert job.status_code == 200, job.text
+        job_id = str(job.json()["data"]["jobId"])
+        ran = console.post("/console/queries", {"connection_id": sql_connection_id, "sql": names["sql"]})
+        assert ran.status_code == 303, ran.text
+        query_id = ran.headers["location"].rsplit("/", 1)[1]
+
+        def settled() -> bool:
+            job_done = rest.get(f"/api/jobs/connectionproxy/{job_id}").json()["data"]["status"] == "done"
+            query_done = "data-poll" not in console.get(f"/console/queries/{query_id}/status").text
+            call_logged = console.get(f"/console/activity/{call_id}").status_code == 200
+            return job_done and query_done and call_logged
+
+        _wait_until("the seeded call, job and query", settled)
+        ids = {
+            "connection_id": connection_id,
+            "sql_connection_id": sql_connection_id,
+            "call_id": call_id,
+            "query_id": query_id,
+            "job_id": job_id,
+            "key_id": key_id,
+            "user_id": user_id,
+        }
+        try:
+            yield Seeded(keys, rest, console, ids, names, upstream_secret)
+        finally:
+            console.http.close()
+
+
+@pytest.fixture(scope="module")
+def victim(console_server: ConsoleServer, httpbin_url: str) -> Iterator[Seeded]:
+    with seeded_organization(console_server, httpbin_url) as seeded:
+        yield seeded
+
+
+@pytest.fixture(scope="module")
+def rival(console_server: ConsoleServer) -> Iterator[ConsoleClient]:
+    """The administrator of another organization, of this module's own (so what its pages list
+    is this module's alone)."""
+    keys = console_server.server.bootstrap(f"console-rival-{uuid.uuid4().hex[:8]}", "rex@rival.test")
+    client = sign_in(console_server.url, keys.user_api_key)
+    yield client
+    client.http.close()
+
+
+def _playground_form(victim: Seeded) -> list[tuple[str, str]]:
+    return [
+        ("connection", victim.ids["connection_id"]),
+        ("method", "GET"),
+        ("path", victim.names["path"]),
+        ("query", ""),
+        ("headers", ""),
+        ("body_format", "json"),
+        ("body", ""),
+        ("action", "run"),
+    ]
+
+
+def _edit_form(victim: Seeded) -> list[tuple[str, str]]:
+    """The victim's own edit form, as its page fills it, with a new name typed."""
+    page = victim.console.get(f"/console/connections/{victim.ids['connection_id']}/edit")
+    assert page.status_code == 200, page.text
+    return as_posted(parse(page.text), {"name": "renamed-by-another-organization"})
+
+
+def _delete_form(victim: Seeded) -> list[tuple[str, str]]:
+    """The name typed to confirm: the connection's name now (the edit form renames it)."""
+    found = victim.rest.get(f"/api/connections/{victim.ids['connection_id']}")
+    assert found.status_code == 200, found.text
+    return [("confirm_name", found.json()["data"]["name"])]
+
+
+# Each state-changing route with the form that, sent by the organization owning the object,
+# acts on it; None for a route that names no object of an organization (it acts on the
+# sender's own). In the order the owner may send them one after another: what removes an object
+# comes last.
+_ACTS: dict[ConsoleRoute, Callable[[Seeded], list[tuple[str, str]]] | None] = {
+    ConsoleRoute("POST", "/console/sign-out"): None,
+    ConsoleRoute("POST", "/console/connections/new/{type_id}"): None,
+    ConsoleRoute("POST", "/console/users"): None,
+    ConsoleRoute("POST", "/console/connections/{connection_id}/test"): lambda victim: [],
+    ConsoleRoute("POST", "/console/playground"): _playground_form,
+    ConsoleRoute("POST", "/console/queries"): lambda victim: [
+        ("connection_id", victim.ids["sql_connection_id"]),
+        ("sql", "SELECT 1"),
+    ],
+    ConsoleRoute("POST", "/console/queries/{query_id}/cancel"): lambda victim: [],
+    ConsoleRoute("POST", "/console/connections/{connection_id}/edit"): _edit_form,
+    ConsoleRoute("POST", "/console/connections/{connection_id}/proxy"): lambda victim: [("enabled", "false")],
+    ConsoleRoute("POST", "/console/keys/{key_id}/revoke"): lambda victim: [],
+    ConsoleRoute("POST", "/console/keys"): lambda victim: [
+        ("owner", victim.ids["user_id"]),
+        ("name", "minted-by-another-organization"),
+        ("replace", "1"),
+    ],
+    ConsoleRoute("POST", "/console/users/{user_id}/role"): lambda victim: [("role", "admin")],
+    ConsoleRoute("POST", "/console/users/{user_id}/remove"): lambda victim: [],
+    ConsoleRoute("POST", "/console/connections/{connection_id}/delete"): _delete_form,
+}
+
+
+def _filled(template: str, ids: dict[str, str]) -> str:
+    def value(found: re.Match[str]) -> str:
+        parameter = found.group(1)
+        assert parameter in _OBJECT_PARAMETERS or parameter in _SHARED_PARAMETERS, (
+            f"{template}: say whose object {parameter} names"
+        )
+        return ids[parameter] if parameter in _OBJECT_PARAMETERS else _SHARED_PARAMETERS[parameter]
+
+    return _PARAM.sub(value, template)
+
+
+def _names_an_object(route: ConsoleRoute) -> bool:
+    return any(found.group(1) in _OBJECT_PARAMETERS for found in _PARAM.finditer(route.template))
+
+
+def _carried(victim: Seeded, *sent: str) -> dict[str, str]:
+    """The victim's ids a request carries (in its path, query or form)."""
+    return {
+        parameter: found for parameter, found in victim.ids.items() if any(found in part for part in sent)
+    }
+
+
+def _shown(answer: httpx.Response) -> str:
+    return answer.text + str(answer.headers.get("location", ""))
+
+
+def _seen(answer: httpx.Response, victim: Seeded, carried: dict[str, str]) -> list[str]:
+    """What of the victim's an answer shows, but the ids the request itself carried."""
+    shown = _shown(answer)
+    for sent in carried.values():
+        shown = shown.replace(sent, "")
+    return [secret for secret in victim.secrets() if secret in shown]
+
+
+def test_every_state_changing_route_says_what_it_acts_on() -> None:
+    assert set(_ACTS) == set(FORMS)
+
+
+def test_another_organization_s_objects_are_not_found_on_any_route(
+    console_server: ConsoleServer, victim: Seeded, rival: ConsoleClient
+) -> None:
+    """Another organization's administrator, with a valid session and token of its own, names the
+    victim's real objects on every route: each page answers as for an id nobody has (a 404 where
+    the path names the object) and shows nothing of the victim's; each form is refused and
+    changes nothing in the store. Then the same requests, from the victim, work: the ids and
+    forms were real."""
+    stand_ins = {parameter: str(uuid.uuid4()) for parameter in victim.ids}
+    for route in PAGES:  # the victim's own first: every page of an object is there
+        if _names_an_object(route):
+            own = victim.console.get(_filled(route.template, victim.ids))
+            assert own.status_code != 404 and own.status_code < 500, (str(route), own.text)
+
+    for route in PAGES:
+        query = {} if _names_an_object(route) else _QUERY_OBJECTS
+        path = _filled(route.template, victim.ids)
+        params = {name: victim.ids[parameter] for name, parameter in query.items()}
+        answer = rival.get(path, params=params)
+        control = rival.get(
+            _filled(route.template, stand_ins),
+            params={name: stand_ins[parameter] for name, parameter in query.items()},
+        )
+        if _names_an_object(route):
+            assert answer.status_code == 404, (str(route), answer.status_code, answer.text)
+        assert answer.status_code == control.status_code, (str(route), answer.text)
+        carried = _carried(victim, path, *params.values())
+        assert _seen(answer, victim, carried) == [], str(route)
+        for parameter, sent in carried.items():  # echoed no more than an id nobody has
+            assert _shown(answer).count(sent) == _shown(control).count(stand_ins[parameter]), str(route)
+
+    before = store_state(console_server)
+    acting = [(route, act) for route, act in _ACTS.items() if act is not None]
+    for route, act in acting:
+        pairs = act(victim)
+        path = _filled(route.template, victim.ids)
+        answer = send(rival, route.method, path, pairs)
+        expected = {404} if _names_an_object(route) else set(range(400, 500))
+        assert answer.status_code in expected, (str(route), answer.status_code, answer.text)
+        assert _seen(answer, victim, _carried(victim, path, *(value for _, value in pairs))) == [], str(route)
+        assert store_state(console_server) == before, str(route)
+    assert signed_in(rival)
+
+    for route, act in acting:  # last: some remove what they act on
+        answer = send(victim.console, route.method, _filled(route.template, victim.ids), act(victim))
+        assert answer.status_code < 400, (str(route), answer.status_code, answer.text)
 
 
 # -- headers on every answer ----------------------------------------------------------------------
@@ -675,9 +1091,11 @@ def test_every_answer_carries_the_security_headers(admin: ConsoleClient, anonymo
             answers.append(anonymous.get(route.path))
             answers.append(admin.get(route.path))
         else:
-            answers.append(anonymous.post(route.path, data={"x": "1"}, headers=SAME_ORIGIN))
+            answers.append(anonymous.request(route.method, route.path, data={"x": "1"}, headers=SAME_ORIGIN))
             if route.template != "/console/sign-out":
-                answers.append(admin.http.post(route.path, data={"x": "1"}, headers=SAME_ORIGIN))
+                answers.append(
+                    admin.http.request(route.method, route.path, data={"x": "1"}, headers=SAME_ORIGIN)
+                )
     answers += [
         admin.get("/console/no-such-page"),
         admin.http.put("/console/keys"),
@@ -740,7 +1158,7 @@ _MALFORMED: dict[str, tuple[int, str | None, bytes]] = {
 }
 
 
-@pytest.mark.parametrize("route", [route for route in ROUTES if route.method == "POST"], ids=str)
+@pytest.mark.parametrize("route", CHANGING, ids=str)
 @pytest.mark.parametrize("kind", list(_MALFORMED))
 def test_a_malformed_form_gets_a_clear_4xx_page(
     route: ConsoleRoute, kind: str, console_server: ConsoleServer, admin: ConsoleClient
@@ -750,7 +1168,7 @@ def test_a_malformed_form_gets_a_clear_4xx_page(
     if content_type is not None:
         headers["Content-Type"] = content_type
     before = store_state(console_server)
-    answer = admin.http.post(route.path, content=body, headers=headers)
+    answer = admin.http.request(route.method, route.path, content=body, headers=headers)
     assert answer.status_code == status, answer.text
     assert answer.headers["content-type"].startswith("text/html")
     assert "Error code:" in answer.text
@@ -789,7 +1207,9 @@ def test_hostile_values_never_break_a_page(route: ConsoleRoute, admin: ConsoleCl
             "path",
             "body",
         ]
-        answer = admin.post(route.path, [(field, value) for field in fields] + [("unknown", value)])
+        answer = send(
+            admin, route.method, route.path, [(field, value) for field in fields] + [("unknown", value)]
+        )
         assert answer.status_code < 500, answer.text
         assert "<script>alert(1)" not in answer.text
         assert "<img src=x" not in answer.text
