@@ -224,6 +224,57 @@ def _run(statement: FakeStatement, sql: str = "SELECT", **limits: Any) -> tuple[
     return asyncio.run(go()), session, sink
 
 
+class LateSession(FakeSession):
+    """A statement that reaches the database only after the first cancel was sent (a SQLite
+    statement still on its way to its thread): that cancel is lost, only a later one stops it."""
+
+    def __init__(self) -> None:
+        super().__init__(FakeStatement(0))
+        self.cancels = 0
+
+    async def execute(self, sql: str) -> FakeStatement:
+        while self.cancels == 0:
+            await asyncio.sleep(0.005)
+        running_since = self.cancels
+        while self.cancels == running_since:
+            await asyncio.sleep(0.005)
+        raise RuntimeError("interrupted")
+
+    async def cancel(self) -> None:
+        self.cancels += 1
+
+
+def test_a_cancel_that_arrives_before_the_statement_is_sent_again() -> None:
+    session = LateSession()
+    control = Control()
+
+    @contextlib.asynccontextmanager
+    async def opener() -> Any:
+        yield session
+
+    async def go() -> None:
+        asyncio.get_running_loop().call_later(0.02, control.cancel, "cancelled")
+        await asyncio.wait_for(
+            run_statement(
+                opener,
+                "SELECT",
+                MemorySink(),
+                limits=QueryLimits(),
+                page_rows=100,
+                page_bytes=10**6,
+                control=control,
+                describe_error=str,
+                cancel_poll_seconds=0.02,
+            ),
+            timeout=10,
+        )
+
+    with pytest.raises(QueryFailed) as caught:
+        asyncio.run(go())
+    assert caught.value.key == "cancelled"
+    assert session.cancels >= 2
+
+
 def test_run_statement_counts_truncates_and_fetches_little_past_the_limit() -> None:
     summary, session, sink = _run(FakeStatement(250))
     assert (summary.count, summary.pages, summary.truncated, session.succeeded) == (250, 3, False, True)

@@ -143,7 +143,11 @@ async def _watch(
             await asyncio.wait_for(control.requested.wait(), min(poll_seconds, remaining))
         if not control.requested.is_set() and check is not None and await check():
             control.cancel(CANCELLED)
-    await session.cancel()
+    # Again until the statement ends (this task is cancelled then): a cancel that reaches the
+    # database before the statement does is lost (SQLite's interrupt() stops only what runs).
+    while True:
+        await session.cancel()
+        await asyncio.sleep(poll_seconds)
 
 
 def _batch_size(builder: PageBuilder) -> int:
