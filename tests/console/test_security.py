@@ -137,16 +137,22 @@ def store(server: KeyholeServer) -> sqlite3.Connection:
     return sqlite3.connect(server.home / "keyhole.db", timeout=30)
 
 
+_STEADY_COLUMNS = {
+    "browser_sessions": "token_hash, key_id, expires_at",
+    "jobs": "id, organization_id, owner_id, type, status, attempts, error, result, payload, created_at",
+}
+
+
 def store_state(console_server: ConsoleServer) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of the store, but the ones time alone changes (process heartbeats, a session's
-    last-seen time)."""
+    """Every row of the store, but what time alone changes (process heartbeats, a session's
+    last-seen time, a running job's lease renewals)."""
     state: dict[str, list[tuple[Any, ...]]] = {}
     with closing(store(console_server.server)) as db:
         tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         for table in tables:
             if table == "processes":
                 continue
-            columns = "token_hash, key_id, expires_at" if table == "browser_sessions" else "*"
+            columns = _STEADY_COLUMNS.get(table, "*")
             state[table] = sorted(db.execute(f'SELECT {columns} FROM "{table}"').fetchall(), key=repr)
     return state
 
