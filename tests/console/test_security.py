@@ -114,12 +114,6 @@ def test_the_console_has_the_routes_this_suite_checks() -> None:
 
 
 @pytest.fixture(scope="module")
-def org(console_server: ConsoleServer) -> Keys:
-    """An organization of this module's own, whose admin signs in."""
-    return console_server.server.bootstrap(f"console-security-{uuid.uuid4().hex[:8]}", "sam@security.test")
-
-
-@pytest.fixture(scope="module")
 def admin(console_server: ConsoleServer, org: Keys) -> Iterator[ConsoleClient]:
     """A session no test here ends (a refused sign-out must leave it alive)."""
     client = sign_in(console_server.url, org.user_api_key)
