@@ -262,8 +262,7 @@ class TenancyService:
     async def authenticate(self, headers: Mapping[str, str], access: Access = Access.RESOURCES) -> Principal:
         """The caller the headers name, refused (403) when its kind of key may not reach ``access``."""
         presented = presented_key(headers)
-        key_hash = keys.digest(presented.key)
-        principal = await self._principals.get(key_hash, lambda: self._lookup(key_hash))
+        principal = await self.principal_for_key(presented.key)
         if presented.scheme == "basic":
             principal = await self._acting_for(principal, presented.organization_id or "")
         require(principal, access)
@@ -291,8 +290,9 @@ class TenancyService:
         return True
 
     async def principal_for_key(self, secret: str) -> Principal:
-        """The caller a whole key names (as a Bearer key), without any access check: the console's
-        sign-in form, which then refuses what it cannot serve."""
+        """The caller a whole key names (as a Bearer key), without any access check: what
+        ``authenticate`` checks, and the console's sign-in form, which then refuses what it cannot
+        serve."""
         key_hash = keys.digest(secret)
         return await self._principals.get(key_hash, lambda: self._lookup(key_hash))
 
