@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from keyhole.errors import KeyholeError
-from keyhole.queries.pages import PageBuilder, PageLimits, PageSink, ResultSummary
+from keyhole.queries.kinds import TEXT
+from keyhole.queries.pages import PageBuilder, PageLimits, PageSink, Progress, ResultSummary
 from keyhole.queries.values import unique_names
 
 BATCH_TARGET_BYTES = 512 * 1024  # measured: smaller batches pipeline worse, larger ones lose cache locality
@@ -62,6 +63,7 @@ class QueryLimits:
 class Column:
     name: str
     type_name: str
+    kind: str = TEXT  # see ``queries/kinds.py``
 
 
 class Statement(Protocol):
@@ -170,6 +172,7 @@ async def run_statement(
     describe_error: Callable[[BaseException], str],
     cancel_poll_seconds: float = 1.0,
     cancel_check: CancelCheck | None = None,
+    progress: Progress | None = None,
 ) -> ResultSummary:
     """Execute ``sql`` and stream its rows into ``sink``; raise ``QueryFailed`` on any failure."""
     builder: PageBuilder | None = None
@@ -188,6 +191,8 @@ async def run_statement(
                     sink,
                     names,
                     PageLimits(page_rows, page_bytes, limits.max_rows, limits.max_bytes),
+                    kinds=[column.kind for column in statement.columns],
+                    progress=progress,
                 )
                 if names:
                     await _stream(statement, builder, control)

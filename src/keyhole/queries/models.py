@@ -30,6 +30,7 @@ class Query(Base):
     error: Mapped[str | None] = mapped_column(Text)
     error_key: Mapped[str | None] = mapped_column(String(64))
     fields: Mapped[list[str] | None] = mapped_column(JSON)
+    field_kinds: Mapped[list[str] | None] = mapped_column(JSON)  # queries/kinds.py, one per field
     row_count: Mapped[int] = mapped_column(BigInteger, default=0)
     byte_count: Mapped[int] = mapped_column(BigInteger, default=0)
     page_count: Mapped[int] = mapped_column(default=0)

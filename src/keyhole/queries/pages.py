@@ -10,13 +10,14 @@ and at most one being written, so memory is bounded by the page size, not the re
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
+from keyhole.queries.kinds import TEXT
 from keyhole.queries.values import encode_rows
 
 if TYPE_CHECKING:
@@ -47,6 +48,10 @@ def page_chunks(elements: Sequence[bytes]) -> AsyncIterator[bytes]:
     return chunks()
 
 
+Progress = Callable[[int, int], Awaitable[None]]
+"""Told the rows and bytes stored so far each time a page is handed to the sink."""
+
+
 @dataclass(frozen=True, slots=True)
 class PageLimits:
     page_rows: int
@@ -58,6 +63,7 @@ class PageLimits:
 @dataclass(frozen=True, slots=True)
 class ResultSummary:
     fields: list[str]
+    kinds: list[str]  # one per field, see ``queries/kinds.py``
     count: int
     bytes: int
     pages: int
@@ -67,10 +73,20 @@ class ResultSummary:
 class PageBuilder:
     """Collects encoded rows into pages and hands full pages to the sink (one write in flight)."""
 
-    def __init__(self, sink: PageSink, names: list[str], limits: PageLimits) -> None:
+    def __init__(
+        self,
+        sink: PageSink,
+        names: list[str],
+        limits: PageLimits,
+        *,
+        kinds: list[str] | None = None,
+        progress: Progress | None = None,
+    ) -> None:
         self._sink = sink
         self._names = names
+        self._kinds = kinds if kinds is not None else [TEXT] * len(names)
         self._limits = limits
+        self._progress = progress
         self.count = 0
         self.bytes = 0
         self.pages = 0
@@ -135,7 +151,9 @@ class PageBuilder:
         if self._elements:
             await self._flush()
         await self._wait_for_write()
-        return ResultSummary(list(self._names), self.count, self.bytes, self.pages, self.truncated)
+        return ResultSummary(
+            list(self._names), list(self._kinds), self.count, self.bytes, self.pages, self.truncated
+        )
 
     async def abort(self) -> None:
         """Stop: wait for (or cancel) the write in flight and delete what was written."""
@@ -165,6 +183,8 @@ class PageBuilder:
         self._page_count = 0
         self._page_size = 2
         self._writing = asyncio.create_task(self._sink.write(number, elements), name=f"query-page-{number}")
+        if self._progress is not None:
+            await self._progress(self.count, self.bytes)
 
     async def _wait_for_write(self) -> None:
         if self._writing is not None:

@@ -114,12 +114,22 @@ class QueryRepository:
             )
         return _changed(claimed)
 
+    async def record_progress(self, query_id: str, *, attempt: int, row_count: int, byte_count: int) -> None:
+        """The rows and bytes stored so far by the running ``attempt``."""
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(Query)
+                .where(Query.id == query_id, Query.status == "running", Query.attempt == attempt)
+                .values(row_count=row_count, byte_count=byte_count)
+            )
+
     async def finish_done(
         self,
         query_id: str,
         *,
         attempt: int,
         fields: list[str],
+        field_kinds: list[str],
         row_count: int,
         byte_count: int,
         page_count: int,
@@ -134,6 +144,7 @@ class QueryRepository:
                 .values(
                     status="done",
                     fields=fields,
+                    field_kinds=field_kinds,
                     row_count=row_count,
                     byte_count=byte_count,
                     page_count=page_count,

@@ -30,6 +30,7 @@ from keyhole.queries import orphans
 from keyhole.queries.engines import QueryEngines
 from keyhole.queries.execution import CANCELLED, Control, QueryFailed, QueryLimits, run_statement
 from keyhole.queries.exports import Export, StoredResult, csv_export
+from keyhole.queries.kinds import TEXT
 from keyhole.queries.models import Query
 from keyhole.queries.page_tokens import PageTokens, invalid_token
 from keyhole.queries.pages import BlobPages, page_rows
@@ -52,6 +53,7 @@ UNQUEUED_MESSAGE = (
 
 MAX_SQL_CHARACTERS = 1_000_000
 CANCEL_WAIT_SECONDS = 10.0
+PROGRESS_EVERY_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +70,10 @@ class QueryView:
     id: str
     status: str
     fields: list[str] | None
+    field_kinds: list[str] | None  # once done, one per field (``queries/kinds.py``)
     count: int | None
+    rows_so_far: int  # stored so far while running; the count once done
+    bytes_so_far: int  # bytes of row JSON stored so far while running; the total once done
     expires_at: datetime
     error: str | None
     error_key: str | None
@@ -102,7 +107,10 @@ def _view(row: Query) -> QueryView:
         id=row.id,
         status=row.status,
         fields=list(row.fields or []) if done else None,
+        field_kinds=_field_kinds(row) if done else None,
         count=row.row_count if done else None,
+        rows_so_far=row.row_count,
+        bytes_so_far=row.byte_count,
         expires_at=row.expires_at,
         error=row.error,
         error_key=row.error_key,
@@ -113,6 +121,13 @@ def _view(row: Query) -> QueryView:
         started_at=row.started_at,
         finished_at=row.finished_at,
     )
+
+
+def _field_kinds(row: Query) -> list[str]:
+    """A query finished before kinds were recorded has text columns only."""
+    fields = row.fields or []
+    kinds = list(row.field_kinds or [])
+    return kinds if len(kinds) == len(fields) else [TEXT] * len(fields)
 
 
 def _not_found(query_id: str) -> NotFound:
@@ -147,6 +162,26 @@ def _not_done(row: Query) -> Conflict:
 
 async def _empty_page() -> AsyncIterator[bytes]:
     yield b"[]"
+
+
+class _Progress:
+    """Writes a running query's rows and bytes so far to its row, at most once per
+    ``PROGRESS_EVERY_SECONDS`` (pages can be many per second)."""
+
+    def __init__(self, rows: QueryRepository, query_id: str, attempt: int) -> None:
+        self._rows = rows
+        self._query_id = query_id
+        self._attempt = attempt
+        self._last = time.monotonic()
+
+    async def record(self, row_count: int, byte_count: int) -> None:
+        now = time.monotonic()
+        if now - self._last < PROGRESS_EVERY_SECONDS:
+            return
+        self._last = now
+        await self._rows.record_progress(
+            self._query_id, attempt=self._attempt, row_count=row_count, byte_count=byte_count
+        )
 
 
 class QueryService:
@@ -444,11 +479,13 @@ class QueryService:
             describe_error=pool.describe_error,
             cancel_poll_seconds=self._settings.cancel_poll_seconds,
             cancel_check=cancel_requested,
+            progress=_Progress(self._rows, row.id, attempt).record,
         )
         finished = await self._rows.finish_done(
             row.id,
             attempt=attempt,
             fields=summary.fields,
+            field_kinds=summary.kinds,
             row_count=summary.count,
             byte_count=summary.bytes,
             page_count=summary.pages,

@@ -32,6 +32,7 @@ from keyhole.databases.connectivity import password_scrubber, pinned_address
 from keyhole.egress import CheckingResolver
 from keyhole.queries.dialects import describe_connect_error, end_transaction
 from keyhole.queries.execution import Column, QueryLimits
+from keyhole.queries.kinds import kind_of
 from keyhole.queries.values import mysql_converters
 from keyhole.vault.scrub import scrub_message
 
@@ -82,7 +83,10 @@ class MySQLSession:
         if cursor.description is None:
             return _Statement(self, None, [])
         names = self._pool.type_names
-        columns = [Column(str(item[0]), names.get(int(item[1]), str(item[1]))) for item in cursor.description]
+        columns = []
+        for item in cursor.description:
+            type_name = names.get(int(item[1]), str(item[1]))
+            columns.append(Column(str(item[0]), type_name, kind_of("mysql", type_name)))
         self.unread = True
         return _Statement(self, cursor, columns)
 

@@ -33,6 +33,7 @@ from keyhole.databases.connectivity import connect_postgresql, password_scrubber
 from keyhole.egress import CheckingResolver
 from keyhole.queries.dialects import describe_connect_error, end_transaction
 from keyhole.queries.execution import Column, QueryFailed, QueryLimits
+from keyhole.queries.kinds import kind_of
 from keyhole.queries.values import postgresql_codecs
 from keyhole.vault.scrub import scrub_message
 
@@ -86,7 +87,10 @@ class PostgresSession:
                 "written, without parameters",
                 key="query_failed",
             )
-        columns = [Column(attribute.name, attribute.type.name) for attribute in statement.get_attributes()]
+        columns = [
+            Column(attribute.name, attribute.type.name, kind_of("postgresql", attribute.type.name))
+            for attribute in statement.get_attributes()
+        ]
         if not columns:
             await statement.fetch()  # a statement without a result (DDL, INSERT…): run it
             return _Statement(columns, None)

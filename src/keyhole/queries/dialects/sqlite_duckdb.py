@@ -33,6 +33,7 @@ from urllib.parse import quote
 from keyhole.databases.file_paths import resolve_sql_file
 from keyhole.errors import KeyholeError
 from keyhole.queries.execution import Column, QueryLimits
+from keyhole.queries.kinds import kind_of
 from keyhole.queries.values import Converter, duckdb_converter, sqlite_row
 from keyhole.vault.scrub import scrub_message
 
@@ -91,7 +92,7 @@ class FileSession:
         if self._dialect == "sqlite":
             columns = [Column(str(item[0]), "") for item in description]
             return _Statement(self._thread, cursor, columns, _sqlite_rows)
-        columns = [Column(str(item[0]), str(item[1])) for item in description]
+        columns = [Column(str(item[0]), str(item[1]), kind_of("duckdb", str(item[1]))) for item in description]
         return _Statement(self._thread, cursor, columns, _duckdb_shaper(columns))
 
     async def cancel(self) -> None:
