@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     )
     query_pool_size: int = Field(default=4, ge=1, le=100, description="Connections per database pool.")
     query_connect_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    query_columnar: bool = Field(
+        default=True,
+        description="Read PostgreSQL and DuckDB results as Arrow columns where the column types allow "
+        "(same pages, less CPU); false keeps every query on the row path.",
+    )
     query_cancel_poll_seconds: float = Field(
         default=1.0, gt=0, description="How often a running query looks for a cancel from another process."
     )

@@ -34,7 +34,7 @@ from keyhole.egress.policy import EgressPolicy
 from keyhole.queries.dialects import DatabasePool
 from keyhole.queries.dialects.mysql import MySQLPool
 from keyhole.queries.dialects.postgresql import PostgresPool
-from keyhole.queries.execution import QueryLimits
+from keyhole.queries.execution import ColumnarStatement, QueryLimits
 from keyhole.queries.orphans import MAX_TAG_LENGTH, attempt_tag, cancel_orphans
 
 from .support import MARIADB, POSTGRES, sdk, wait
@@ -70,9 +70,10 @@ class PostgresLock:
     expected = [{"locked": 1}]
 
     def attempts(self, query_id: str) -> list[str]:
-        """The tags of the query's statements on the database, one per running copy."""
+        """The tags of the query's attempts on the database, one per running copy (a columnar
+        copy has two transactions under its tag)."""
         rows = self._observer.execute(
-            "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE %s",
+            "SELECT DISTINCT application_name FROM pg_stat_activity WHERE application_name LIKE %s",
             (f"keyhole/q/{query_id}/%",),
         ).fetchall()
         return sorted(str(row[0]) for row in rows)
@@ -177,13 +178,14 @@ def test_an_attempt_tag_names_the_query_and_the_attempt() -> None:
 # -- the cancel helper against the real databases ---------------------------------------------
 
 
-@pytest.fixture(params=["postgresql", "mysql"])
+@pytest.fixture(params=["postgresql", "postgresql-columnar", "mysql"])
 async def pool(request: pytest.FixtureRequest) -> AsyncIterator[DatabasePool]:
     resolver = CheckingResolver(EgressPolicy([IPv4Network("127.0.0.0/8")]))
     built: PostgresPool | MySQLPool
-    if request.param == "postgresql":
+    if request.param.startswith("postgresql"):
         require_service("PostgreSQL", "127.0.0.1", 5432)
-        built = PostgresPool(POSTGRES, resolver, pool_size=3, connect_timeout=5.0)
+        columnar = request.param.endswith("columnar")
+        built = PostgresPool(POSTGRES, resolver, pool_size=3, connect_timeout=5.0, columnar=columnar)
     else:
         require_service("MariaDB", "127.0.0.1", 3306)
         built = MySQLPool(MARIADB, resolver, pool_size=3, connect_timeout=5.0)
@@ -196,6 +198,13 @@ async def pool(request: pytest.FixtureRequest) -> AsyncIterator[DatabasePool]:
 async def _attempt(pool: DatabasePool, tag: str, sql: str) -> list[tuple[Any, ...]]:
     async with pool.session(QueryLimits(statement_timeout_ms=30_000), tag) as session:
         statement = await session.execute(sql)
+        if isinstance(statement, ColumnarStatement):
+            try:
+                batch = await statement.fetch_batch()
+                assert batch is not None
+                return [tuple(row.values()) for row in batch.to_pylist()]
+            finally:
+                await statement.close()
         return [tuple(row) for row in await statement.fetch(10)]
 
 
@@ -218,7 +227,10 @@ async def test_the_helper_cancels_earlier_attempts_and_spares_later_ones(pool: D
         retry = asyncio.create_task(_attempt(pool, attempt_tag(query_id, 2), lock.sql))
         await _eventually(lambda: lock.blocked(attempt_tag(query_id, 2)), "attempt 2 runs")
 
-        assert await cancel_orphans(pool, query_id, through_attempt=1) == 1
+        # A columnar attempt holds two transactions under its tag: the statement's and the one
+        # that prepared it (both go).
+        columnar = isinstance(pool, PostgresPool) and pool.arrow is not None
+        assert await cancel_orphans(pool, query_id, through_attempt=1) == (2 if columnar else 1)
         assert lock.attempts(query_id) == [attempt_tag(query_id, 2)]  # gone on return
         with pytest.raises(Exception, match=r"(?i)cancel|interrupt"):
             await orphan

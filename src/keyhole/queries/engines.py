@@ -52,6 +52,7 @@ class QueryEngines:
         *,
         pool_size: int,
         connect_timeout: float,
+        columnar: bool = True,
         max_pools: int = 64,
         idle_seconds: float = 900.0,
     ) -> None:
@@ -59,6 +60,7 @@ class QueryEngines:
         self._file_root = file_root
         self._pool_size = pool_size
         self._connect_timeout = connect_timeout
+        self._columnar = columnar
         self._max_pools = max_pools
         self._idle_seconds = idle_seconds
         self._pools: OrderedDict[str, _Entry] = OrderedDict()
@@ -114,6 +116,7 @@ class QueryEngines:
                 pool_size=self._pool_size,
                 connect_timeout=self._connect_timeout,
                 application_name=f"{APPLICATION_NAME}:{connection_id}",
+                columnar=self._columnar,
             )
         if dialect == "mysql":
             return MySQLPool(
@@ -123,7 +126,9 @@ class QueryEngines:
                 connect_timeout=self._connect_timeout,
             )
         if dialect in {"sqlite", "duckdb"}:
-            return FilePool(dialect, configuration, self._file_root, max_sessions=self._pool_size)
+            return FilePool(
+                dialect, configuration, self._file_root, max_sessions=self._pool_size, columnar=self._columnar
+            )
         raise InvalidRequest(
             f"the query runner does not support {dialect} connections", key="query_not_supported"
         )

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import pyarrow as pa
 
 from keyhole.errors import KeyholeError
+from keyhole.queries.columnar import BatchEncoder, ColumnarUnavailable
 from keyhole.queries.kinds import TEXT
 from keyhole.queries.pages import PageBuilder, PageLimits, PageSink, Progress, ResultSummary
 from keyhole.queries.values import unique_names
@@ -74,6 +78,23 @@ class Statement(Protocol):
         """Up to ``size`` JSON-ready rows; empty once the result is exhausted."""
 
 
+@runtime_checkable
+class ColumnarStatement(Protocol):
+    """A statement whose rows arrive as Arrow record batches (``queries/columnar.py``)."""
+
+    @property
+    def columns(self) -> Sequence[Column]: ...
+
+    @property
+    def schema(self) -> pa.Schema: ...
+
+    async def fetch_batch(self) -> pa.RecordBatch | None:
+        """The next batch; None once the result is exhausted."""
+
+    async def close(self) -> None:
+        """Stop reading (the result may be left unread) and let go of what the statement holds."""
+
+
 class DatabaseSession(Protocol):
     @property
     def timeout_grace(self) -> float:
@@ -81,8 +102,9 @@ class DatabaseSession(Protocol):
         database's own timeout should fire first, with its own message. Zero where Keyhole is
         the enforcer."""
 
-    async def execute(self, sql: str) -> Statement:
-        """Run ``sql``; rows are then read with ``Statement.fetch``."""
+    async def execute(self, sql: str, *, columnar: bool = True) -> Statement | ColumnarStatement:
+        """Run ``sql``; rows are then read with ``Statement.fetch``, or as Arrow batches when the
+        session can and ``columnar`` allows it (a ``ColumnarStatement``)."""
 
     async def cancel(self) -> None:
         """Stop the running statement at the database (safe to call at any time, from the loop)."""
@@ -187,18 +209,38 @@ async def run_statement(
                     raise QueryFailed(CANCELLED, key=CANCELLED)
                 statement = await session.execute(sql)
                 names = unique_names(column.name for column in statement.columns)
-                builder = PageBuilder(
-                    sink,
-                    names,
-                    PageLimits(page_rows, page_bytes, limits.max_rows, limits.max_bytes),
-                    kinds=[column.kind for column in statement.columns],
-                    progress=progress,
-                )
-                if names:
+
+                def new_builder() -> PageBuilder:
+                    return PageBuilder(
+                        sink,
+                        names,
+                        PageLimits(page_rows, page_bytes, limits.max_rows, limits.max_bytes),
+                        kinds=[column.kind for column in statement.columns],
+                        progress=progress,
+                    )
+
+                builder = new_builder()
+                if isinstance(statement, ColumnarStatement):
+                    rerun = False
+                    try:
+                        await _stream_columns(statement, names, builder, control)
+                    except ColumnarUnavailable:
+                        rerun = True
+                    finally:
+                        await statement.close()
+                    if rerun:
+                        # A value only the row path writes exactly: the same statement again on
+                        # it (columnar statements are read-only, so running it twice is safe).
+                        await builder.abort()
+                        statement = await session.execute(sql, columnar=False)
+                        builder = new_builder()
+                if not isinstance(statement, ColumnarStatement) and names:
                     await _stream(statement, builder, control)
                 if control.reason is not None:
                     raise QueryFailed(CANCELLED, key=CANCELLED)
-                summary = await builder.finish()
+                summary = dataclasses.replace(
+                    await builder.finish(), columnar=isinstance(statement, ColumnarStatement)
+                )
                 if summary.truncated:
                     session.abandon()  # rows are left unread
                 session.succeed()
@@ -247,6 +289,30 @@ async def _stream(statement: Statement, builder: PageBuilder, control: Control) 
     finally:
         if fetching is not None:
             # Never leave a fetch running on a connection that is about to be closed or reused.
+            await asyncio.gather(fetching, return_exceptions=True)
+
+
+async def _stream_columns(
+    statement: ColumnarStatement, names: list[str], builder: PageBuilder, control: Control
+) -> None:
+    """Read batch k+1 while batch k is encoded (in a thread: the kernels release the GIL, and the
+    event loop keeps serving meanwhile)."""
+    encoder = BatchEncoder(names, statement.schema)
+    fetching: asyncio.Task[pa.RecordBatch | None] | None = asyncio.ensure_future(statement.fetch_batch())
+    try:
+        while fetching is not None and control.reason is None:
+            batch = await fetching
+            fetching = None
+            if batch is None:
+                return
+            if builder.count + batch.num_rows <= builder.max_rows:
+                fetching = asyncio.ensure_future(statement.fetch_batch())
+            if batch.num_rows and not await builder.add_encoded(
+                await asyncio.to_thread(encoder.encode, batch)
+            ):
+                return
+    finally:
+        if fetching is not None:
             await asyncio.gather(fetching, return_exceptions=True)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
 import orjson
 
 from keyhole.queries.kinds import TEXT
@@ -22,6 +23,7 @@ from keyhole.queries.values import encode_rows
 
 if TYPE_CHECKING:
     from keyhole.blobs import BlobStore
+    from keyhole.queries.columnar import EncodedRows
 
 
 class PageSink(Protocol):
@@ -68,6 +70,7 @@ class ResultSummary:
     bytes: int
     pages: int
     truncated: bool
+    columnar: bool = False  # the rows came as Arrow columns (``queries/columnar.py``)
 
 
 class PageBuilder:
@@ -122,17 +125,58 @@ class PageBuilder:
             start += take
         return True
 
+    async def add_encoded(self, rows: EncodedRows) -> bool:
+        """Add rows already encoded (the columnar path): placed as ``add`` places them one at a
+        time, so that the pages are the same bytes, but cut out of one buffer a page at a time."""
+        limits = self._limits
+        ends = rows.ends
+        # With its comma, row i is data[ends[i-1]:ends[i]]; taking rows i…k-1 adds ends[k-1] -
+        # ends[i-1] bytes to the result and, on a page that has rows, as many to the page.
+        start = 0
+        while start < len(ends):
+            if self.full:
+                self.truncated = True
+                return False
+            before = int(ends[start - 1]) if start else 0
+            take = min(len(ends) - start, limits.page_rows - self._page_count, limits.max_rows - self.count)
+            room = limits.page_bytes - self._page_size + (0 if self._elements else 1)
+            fitting = int(np.searchsorted(ends[start : start + take], before + room, side="right"))
+            if not self._elements:
+                fitting = max(fitting, 1)  # a row larger than a page gets a page of its own
+            elif fitting == 0:  # the next row needs a new page
+                await self._flush()
+                continue
+            within = int(
+                np.searchsorted(
+                    ends[start : start + fitting], before + limits.max_bytes - self.bytes, side="right"
+                )
+            )
+            if within < fitting:
+                if within:
+                    self._append_encoded(rows, start, start + within)
+                self.truncated = True
+                return False
+            self._append_encoded(rows, start, start + fitting)
+            start += fitting
+            if fitting < take or self._page_count >= limits.page_rows or self._page_size >= limits.page_bytes:
+                await self._flush()
+        return True
+
+    def _append_encoded(self, rows: EncodedRows, start: int, end: int) -> None:
+        first = int(rows.ends[start - 1]) if start else 0
+        last = int(rows.ends[end - 1])
+        element = bytes(rows.data[first : last - 1])
+        self._append(element, end - start, len(element) + (1 if self._elements else 0), last - first)
+
     async def _add_chunk(self, rows: Sequence[Sequence[Any]]) -> bool:
         """Rows that fit the current page's row limit: one encode call unless a byte limit
         falls inside them."""
         limits = self._limits
         body = encode_rows(self._names, rows)[1:-1]
         size = len(body) + (1 if self._elements else 0)
-        if (
-            self._page_size + size <= limits.page_bytes
-            and self.bytes + len(body) + len(rows) <= limits.max_bytes
-        ):
-            self._append(body, len(rows), size, len(body) + len(rows))
+        # Each row counts its JSON and one separator, as when rows are placed one at a time.
+        if self._page_size + size <= limits.page_bytes and self.bytes + len(body) + 1 <= limits.max_bytes:
+            self._append(body, len(rows), size, len(body) + 1)
             await self._close_page_if_full()
             return True
         # A byte limit falls inside these rows: place them one at a time.

@@ -74,7 +74,8 @@ class MySQLSession:
         self.unread = False
         self.abandoned = False
 
-    async def execute(self, sql: str) -> _Statement:
+    async def execute(self, sql: str, *, columnar: bool = True) -> _Statement:
+        """Rows only: MySQL has no columnar path (``columnar`` is the session protocol's)."""
         import aiomysql
 
         cursor = await self._driver.cursor(aiomysql.SSCursor)

@@ -23,7 +23,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event
@@ -31,7 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from keyhole.databases.connectivity import connect_postgresql, password_scrubber
 from keyhole.egress import CheckingResolver
-from keyhole.queries.dialects import describe_connect_error, end_transaction
+from keyhole.queries.columnar import ColumnarUnavailable
+from keyhole.queries.dialects import describe_connect_error, end_transaction, postgresql_arrow
+from keyhole.queries.dialects.postgresql_arrow import ARROW_TYPES, ArrowConnections, ArrowStatement, Backend
 from keyhole.queries.execution import Column, QueryFailed, QueryLimits
 from keyhole.queries.kinds import kind_of
 from keyhole.queries.values import postgresql_codecs
@@ -72,14 +73,17 @@ class _Statement:
 class PostgresSession:
     timeout_grace = 1.0
 
-    def __init__(self, pool: PostgresPool, driver: Any, pid: int, xact_start: datetime) -> None:
+    def __init__(
+        self, pool: PostgresPool, driver: Any, backend: Backend, limits: QueryLimits, tag: str
+    ) -> None:
         self._pool = pool
         self._driver = driver
-        self._pid = pid
-        self._xact_start = xact_start
+        self._backends = [backend]  # the columnar path's transaction joins it: a cancel stops both
+        self._limits = limits
+        self._tag = tag
         self.succeeded = False
 
-    async def execute(self, sql: str) -> _Statement:
+    async def execute(self, sql: str, *, columnar: bool = True) -> _Statement | ArrowStatement:
         statement = await self._driver.prepare(sql)
         if statement.get_parameters():
             raise QueryFailed(
@@ -94,7 +98,39 @@ class PostgresSession:
         if not columns:
             await statement.fetch()  # a statement without a result (DDL, INSERT…): run it
             return _Statement(columns, None)
+        arrow = self._pool.arrow
+        if (
+            columnar
+            and arrow is not None
+            and self._limits.read_only
+            and all(column.type_name in ARROW_TYPES for column in columns)
+        ):
+            columnar_statement = await self._columnar(arrow, sql, columns)
+            if columnar_statement is not None:
+                return columnar_statement
         return _Statement(columns, await statement.cursor())
+
+    async def _columnar(
+        self, connections: ArrowConnections, sql: str, columns: list[Column]
+    ) -> ArrowStatement | None:
+        """The statement on the columnar path, or None when it cannot take it."""
+        try:
+            connection = await connections.acquire()
+        except Exception as error:
+            logger.warning(
+                "the columnar path could not connect (%s); using the row path", type(error).__name__
+            )
+            return None
+        statement = ArrowStatement(connections, connection, columns, cancel=self.cancel)
+        try:
+            await statement.start(sql, self._limits, self._tag, self._backends.append)
+        except ColumnarUnavailable:
+            await statement.close()
+            return None
+        except BaseException:
+            await statement.close()
+            raise
+        return statement
 
     async def cancel(self) -> None:
         try:
@@ -103,7 +139,8 @@ class PostgresSession:
             logger.warning("could not open a connection to cancel a query: %s", type(error).__name__)
             return
         try:
-            await control.fetchval(_CANCEL, self._pid, self._xact_start)
+            for pid, xact_start in self._backends:
+                await control.fetchval(_CANCEL, pid, xact_start)
         except Exception as error:
             logger.warning("pg_cancel_backend failed: %s", type(error).__name__)
         finally:
@@ -126,6 +163,7 @@ class PostgresPool:
         pool_size: int,
         connect_timeout: float,
         application_name: str = APPLICATION_NAME,
+        columnar: bool = True,
     ) -> None:
         self._application_name = application_name[:63]
         self._configuration = dict(configuration)
@@ -140,6 +178,17 @@ class PostgresPool:
             pool_timeout=connect_timeout + 60,
             pool_pre_ping=True,
             pool_recycle=1800,
+        )
+        self.arrow = (
+            ArrowConnections(
+                configuration,
+                resolver,
+                keep=pool_size,
+                connect_timeout=connect_timeout,
+                application_name=self._application_name,
+            )
+            if columnar and postgresql_arrow.supports(configuration)
+            else None
         )
         # After SQLAlchemy's own set-up (which installs JSON codecs), install ours.
         event.listen(self.engine.sync_engine, "connect", _install_codecs)
@@ -171,7 +220,7 @@ class PostgresPool:
                     "SELECT pg_backend_pid(), now(), set_config('application_name', $1, true)",
                     tag,
                 )
-                session = PostgresSession(self, driver, pid, xact_start)
+                session = PostgresSession(self, driver, (pid, xact_start), limits, tag)
                 yield session
             finally:
                 await end_transaction(
@@ -212,6 +261,8 @@ class PostgresPool:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.arrow is not None:
+            await self.arrow.dispose()
 
 
 class _TaggedSessions:
