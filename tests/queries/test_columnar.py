@@ -20,6 +20,7 @@ import asyncpg
 import duckdb
 import orjson
 import psycopg
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,12 +28,13 @@ from hypothesis import strategies as st
 from conftest import POSTGRES_URL, require_service
 from keyhole.egress import CheckingResolver
 from keyhole.egress.policy import EgressPolicy
-from keyhole.queries.columnar import EncodedRows
+from keyhole.queries.columnar import EncodedRows, export_batch
 from keyhole.queries.dialects import DatabasePool
 from keyhole.queries.dialects.postgresql import PostgresPool
 from keyhole.queries.dialects.postgresql_arrow import ArrowConnections, conninfo
 from keyhole.queries.dialects.sqlite_duckdb import FilePool
 from keyhole.queries.execution import Control, QueryFailed, QueryLimits, run_statement
+from keyhole.queries.exports import export_schema, page_batch
 from keyhole.queries.pages import PageBuilder, PageLimits, ResultSummary
 from keyhole.queries.values import encode_rows
 
@@ -55,6 +57,24 @@ class Pages:
 
 
 @dataclass
+class Columns:
+    batches: list[pa.RecordBatch] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.batches)
+
+    async def write(self, batch: pa.RecordBatch) -> None:
+        self.batches.append(batch)
+
+    async def finish(self) -> None:
+        return None
+
+    async def discard(self) -> None:
+        self.batches.clear()
+
+
+@dataclass
 class Outcome:
     summary: ResultSummary | None
     error: str | None
@@ -70,6 +90,7 @@ async def _run(
     page_bytes: int = 64 * 1024,
     control: Control | None = None,
     tag: str = "keyhole/q/columnar-test/1",
+    columns: Columns | None = None,
 ) -> Outcome:
     sink = Pages()
     try:
@@ -83,6 +104,7 @@ async def _run(
             control=control or Control(),
             describe_error=pool.describe_error,
             cancel_poll_seconds=0.1,
+            columns=columns,
         )
     except QueryFailed as failure:
         return Outcome(None, failure.message, sink.pages)
@@ -230,6 +252,43 @@ async def test_generated_values_write_the_same_bytes(
 ) -> None:
     columnar, by_rows = await _both(postgres, _values(rows))
     _same(columnar, by_rows, took_columns=True)
+
+
+def _cells(table: pa.Table) -> list[dict[str, Any]]:
+    """Rows with NaN spelled so that two NaNs compare equal."""
+    return [
+        {
+            name: "NaN" if isinstance(value, float) and math.isnan(value) else value
+            for name, value in row.items()
+        }
+        for row in table.to_pylist()
+    ]
+
+
+@pytest.mark.parametrize("max_rows", [1_000_000, 5])
+async def test_stored_columns_export_as_the_pages_do(
+    postgres: tuple[PostgresPool, PostgresPool], max_rows: int
+) -> None:
+    columns = Columns()
+    limits = QueryLimits(statement_timeout_ms=30_000, max_rows=max_rows)
+    outcome = await _run(postgres[0], EDGES, columns=columns, limits=limits)
+    summary = outcome.summary
+    assert summary is not None and summary.column_batches == len(columns.batches) >= 1
+    schema = export_schema(summary.fields, summary.kinds)
+    from_columns = pa.Table.from_batches([export_batch(batch, schema) for batch in columns.batches], schema)
+    rows = [row for number in sorted(outcome.pages) for row in orjson.loads(outcome.pages[number])]
+    from_pages = pa.Table.from_batches([page_batch(rows, schema)], schema)
+    assert from_columns.num_rows == summary.count == min(7, max_rows)
+    assert _cells(from_columns) == _cells(from_pages)
+
+
+async def test_a_run_that_falls_back_stores_no_columns(postgres: tuple[PostgresPool, PostgresPool]) -> None:
+    columns = Columns()
+    outcome = await _run(
+        postgres[0], "SELECT g AS n, 'infinity'::date AS d FROM generate_series(1, 3) g", columns=columns
+    )
+    assert outcome.summary is not None and not outcome.summary.columnar
+    assert outcome.summary.column_batches == 0 and columns.batches == []
 
 
 # -- where the columnar path gives way ----------------------------------------------------------
@@ -402,13 +461,14 @@ async def duck(tmp_path: Path) -> AsyncIterator[tuple[FilePool, FilePool]]:
     with duckdb.connect(str(path)) as connection:
         connection.execute(
             "CREATE TABLE t AS SELECT range AS id, (range * 1.25 - 3)::DOUBLE AS x, "
-            "'name ' || range AS name, "
+            "'name ' || range AS name, (range * 1.25 - 3)::DECIMAL(18, 2) AS price, "
+            "(range / 7)::DECIMAL(38, 6) AS fine, "
             "range % 3 = 0 AS flag, DATE '2024-01-01' + range::INTEGER AS day, "
             "TIMESTAMP '2024-01-01' + to_microseconds(range * 1500123) AS at FROM range(12000)"
         )
         connection.execute(
-            "INSERT INTO t VALUES (NULL, 'NaN', 'quote \" and \\ and \x01', NULL, NULL, NULL), "
-            "(-1, '-inf', '', false, DATE '0001-01-01', TIMESTAMP '1969-12-31 23:59:59.5')"
+            "INSERT INTO t VALUES (NULL, 'NaN', 'quote \" and \\ and \x01', 0, 0.000001, NULL, NULL, NULL), "
+            "(-1, '-inf', '', -0.01, -0.000001, false, DATE '0001-01-01', TIMESTAMP '1969-12-31 23:59:59.5')"
         )
     configuration = {"path": path.name}
     columnar = FilePool("duckdb", configuration, tmp_path, max_sessions=2, columnar=True)
@@ -423,7 +483,7 @@ async def test_duckdb_columns_write_the_row_paths_bytes(duck: tuple[FilePool, Fi
 
 
 async def test_duckdb_types_it_does_not_write_take_the_row_path(duck: tuple[FilePool, FilePool]) -> None:
-    columnar, rows = await _both(duck, "SELECT id, 1.5::DECIMAL(10, 2) AS d, [id] AS l FROM t LIMIT 5")
+    columnar, rows = await _both(duck, "SELECT id, 1.5::DECIMAL(20, 7) AS d, [id] AS l FROM t LIMIT 5")
     _same(columnar, rows, took_columns=False)
 
 
@@ -512,3 +572,32 @@ async def test_a_host_the_egress_policy_refuses_is_never_connected() -> None:
     )
     with pytest.raises(Exception, match=r"(?i)not allowed|denied|refused"):
         await connections.acquire()
+
+
+async def test_duckdb_stored_columns_export_as_the_pages_do(duck: tuple[FilePool, FilePool]) -> None:
+    columns = Columns()
+    outcome = await _run(duck[0], "SELECT * FROM t ORDER BY id NULLS FIRST", columns=columns)
+    summary = outcome.summary
+    assert summary is not None and summary.columnar and summary.column_batches == len(columns.batches)
+    schema = export_schema(summary.fields, summary.kinds)
+    from_columns = pa.Table.from_batches([export_batch(batch, schema) for batch in columns.batches], schema)
+    rows = [row for number in sorted(outcome.pages) for row in orjson.loads(outcome.pages[number])]
+    assert _cells(from_columns) == _cells(pa.Table.from_batches([page_batch(rows, schema)], schema))
+
+
+async def test_the_value_tests_types_read_the_same_on_both_paths(
+    postgres: tuple[PostgresPool, PostgresPool], duck: tuple[FilePool, FilePool]
+) -> None:
+    from .test_files import DUCK_TYPES
+    from .test_postgres import PG_TYPES
+
+    for pools, sql in ((postgres, PG_TYPES), (duck, DUCK_TYPES)):
+        columnar, rows = await _both(pools, sql)  # a column the encoder does not take: the row path
+        _same(columnar, rows, took_columns=False)
+    duck_columns = (
+        "SELECT 1::TINYINT AS i1, 1.5::DOUBLE AS d, 'nan'::DOUBLE AS dn, 12.50::DECIMAL(10,2) AS dec, "
+        "'héllo' AS s, DATE '2024-02-29' AS dt, TIMESTAMP '2024-02-29 13:14:15.123456' AS ts, "
+        "NULL::VARCHAR AS n, 1 AS i1"
+    )
+    columnar, rows = await _both(duck, duck_columns)
+    _same(columnar, rows, took_columns=True)

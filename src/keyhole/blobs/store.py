@@ -17,20 +17,24 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import obstore
 from obstore.exceptions import BaseError as ObjectStoreError
 from obstore.exceptions import NotFoundError
 from obstore.store import S3Store
 from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy.exc import IntegrityError
 
 from keyhole.blobs import metrics
 from keyhole.blobs.backends import Backend
 from keyhole.blobs.download_tokens import DownloadSigner
 from keyhole.blobs.models import Blob
-from keyhole.errors import Gone, InvalidRequest, KeyholeError
+from keyhole.errors import Conflict, Gone, InvalidRequest, KeyholeError
 from keyhole.store.database import Database
+
+if TYPE_CHECKING:
+    from obstore import GetOptions
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +48,10 @@ ABORT_WAIT_SECONDS = 30.0  # an interrupted write waits this long for its abort;
 class BlobStoreUnavailable(KeyholeError):
     status: ClassVar[int] = 503
     default_key: ClassVar[str] = "blob_store_unavailable"
+
+
+class BlobExists(Conflict):
+    default_key: ClassVar[str] = "blob_exists"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,21 +177,29 @@ class BlobStore:
         organization_id: str,
         content_type: str,
         expires_at: datetime,
+        replace: bool = True,
     ) -> BlobRef:
-        """Stream ``chunks`` into the object at ``key`` (replacing any blob already there); memory
-        stays bounded by the part size. However the write ends (``chunks`` raising, the store
-        failing, the caller cancelled), no incomplete upload is left behind once this returns."""
+        """Stream ``chunks`` into the object at ``key`` (replacing any blob already there, or, with
+        ``replace=False``, raising ``BlobExists`` when there is one, even one still being written);
+        memory stays bounded by the part size. However the write ends (``chunks`` raising, the
+        store failing, the caller cancelled), no incomplete upload is left behind once this returns."""
         if len(key) > 512 or not _KEY.match(key) or ".." in key:
             raise InvalidRequest(f"blob key {key[:64]!r} is not a safe relative path", key="invalid_blob_key")
-        async with self._db.transaction() as session:
-            await session.execute(delete(Blob).where(Blob.key == key))
-            row = Blob(
-                key=key,
-                organization_id=organization_id,
-                content_type=content_type[:255] or "application/octet-stream",
-                expires_at=expires_at,
-            )
-            session.add(row)
+        try:
+            async with self._db.transaction() as session:
+                if replace:
+                    await session.execute(delete(Blob).where(Blob.key == key))
+                row = Blob(
+                    key=key,
+                    organization_id=organization_id,
+                    content_type=content_type[:255] or "application/octet-stream",
+                    expires_at=expires_at,
+                )
+                session.add(row)
+        except IntegrityError:
+            if replace:
+                raise
+            raise BlobExists(f"a blob is already stored at {key}") from None
         size = 0
 
         async def counted() -> AsyncIterator[bytes]:
@@ -239,10 +255,24 @@ class BlobStore:
             return None
         return _ref(row)
 
-    async def open_stream(self, key: str) -> AsyncIterator[bytes]:
-        """An iterator over the object's bytes; raises ``Gone`` at once when it no longer exists."""
+    async def stat(self, key: str) -> BlobRef | None:
+        """The blob at ``key``, if it is complete (its write finished) and has not expired."""
+        async with self._db.session() as session:
+            row = (await session.execute(select(Blob).where(Blob.key == key))).scalar_one_or_none()
+        if row is None or row.size is None or row.expires_at <= self._now():
+            return None
+        return _ref(row)
+
+    async def open_stream(self, key: str, *, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """An iterator over the object's bytes (from ``start``, up to ``end`` exclusive when given);
+        raises ``Gone`` at once when it no longer exists."""
+        options: GetOptions = {}
+        if end is not None:
+            options["range"] = (start, end)
+        elif start:
+            options["range"] = {"offset": start}
         try:
-            result = await obstore.get_async(self._store, key)
+            result = await obstore.get_async(self._store, key, options=options)
         except _MISSING:
             metrics.OPERATIONS.labels("read", "missing").inc()
             raise _gone() from None

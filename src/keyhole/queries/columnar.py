@@ -20,6 +20,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from keyhole.queries.exports import cell_text
+
 Encoder = Callable[[pa.Array], pa.Array]
 
 _NULL = pa.scalar("null")
@@ -30,6 +32,7 @@ _HEX = "0123456789abcdef"
 _FIRST_DAY = -719_162
 _PAST_LAST_DAY = 2_932_897
 _MICROS_PER_DAY = 86_400_000_000
+PLAIN_DECIMAL_SCALE = 6  # beyond it, Arrow's decimal text turns to exponents (1E-7)
 _NON_FINITE_NUMERIC = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
@@ -196,29 +199,46 @@ _DIGIT_PAIRS = np.array([48 + n // 10 | (48 + n % 10) << 8 for n in range(100)],
 _HEX_PAIRS = np.array([ord(_HEX[b >> 4]) | ord(_HEX[b & 15]) << 8 for b in range(256)], dtype="<u2")
 
 
-def _uuid(column: pa.Array) -> pa.Array:
+def _uuid_text(column: pa.Array, quote: bool) -> pa.Array:
+    """Canonical UUID text (``xxxxxxxx-xxxx-…``) of 16-byte values; nulls stay nulls."""
     storage = _storage(column)
     count = len(storage)
     raw = np.frombuffer(storage.buffers()[1], dtype=np.uint8)[
         storage.offset * 16 : (storage.offset + count) * 16
     ]
     hex_digits = _HEX_PAIRS[raw].view(np.uint8).reshape(count, 32)
-    out = np.empty((count, 38), dtype=np.uint8)
-    out[:, 0] = out[:, 37] = ord('"')
-    for start, end, at in ((0, 8, 1), (8, 12, 10), (12, 16, 15), (16, 20, 20), (20, 32, 25)):
-        out[:, at : at + end - start] = hex_digits[:, start:end]
-        if at > 1:
-            out[:, at - 1] = ord("-")
-    return _texts(_fixed_texts(out), column.is_null())
+    first = 1 if quote else 0
+    out = np.empty((count, 36 + 2 * first), dtype=np.uint8)
+    if quote:
+        out[:, 0] = out[:, -1] = ord('"')
+    for start, end, at in ((0, 8, 0), (8, 12, 9), (12, 16, 14), (16, 20, 19), (20, 32, 24)):
+        out[:, first + at : first + at + end - start] = hex_digits[:, start:end]
+        if at:
+            out[:, first + at - 1] = ord("-")
+    texts = _fixed_texts(out)
+    return pc.if_else(column.is_null(), pa.scalar(None, pa.string()), texts)
 
 
-def _numeric(column: pa.Array) -> pa.Array:
+def _uuid(column: pa.Array) -> pa.Array:
+    return _texts(_uuid_text(column, quote=True))
+
+
+def _numeric_text(column: pa.Array) -> pa.Array:
     """PostgreSQL ``numeric`` as the ADBC driver writes it, with PostgreSQL's own spelling of the
     non-finite values (the row path reads the server's text)."""
     text = _storage(column)
     for driver, server in _NON_FINITE_NUMERIC.items():
         text = pc.if_else(pc.equal(text, driver), pa.scalar(server), text)
-    return _texts(_quoted(text))
+    return text
+
+
+def _numeric(column: pa.Array) -> pa.Array:
+    return _texts(_quoted(_numeric_text(column)))
+
+
+def _decimal(column: pa.Array) -> pa.Array:
+    """Arrow writes a decimal of scale up to 6 in plain notation, as ``values.decimal_text`` does."""
+    return _texts(_quoted(pc.cast(column, pa.string())))
 
 
 def _json(column: pa.Array) -> pa.Array:
@@ -252,6 +272,8 @@ def encoder_for(field: pa.Field) -> Encoder | None:
         return _float
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         return _string
+    if pa.types.is_decimal(kind) and kind.scale <= PLAIN_DECIMAL_SCALE:
+        return _decimal
     if pa.types.is_date32(kind):
         return _date
     if pa.types.is_timestamp(kind) and kind.unit in ("s", "ms", "us"):
@@ -259,6 +281,33 @@ def encoder_for(field: pa.Field) -> Encoder | None:
     if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
         return _binary
     return None
+
+
+def _json_cells(column: pa.Array) -> pa.Array:
+    return pa.array(
+        [None if text is None else cell_text(orjson.loads(text)) for text in _storage(column).to_pylist()],
+        pa.string(),
+    )
+
+
+def export_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """A batch as the driver gave it, in the typed export schema: the same values
+    ``exports.page_batch`` makes of the same rows read back from the pages."""
+    columns = []
+    for column, target in zip(batch.columns, schema, strict=True):
+        kind = column.type
+        extension = kind.extension_name if isinstance(kind, pa.BaseExtensionType) else None
+        if pa.types.is_string(target.type) and extension is not None:
+            if extension == "arrow.uuid":
+                column = _uuid_text(column, quote=False)
+            elif extension == "arrow.json":
+                column = _json_cells(column)
+            else:  # PostgreSQL numeric
+                column = _numeric_text(column)
+        elif extension is not None:
+            column = _storage(column)
+        columns.append(column.cast(target.type))
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 class BatchEncoder:

@@ -24,12 +24,14 @@ from keyhole.errors import KeyholeError
 from keyhole.queries.columnar import BatchEncoder, ColumnarUnavailable
 from keyhole.queries.kinds import TEXT
 from keyhole.queries.pages import PageBuilder, PageLimits, PageSink, Progress, ResultSummary
+from keyhole.queries.stored_columns import ColumnSink
 from keyhole.queries.values import unique_names
 
 BATCH_TARGET_BYTES = 512 * 1024  # measured: smaller batches pipeline worse, larger ones lose cache locality
 FIRST_BATCH_ROWS = 100
 MAX_BATCH_ROWS = 2500
 CANCELLED = "cancelled"
+READ_AHEAD_BATCHES = 2  # columnar batches read while one is encoded (each about 4 MiB)
 
 
 # -- limits -----------------------------------------------------------------------------------
@@ -195,6 +197,7 @@ async def run_statement(
     cancel_poll_seconds: float = 1.0,
     cancel_check: CancelCheck | None = None,
     progress: Progress | None = None,
+    columns: ColumnSink | None = None,
 ) -> ResultSummary:
     """Execute ``sql`` and stream its rows into ``sink``; raise ``QueryFailed`` on any failure."""
     builder: PageBuilder | None = None
@@ -223,7 +226,7 @@ async def run_statement(
                 if isinstance(statement, ColumnarStatement):
                     rerun = False
                     try:
-                        await _stream_columns(statement, names, builder, control)
+                        await _stream_columns(statement, names, builder, control, columns)
                     except ColumnarUnavailable:
                         rerun = True
                     finally:
@@ -232,15 +235,20 @@ async def run_statement(
                         # A value only the row path writes exactly: the same statement again on
                         # it (columnar statements are read-only, so running it twice is safe).
                         await builder.abort()
+                        await _discard(columns)
                         statement = await session.execute(sql, columnar=False)
                         builder = new_builder()
                 if not isinstance(statement, ColumnarStatement) and names:
                     await _stream(statement, builder, control)
                 if control.reason is not None:
                     raise QueryFailed(CANCELLED, key=CANCELLED)
-                summary = dataclasses.replace(
-                    await builder.finish(), columnar=isinstance(statement, ColumnarStatement)
-                )
+                summary = await builder.finish()
+                if isinstance(statement, ColumnarStatement):
+                    stored = 0
+                    if columns is not None:
+                        await columns.finish()
+                        stored = columns.count
+                    summary = dataclasses.replace(summary, columnar=True, column_batches=stored)
                 if summary.truncated:
                     session.abandon()  # rows are left unread
                 session.succeed()
@@ -253,14 +261,17 @@ async def run_statement(
                 await asyncio.gather(watcher, return_exceptions=True)
     except QueryFailed:
         await _abort(builder)
+        await _discard(columns)
         if control.reason is not None:
             raise _stopped(control.reason, limits) from None
         raise
     except asyncio.CancelledError:
         await _abort(builder)
+        await _discard(columns)
         raise
     except Exception as error:
         await _abort(builder)
+        await _discard(columns)
         if control.reason is not None:
             raise _stopped(control.reason, limits) from None
         raise QueryFailed(describe_error(error), key="query_failed") from None
@@ -293,27 +304,78 @@ async def _stream(statement: Statement, builder: PageBuilder, control: Control) 
 
 
 async def _stream_columns(
-    statement: ColumnarStatement, names: list[str], builder: PageBuilder, control: Control
+    statement: ColumnarStatement,
+    names: list[str],
+    builder: PageBuilder,
+    control: Control,
+    columns: ColumnSink | None,
 ) -> None:
-    """Read batch k+1 while batch k is encoded (in a thread: the kernels release the GIL, and the
-    event loop keeps serving meanwhile)."""
+    """Encode each batch (in a thread: the kernels release the GIL, and the event loop keeps
+    serving meanwhile) while the next ones are read: the database never waits for the encoder."""
     encoder = BatchEncoder(names, statement.schema)
-    fetching: asyncio.Task[pa.RecordBatch | None] | None = asyncio.ensure_future(statement.fetch_batch())
+    queue: asyncio.Queue[pa.RecordBatch | None] = asyncio.Queue(READ_AHEAD_BATCHES)
+    stop = asyncio.Event()
+    reader = asyncio.ensure_future(_read_ahead(statement, queue, stop, builder.max_rows))
     try:
-        while fetching is not None and control.reason is None:
-            batch = await fetching
-            fetching = None
+        while control.reason is None:
+            batch = await _next_batch(queue, reader)
             if batch is None:
                 return
-            if builder.count + batch.num_rows <= builder.max_rows:
-                fetching = asyncio.ensure_future(statement.fetch_batch())
-            if batch.num_rows and not await builder.add_encoded(
-                await asyncio.to_thread(encoder.encode, batch)
-            ):
+            if not batch.num_rows:
+                continue
+            before = builder.count
+            more = await builder.add_encoded(await asyncio.to_thread(encoder.encode, batch))
+            if columns is not None and builder.count > before:  # the rows the pages hold
+                await columns.write(batch.slice(0, builder.count - before))
+            if not more:
                 return
     finally:
-        if fetching is not None:
-            await asyncio.gather(fetching, return_exceptions=True)
+        # Never leave a read running on a statement about to be closed: let it end.
+        stop.set()
+        while not reader.done():
+            while not queue.empty():
+                queue.get_nowait()
+            await asyncio.wait({reader}, timeout=0.05)
+        if not reader.cancelled():
+            reader.exception()  # retrieved: the outcome is the consumer's
+
+
+async def _read_ahead(
+    statement: ColumnarStatement,
+    queue: asyncio.Queue[pa.RecordBatch | None],
+    stop: asyncio.Event,
+    max_rows: int,
+) -> None:
+    """Batches back to back into ``queue``, then None; past ``max_rows`` rows no more are needed."""
+    rows = 0
+    while not stop.is_set() and rows <= max_rows:
+        batch = await statement.fetch_batch()
+        await queue.put(batch)
+        if batch is None:
+            return
+        rows += batch.num_rows
+    await queue.put(None)
+
+
+async def _next_batch(
+    queue: asyncio.Queue[pa.RecordBatch | None], reader: asyncio.Future[None]
+) -> pa.RecordBatch | None:
+    """The next batch read ahead, or the reader's failure."""
+    if not queue.empty():
+        return queue.get_nowait()
+    getting = asyncio.ensure_future(queue.get())
+    await asyncio.wait({getting, reader}, return_when=asyncio.FIRST_COMPLETED)
+    if getting.done():
+        return getting.result()
+    getting.cancel()
+    reader.result()  # raises what stopped the reader
+    return None
+
+
+async def _discard(columns: ColumnSink | None) -> None:
+    if columns is not None:
+        with contextlib.suppress(Exception):
+            await columns.discard()
 
 
 async def _abort(builder: PageBuilder | None) -> None:

@@ -34,6 +34,8 @@ class Query(Base):
     row_count: Mapped[int] = mapped_column(BigInteger, default=0)
     byte_count: Mapped[int] = mapped_column(BigInteger, default=0)
     page_count: Mapped[int] = mapped_column(default=0)
+    # Arrow batches stored beside the pages by a columnar run (``queries/stored_columns.py``)
+    column_batches: Mapped[int] = mapped_column(default=0, server_default="0")
     truncated: Mapped[bool] = mapped_column(default=False)
     attempt: Mapped[int] = mapped_column(default=0)  # runs started; pages live under it
     read_only: Mapped[bool] = mapped_column(default=True)

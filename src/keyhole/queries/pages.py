@@ -71,6 +71,7 @@ class ResultSummary:
     pages: int
     truncated: bool
     columnar: bool = False  # the rows came as Arrow columns (``queries/columnar.py``)
+    column_batches: int = 0  # of them stored for the typed exports (``queries/stored_columns.py``)
 
 
 class PageBuilder:

@@ -109,6 +109,7 @@ class QueryRepository:
                     row_count=0,
                     byte_count=0,
                     page_count=0,
+                    column_batches=0,
                     truncated=False,
                 )
             )
@@ -133,6 +134,7 @@ class QueryRepository:
         row_count: int,
         byte_count: int,
         page_count: int,
+        column_batches: int,
         truncated: bool,
         read_only: bool,
     ) -> bool:
@@ -148,6 +150,7 @@ class QueryRepository:
                     row_count=row_count,
                     byte_count=byte_count,
                     page_count=page_count,
+                    column_batches=column_batches,
                     truncated=truncated,
                     read_only=read_only,
                     finished_at=utcnow(),

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import pyarrow as pa
+
 from keyhole.blobs import BlobStore
 from keyhole.connections.schemas import ConnectionLabel
 from keyhole.connections.service import ConnectionService
@@ -26,7 +28,7 @@ from keyhole.egress import EgressClient
 from keyhole.errors import Conflict, Gone, InvalidRequest, KeyholeError, NotFound
 from keyhole.jobs.queues import QUERIES_QUEUE
 from keyhole.jobs.service import JobService
-from keyhole.queries import orphans
+from keyhole.queries import export_copies, exports, orphans
 from keyhole.queries.engines import QueryEngines
 from keyhole.queries.execution import CANCELLED, Control, QueryFailed, QueryLimits, run_statement
 from keyhole.queries.exports import Export, StoredResult, csv_export
@@ -35,6 +37,7 @@ from keyhole.queries.models import Query
 from keyhole.queries.page_tokens import PageTokens, invalid_token
 from keyhole.queries.pages import BlobPages, page_rows
 from keyhole.queries.repository import TERMINAL, QueryRepository
+from keyhole.queries.stored_columns import BlobColumns
 from keyhole.queries.tasks import QUERY_JOB, QueryJob
 from keyhole.settings import Settings
 from keyhole.store.base import new_id, utcnow
@@ -88,6 +91,14 @@ class QueryView:
     def finished(self) -> bool:
         """Done or failed (a cancelled query is failed): its status changes no more."""
         return self.status in TERMINAL
+
+    def elapsed_seconds(self, now: datetime) -> float | None:
+        """How long it has run: from its start until it finished, or until ``now`` while it runs;
+        None before it started (still queued, or cancelled while queued)."""
+        if self.started_at is None:
+            return None
+        end = self.finished_at if self.finished and self.finished_at is not None else now
+        return max((end - self.started_at).total_seconds(), 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +235,7 @@ class QueryService:
             settings.resolved_sql_file_root,
             pool_size=settings.query_pool_size,
             connect_timeout=settings.query_connect_timeout_seconds,
+            columnar=settings.query_columnar,
         )
         service = cls(
             database,
@@ -359,10 +371,38 @@ class QueryService:
     async def stored_result(self, principal: Principal, query_id: str) -> StoredResult:
         """Every stored page of a finished query, read one page at a time (for exports): only its
         owner's, and only until it expires, like ``read``."""
-        row = await self._unexpired(principal, query_id)
-        if row.status != "done":
-            raise _not_done(row)
-        return StoredResult(_view(row), self._each_page(row))
+        return self._stored_result(await self._done(principal, query_id))
+
+    async def export(
+        self,
+        principal: Principal,
+        query_id: str,
+        format: str | None,
+        *,
+        neutralise_formulas: bool = False,
+        bom: bool = False,
+    ) -> Export:
+        """The whole result as one file in ``format`` (see ``queries/exports.py``), checked before
+        the query is read. The file is made once and stored with the pages; later downloads read
+        the stored copy, with its size and byte ranges (``queries/export_copies.py``). The CSV
+        opt-ins make another file, which is streamed only. The caller closes ``chunks`` (``aclose``)
+        when it stops reading early, which deletes a copy still being written."""
+        chosen = exports.export_format(format)
+        row = await self._done(principal, query_id)
+        made = exports.export(
+            self._stored_result(row), chosen, neutralise_formulas=neutralise_formulas, bom=bom
+        )
+        if neutralise_formulas or bom:
+            return made
+        return await export_copies.served(
+            self._blobs,
+            made,
+            export_copies.export_key(row.id, row.attempt, chosen),
+            organization_id=row.organization_id,
+            expires_at=row.expires_at,
+            expired=lambda: _expired(row),
+            missing=lambda: _results_missing(row),
+        )
 
     async def export_csv(
         self, principal: Principal, query_id: str, *, neutralise_formulas: bool = False, bom: bool = False
@@ -370,6 +410,33 @@ class QueryService:
         """The whole result as one streamed CSV file (see ``queries/exports.py``)."""
         result = await self.stored_result(principal, query_id)
         return csv_export(result, neutralise_formulas=neutralise_formulas, bom=bom)
+
+    async def _done(self, principal: Principal, query_id: str) -> Query:
+        row = await self._unexpired(principal, query_id)
+        if row.status != "done":
+            raise _not_done(row)
+        return row
+
+    def _stored_result(self, row: Query) -> StoredResult:
+        view = _view(row)
+        if not row.column_batches:
+            return StoredResult(view, self._each_page(row))
+        schema = exports.export_schema(view.fields or [], view.field_kinds or [])
+        return StoredResult(view, self._each_page(row), batches=lambda: self._each_batch(row, schema))
+
+    async def _each_batch(self, row: Query, schema: pa.Schema) -> AsyncIterator[pa.RecordBatch]:
+        """The stored columns of a columnar run, in the export schema (``queries/stored_columns.py``)."""
+        batches = self._columns(row, row.attempt).read(row.column_batches, schema)
+        while True:
+            if row.expires_at <= utcnow():  # expired during a long download: stop, as a read would
+                raise _expired(row)
+            try:
+                batch = await anext(batches)
+            except StopAsyncIteration:
+                return
+            except Gone:
+                raise _results_missing(row) from None
+            yield batch
 
     async def _each_page(self, row: Query) -> AsyncIterator[list[dict[str, Any]]]:
         pages = self._pages(row, row.attempt)
@@ -460,6 +527,7 @@ class QueryService:
             limits = dataclasses.replace(limits, read_only=True)
         pool = self.engines.pool(row.connection_id, dialect, configuration)
         sink = self._pages(row, attempt)
+        columns = self._columns(row, attempt)
 
         async def cancel_requested() -> bool:
             current = await self._rows.get(row.id)
@@ -480,6 +548,7 @@ class QueryService:
             cancel_poll_seconds=self._settings.cancel_poll_seconds,
             cancel_check=cancel_requested,
             progress=_Progress(self._rows, row.id, attempt).record,
+            columns=columns,
         )
         finished = await self._rows.finish_done(
             row.id,
@@ -489,18 +558,21 @@ class QueryService:
             row_count=summary.count,
             byte_count=summary.bytes,
             page_count=summary.pages,
+            column_batches=summary.column_batches,
             truncated=summary.truncated,
             read_only=limits.read_only,
         )
         if not finished:  # cancelled or expired meanwhile: drop the pages
             with contextlib.suppress(Exception):
                 await sink.discard(summary.pages)
+                await columns.discard()
             return {"query_id": row.id, "skipped": True}
         return {
             "query_id": row.id,
             "count": summary.count,
             "pages": summary.pages,
             "truncated": summary.truncated,
+            "columnar": summary.columnar,
         }
 
     async def job_failed(self, query_id: str, message: str, key: str) -> None:
@@ -573,6 +645,11 @@ class QueryService:
         await self.engines.close()
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _columns(self, row: Query, attempt: int) -> BlobColumns:
+        return BlobColumns(
+            self._blobs, row.id, attempt, organization_id=row.organization_id, expires_at=row.expires_at
+        )
 
     def _pages(self, row: Query, attempt: int) -> BlobPages:
         return BlobPages(

@@ -1,4 +1,5 @@
-"""Query runner routes (spec 2.5, 2.6, 5): submit, read a page, cancel.
+"""Query runner routes (spec 2.5, 2.6, 5): submit, read a page, cancel, and (an extension) export
+the whole result as one file.
 
 A page is served without re-serializing its rows: the stored JSON array of ``results`` is
 streamed between a small prefix and suffix rendered here.
@@ -13,6 +14,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 from typing_extensions import TypedDict
 
 from keyhole.api.openapi import Answer, describe
@@ -21,7 +23,10 @@ from keyhole.api.requests import read_json
 from keyhole.api.responses import JSONResponse
 from keyhole.errors import InvalidRequest
 from keyhole.queries import QueryPage, QueryView
+from keyhole.queries.export_copies import byte_range
+from keyhole.queries.exports import FORMATS, MEDIA_TYPES
 from keyhole.services import Services
+from keyhole.store.base import utcnow
 from keyhole.tenancy.principal import Principal
 from keyhole.timestamps import timestamp
 
@@ -46,6 +51,12 @@ class PageParameters(BaseModel):
     page: str | None = Field(default=None, description="A page token from links.next or links.previous")
 
 
+class ExportParameters(BaseModel):
+    format: Annotated[str, WithJsonSchema({"type": "string", "enum": list(FORMATS)})] = Field(
+        description="The file format: csv, ndjson, parquet or arrow (the Arrow IPC stream format)"
+    )
+
+
 class SubmittedQuery(TypedDict):
     id: str
     status: _QueryStatus
@@ -56,6 +67,15 @@ class SubmittedQueryEnvelope(TypedDict):
     data: SubmittedQuery
 
 
+class QueryProgress(TypedDict):
+    """A Keyhole extension: the rows and bytes stored so far and the seconds run while the query
+    runs, its totals once it is done; absent while it is queued and once it failed."""
+
+    rows: int  # rows stored so far while running; all of them once done
+    bytes: int  # bytes of the rows' JSON stored so far while running; all of them once done
+    elapsed_seconds: float  # since it started (the server's clock), until it finished once done
+
+
 class QueryData(TypedDict):
     id: str
     status: _QueryStatus
@@ -64,6 +84,9 @@ class QueryData(TypedDict):
     expires: str
     error: str | None
     truncated: NotRequired[bool]  # once done: a row or byte limit cut the result (Keyhole extension)
+    # while running and once done, never for a failed query, whose stored rows are deleted
+    # (Keyhole extension)
+    progress: NotRequired[QueryProgress]
 
 
 class QueryResults(QueryData):
@@ -95,6 +118,13 @@ def _data(view: QueryView) -> QueryData:
     }
     if view.status == "done":
         data["truncated"] = view.truncated  # extension: a limit cut the result
+    elapsed = view.elapsed_seconds(utcnow())
+    if view.status in ("running", "done") and elapsed is not None:
+        data["progress"] = {
+            "rows": view.rows_so_far,
+            "bytes": view.bytes_so_far,
+            "elapsed_seconds": round(elapsed, 3),
+        }
     return data
 
 
@@ -163,7 +193,8 @@ async def run_query(request: Request, services: Services, principal: Principal) 
 @describe(
     summary="Read a query's status and a page of its results",
     description="`results` is null until the query is done; `links` name the pages around this one. "
-    "Expired results are a 410.",
+    "`progress` (a Keyhole extension) counts the rows and bytes stored so far and the time run, "
+    "while the query runs and once it is done. Expired results are a 410.",
     tag="Queries",
     query=PageParameters,
     answers={200: Answer(QueryPageEnvelope)},
@@ -203,3 +234,67 @@ async def cancel_query(request: Request, services: Services, principal: Principa
     view = await services.queries.cancel(principal, request.path_params["query_id"])
     body: CancelledQueryEnvelope = {"data": {**_data(view), "results": None}}
     return JSONResponse(body)
+
+
+_EXPORT_MEDIA_TYPES = tuple(MEDIA_TYPES.values())
+
+
+class _ClosingStream(StreamingResponse):
+    """A streamed answer whose body is closed as soon as the answer ends, however it ends: a
+    client gone mid-download leaves the body suspended until the garbage collector finds it, and
+    closing it is what deletes an export's unfinished stored copy."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            close = getattr(self.body_iterator, "aclose", None)
+            if close is not None:
+                await close()
+
+
+@describe(
+    summary="Download a query's whole result as one file",
+    description="A Keyhole extension. The complete result of a done query in one file: `csv` (RFC "
+    "4180, a header row of the field names, CRLF line ends), `ndjson` (each row object of the pages "
+    "on a line of its own), `parquet` or `arrow` (the Arrow IPC stream format), typed by column "
+    "(integers, decimal(20,0) for unsigned 64-bit integers, doubles, booleans, dates, timestamps in "
+    "microseconds, UTC for those with a zone, binary; any other column as text). Only the query's "
+    "owner may download it, until the results expire (then 410), and only once the query is done "
+    "(409 before). The first download of a file streams it while it is stored with the results; "
+    "later ones send `Content-Length` and answer a single `Range` (206, or 416 past the end; a "
+    "malformed or multi-range `Range` is ignored).",
+    tag="Queries",
+    extension=True,
+    query=ExportParameters,
+    answers={
+        200: Answer(description="The whole file, as an attachment", media_type=_EXPORT_MEDIA_TYPES),
+        206: Answer(description="The bytes asked for with `Range`", media_type=_EXPORT_MEDIA_TYPES),
+    },
+    errors=(409, 410, 416),
+)
+@endpoint
+async def export_query(request: Request, services: Services, principal: Principal) -> Response:
+    formats = request.query_params.getlist("format")
+    export = await services.queries.export(
+        principal, request.path_params["query_id"], formats[0] if len(formats) == 1 else None
+    )
+    headers = {
+        "Content-Disposition": f'attachment; filename="{export.filename}"',
+        "Cache-Control": "private, no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if export.size is None or export.read is None:  # the first download: made while it is stored
+        return _ClosingStream(export.chunks, media_type=export.media_type, headers=headers)
+    headers["Accept-Ranges"] = "bytes"
+    # No validator is ever sent, so an If-Range cannot match: the whole file goes (RFC 9110 13.1.5).
+    wanted = None if "if-range" in request.headers else byte_range(request.headers.get("range"), export.size)
+    if wanted is None:
+        headers["Content-Length"] = str(export.size)
+        return _ClosingStream(export.chunks, media_type=export.media_type, headers=headers)
+    start, end = wanted
+    headers["Content-Length"] = str(end - start)
+    headers["Content-Range"] = f"bytes {start}-{end - 1}/{export.size}"
+    return _ClosingStream(
+        await export.read(start, end), status_code=206, media_type=export.media_type, headers=headers
+    )

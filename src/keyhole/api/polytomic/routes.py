@@ -60,6 +60,7 @@ routes: list[BaseRoute] = [
     Route("/api/connections/{connection_id}/query", queries.run_query, methods=["POST"]),
     Route("/api/queries/{query_id}", queries.get_query, methods=["GET"]),
     Route("/api/queries/{query_id}", queries.cancel_query, methods=["DELETE"]),
+    Route("/api/queries/{query_id}/export", queries.export_query, methods=["GET"]),  # Keyhole extension
     # Organizations (the caller's own; a partner account's)
     Route("/api/organization", organizations.current, methods=["GET"]),
     Route("/api/organizations", organizations.list_organizations, methods=["GET"]),

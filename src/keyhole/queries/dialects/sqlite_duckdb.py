@@ -21,6 +21,7 @@ than sharing one across threads.
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import time
 import warnings
@@ -35,6 +36,7 @@ import pyarrow as pa
 
 from keyhole.databases.file_paths import resolve_sql_file
 from keyhole.errors import KeyholeError
+from keyhole.queries.columnar import PLAIN_DECIMAL_SCALE
 from keyhole.queries.execution import Column, QueryLimits
 from keyhole.queries.kinds import kind_of
 from keyhole.queries.values import Converter, duckdb_converter, sqlite_row
@@ -51,6 +53,17 @@ warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", cat
 DUCKDB_ARROW_TYPES = frozenset(
     {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "DOUBLE", "BOOLEAN", "VARCHAR", "DATE", "TIMESTAMP"}
 )
+_DECIMAL = re.compile(r"DECIMAL\(\d+,(\d+)\)")
+
+
+def columnar_type(type_name: str) -> bool:
+    """A DuckDB type the columnar path writes exactly (decimals too, up to 6 places)."""
+    decimal = _DECIMAL.fullmatch(type_name)
+    if decimal is not None:
+        return int(decimal.group(1)) <= PLAIN_DECIMAL_SCALE
+    return type_name in DUCKDB_ARROW_TYPES
+
+
 ARROW_BATCH_ROWS = 50_000
 PROGRESS_STEPS = 10_000  # SQLite VM instructions between two deadline checks
 PROGRESS_GRACE_SECONDS = 2.0
@@ -142,7 +155,7 @@ class FileSession:
         columns = [
             Column(str(item[0]), str(item[1]), kind_of("duckdb", str(item[1]))) for item in description
         ]
-        if columnar and self._columnar and all(column.type_name in DUCKDB_ARROW_TYPES for column in columns):
+        if columnar and self._columnar and all(columnar_type(column.type_name) for column in columns):
             reader = await self._thread.call(_arrow_reader, cursor)
             return _ArrowStatement(self._thread, reader, columns)
         return _Statement(self._thread, cursor, columns, _duckdb_shaper(columns))
