@@ -1,4 +1,4 @@
-"""The `keyhole` command: serve, worker, migrate, doctor, bootstrap, keys, mcp.
+"""The `keyhole` command: serve, worker, migrate, doctor, bootstrap, keys, mcp, query.
 
 Results go to stdout (one JSON document and a newline, or a table with ``--format table``);
 logs go to stderr, at WARNING unless ``--verbose``. A known failure is one ``error:`` line
@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -32,6 +33,10 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="API keys and master keys.")
 app.add_typer(keys_app, name="keys")
+query_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="SQL on a database connection of a Keyhole server."
+)
+app.add_typer(query_app, name="query")
 
 T = TypeVar("T")
 
@@ -42,6 +47,16 @@ class Format(StrEnum):
 
 
 FormatOption = Annotated[Format, typer.Option("--format", help="json (default) or a readable table.")]
+
+# The commands that are clients of a running server (mcp, query) find it and their key so.
+DEFAULT_URL = "http://127.0.0.1:8000"
+UrlOption = Annotated[str, typer.Option(envvar="KEYHOLE_URL", help="The Keyhole server.")]
+ApiKeyOption = Annotated[
+    str,
+    typer.Option(
+        envvar="KEYHOLE_API_KEY", show_default=False, help="A user or organization key (kh_u_…, kh_o_…)."
+    ),
+]
 
 
 class _Options:
@@ -226,26 +241,20 @@ def serve(
     _exit_now(0)
 
 
+def _require_api_key(api_key: str) -> None:
+    if not api_key:
+        _fail("set KEYHOLE_API_KEY to a Keyhole API key (mint one with `keyhole keys create`)", 2)
+
+
 @app.command()
-def mcp(
-    url: Annotated[
-        str, typer.Option(envvar="KEYHOLE_URL", help="The Keyhole server whose tools to serve.")
-    ] = "http://127.0.0.1:8000",
-    api_key: Annotated[
-        str,
-        typer.Option(
-            envvar="KEYHOLE_API_KEY", show_default=False, help="A user or organization key (kh_u_…, kh_o_…)."
-        ),
-    ] = "",
-) -> None:
+def mcp(url: UrlOption = DEFAULT_URL, api_key: ApiKeyOption = "") -> None:
     """Serve the MCP tools on stdin/stdout for a desktop agent, relaying to a Keyhole server."""
     import asyncio
 
     from keyhole.api.mcp.relay import RelayFailed, relay
     from keyhole.logs import configure_logging
 
-    if not api_key:
-        _fail("set KEYHOLE_API_KEY to a Keyhole API key (mint one with `keyhole keys create`)", 2)
+    _require_api_key(api_key)
     configure_logging("INFO" if _Options.verbose else "WARNING")  # to stderr: stdout is the protocol's
     try:
         asyncio.run(relay(url, api_key))
@@ -253,6 +262,58 @@ def mcp(
         _fail(str(error), 2)
     except KeyboardInterrupt:
         pass
+
+
+class ResultFormat(StrEnum):
+    csv = "csv"
+    ndjson = "ndjson"
+    parquet = "parquet"
+    arrow = "arrow"
+
+
+@query_app.command("run")
+def query_run(
+    connection: Annotated[str, typer.Option("--connection", help="The id of a database connection.")],
+    sql: Annotated[str | None, typer.Option(help="The SQL to run ('-': read it from stdin).")] = None,
+    sql_file: Annotated[
+        str | None, typer.Option(help="A UTF-8 file holding the SQL ('-': stdin).", show_default=False)
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Save the whole result in this file; without it, print the rows as NDJSON."
+        ),
+    ] = None,
+    result_format: Annotated[
+        ResultFormat | None,
+        typer.Option("--format", help="The format of --output (default: told by its extension)."),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(min=0, help="Cancel the query when it has not finished after this many seconds."),
+    ] = None,
+    url: UrlOption = DEFAULT_URL,
+    api_key: ApiKeyOption = "",
+) -> None:
+    """Run SQL on a connection and save its result (.csv, .ndjson/.jsonl, .parquet, .arrow/.arrows)
+    or print its rows as NDJSON. Progress shows on stderr; Ctrl-C cancels the query."""
+    from keyhole.cli_query import QueryRun, QueryRunFailed, read_sql, run
+
+    _require_api_key(api_key)
+    try:
+        run(
+            QueryRun(
+                url=url,
+                api_key=api_key,
+                connection_id=connection,
+                sql=read_sql(sql, sql_file),
+                output=output,
+                format=None if result_format is None else result_format.value,
+                timeout=timeout,
+            )
+        )
+    except QueryRunFailed as error:
+        _fail(str(error), error.code)
 
 
 async def _verify_key_ring(settings: Settings) -> None:

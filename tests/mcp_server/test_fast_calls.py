@@ -35,6 +35,7 @@ _VOLATILE = frozenset(
         "expires_at",
         "query_id",
         "next_page_token",
+        "elapsed_seconds",
     }
 )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -20,7 +20,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from keyhole.api.console.endpoint import Viewer, console_page, redirect
-from keyhole.api.console.readable import ago, clock, span, until
+from keyhole.api.console.readable import ago, byte_size, clock, span, until
 from keyhole.api.console.security import secured
 from keyhole.api.console.templating import render
 from keyhole.api.middleware import note_error
@@ -65,6 +65,7 @@ class ShownQuery:
     badge: str
     submitted: str
     timer: str  # queued/running for, or how long it ran
+    progress: str  # while running: the rows and bytes stored so far
     expires: str
 
 
@@ -82,14 +83,18 @@ def shown_query(view: QueryView, names: dict[str, str], now: datetime) -> ShownQ
         state = "cancelled" if view.error_key == CANCELLED else "failed"
     else:
         state = {"created": "queued", "running": "running"}.get(view.status, view.status)
+    elapsed = view.elapsed_seconds(now)
+    progress = ""
     if view.status == "created":
         timer = clock(now - view.created_at)
-    elif view.status == "running":
-        timer = clock(now - (view.started_at or view.created_at))
-    elif view.started_at is not None and view.finished_at is not None:
-        timer = span(view.finished_at - view.started_at)
-    else:
+    elif elapsed is None:
         timer = ""
+    elif view.status == "running":
+        timer = clock(timedelta(seconds=elapsed))
+        rows = f"{view.rows_so_far:,} row{'' if view.rows_so_far == 1 else 's'}"
+        progress = f"{rows}, {byte_size(view.bytes_so_far)} so far"
+    else:
+        timer = span(timedelta(seconds=elapsed))
     return ShownQuery(
         view=view,
         connection=names.get(view.connection_id, view.connection_id),
@@ -97,6 +102,7 @@ def shown_query(view: QueryView, names: dict[str, str], now: datetime) -> ShownQ
         badge=_BADGES.get(state, ""),
         submitted=ago(view.created_at, now),
         timer=timer,
+        progress=progress,
         expires=until(view.expires_at, now),
     )
 

@@ -3,7 +3,7 @@ each tool's ``outputSchema``). Names are snake_case and stable: agents and their
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from typing_extensions import TypedDict
@@ -244,6 +244,12 @@ class SqlError(TypedDict):
     message: str
 
 
+class SqlProgress(TypedDict):
+    rows: int  # rows stored so far while running; all of them once done
+    bytes: int  # bytes of the rows' JSON stored so far while running; all of them once done
+    elapsed_seconds: float  # since the query started, until it finished once done
+
+
 class SqlResult(TypedDict):
     query_id: str
     status: Literal["created", "running", "done", "failed"]
@@ -254,3 +260,4 @@ class SqlResult(TypedDict):
     next_page_token: str | None
     expires_at: str
     error: SqlError | None
+    progress: NotRequired[SqlProgress]  # while running and once done

@@ -31,6 +31,7 @@ from keyhole.proxy.spill import Spill
 from keyhole.queries.execution import QueryLimits
 from keyhole.queries.service import QueryView
 from keyhole.services import Services
+from keyhole.store.base import utcnow
 from keyhole.timestamps import timestamp
 
 Arguments = TypeVar("Arguments", bound=BaseModel)
@@ -349,11 +350,23 @@ def _sql_result(view: QueryView, rows: list[list[Any]], next_token: str | None) 
         "expires_at": timestamp(view.expires_at) or "",
         "error": {"code": view.error_key or "query_failed", "message": view.error or ""} if failed else None,
     }
+    elapsed = view.elapsed_seconds(utcnow())
+    if view.status in ("running", "done") and elapsed is not None:
+        shown["progress"] = {
+            "rows": view.rows_so_far,
+            "bytes": view.bytes_so_far,
+            "elapsed_seconds": round(elapsed, 3),
+        }
     if failed:
         headline = f"query failed: {view.error}"
     elif view.status == "done":
         more = "; more with next_page_token" if next_token else ""
         headline = f"{len(rows)} of {view.count} rows{more}"
+    elif view.status == "running" and elapsed is not None:
+        headline = (
+            f"query running for {elapsed:.1f} s, {view.rows_so_far} rows so far: call "
+            "keyhole_sql_results with query_id to wait for it"
+        )
     else:
         headline = f"query {view.status}: call keyhole_sql_results with query_id to wait for it"
     return Outcome(shown, headline)
@@ -454,8 +467,9 @@ _HTTP_RESULT = (
 _SQL_RESULT = (
     " Waits up to wait_ms for the result, then returns the column names (fields), the first page of "
     "rows as arrays in the order of fields, row_count and next_page_token for the next page "
-    "(keyhole_sql_results). A query still running after wait_ms comes back with status running: "
-    "call keyhole_sql_results with its query_id. Results expire (expires_at) and only this key "
+    "(keyhole_sql_results). A query still running after wait_ms comes back with status running "
+    "and progress (rows and bytes so far, elapsed_seconds): call keyhole_sql_results with its "
+    "query_id. Results expire (expires_at) and only this key "
     "may read them."
 )
 
