@@ -328,17 +328,21 @@ class Server:
 
 def _server(page_rows: int, sql_root: Path, **env: str) -> Server:
     keyhole = Keyhole(page_rows, KEYHOLE_SQL_FILE_ROOT=str(sql_root), **env)
-    keyhole.start()
-    keys = keyhole.bootstrap()
-    headers = {"Authorization": f"Bearer {keys['user_api_key']}"}
-    with httpx.Client(base_url=keyhole.url, headers=headers, timeout=600) as http:
-        return Server(
-            keyhole,
-            headers,
-            _connection(http, "pg", "postgresql", POSTGRES_CONNECTION),
-            _connection(http, "maria", "mysql", MYSQL_CONNECTION),
-            _connection(http, "duck", "duckdb", {"path": DUCKDB_FILE}),
-        )
+    try:
+        keyhole.start()
+        keys = keyhole.bootstrap()
+        headers = {"Authorization": f"Bearer {keys['user_api_key']}"}
+        with httpx.Client(base_url=keyhole.url, headers=headers, timeout=600) as http:
+            return Server(
+                keyhole,
+                headers,
+                _connection(http, "pg", "postgresql", POSTGRES_CONNECTION),
+                _connection(http, "maria", "mysql", MYSQL_CONNECTION),
+                _connection(http, "duck", "duckdb", {"path": DUCKDB_FILE}),
+            )
+    except BaseException:
+        keyhole.stop()
+        raise
 
 
 def _best(runs: dict[str, Callable[[], float]], repeat: int) -> dict[str, float]:

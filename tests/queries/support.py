@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import asyncpg
 from polytomic import Polytomic
 
-from conftest import KeyholeServer
+from conftest import POSTGRES_URL, KeyholeServer
 
 TERMINAL = ("done", "failed", "unknown")
+
+
+def admin(statement: str, *args: Any) -> Any:
+    """``statement`` run on the test PostgreSQL database as its superuser, outside Keyhole."""
+
+    async def go() -> Any:
+        connection = await asyncpg.connect(POSTGRES_URL)
+        try:
+            return await connection.fetch(statement, *args)
+        finally:
+            await connection.close()
+
+    return asyncio.run(go())
+
+
 POSTGRES = {
     "hostname": "127.0.0.1",
     "port": 5432,

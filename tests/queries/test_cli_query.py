@@ -5,7 +5,6 @@ the command succeeds."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import fcntl
 import io
@@ -23,17 +22,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pyarrow.ipc
 import pyarrow.parquet
 import pytest
 from polytomic import Polytomic
 
-from conftest import POSTGRES_URL, PYTHON, KeyholeServer, Keys
+from conftest import PYTHON, KeyholeServer, Keys
 
 from .conftest import PAGE_ROWS
-from .support import rows_of
+from .support import admin, rows_of
 
 ROWS = 2 * PAGE_ROWS + 500  # three pages
 SQL = f"SELECT g AS id, 'name ' || g AS name, g % 7 = 0 AS lucky FROM generate_series(1, {ROWS}) g ORDER BY g"
@@ -81,17 +79,6 @@ def failed(done: subprocess.CompletedProcess[str], code: int, message: str) -> N
     lines = done.stderr.strip().splitlines()
     assert lines[-1].startswith("error: ") and message in lines[-1], done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""
-
-
-def admin(statement: str, *args: Any) -> Any:
-    async def go() -> Any:
-        connection = await asyncpg.connect(POSTGRES_URL)
-        try:
-            return await connection.fetch(statement, *args)
-        finally:
-            await connection.close()
-
-    return asyncio.run(go())
 
 
 # -- saving the result ---------------------------------------------------------------------------

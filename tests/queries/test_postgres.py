@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from polytomic import Polytomic
 
-from conftest import POSTGRES_URL, KeyholeServer, Keys
+from conftest import KeyholeServer, Keys
 
 from .conftest import PAGE_ROWS
-from .support import POSTGRES, page_token, rows_of, run, sdk, wait, walk
+from .support import POSTGRES, admin, page_token, rows_of, run, sdk, wait, walk
 
 PG_TYPES = """
 SELECT
@@ -74,17 +72,6 @@ PG_EXPECTED: dict[str, Any] = {
     "rec": [1, "a"],
     "i2_2": 1,
 }
-
-
-def admin(statement: str, *args: Any) -> Any:
-    async def go() -> Any:
-        connection = await asyncpg.connect(POSTGRES_URL)
-        try:
-            return await connection.fetch(statement, *args)
-        finally:
-            await connection.close()
-
-    return asyncio.run(go())
 
 
 @pytest.fixture(scope="module")

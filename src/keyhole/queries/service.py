@@ -69,6 +69,13 @@ class QuerySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class QueryProgress:
+    rows: int
+    bytes: int  # of row JSON
+    elapsed_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class QueryView:
     id: str
     status: str
@@ -91,6 +98,14 @@ class QueryView:
     def finished(self) -> bool:
         """Done or failed (a cancelled query is failed): its status changes no more."""
         return self.status in TERMINAL
+
+    def progress(self, now: datetime) -> QueryProgress | None:
+        """What a running or done query has stored, and for how long it has run (to the
+        millisecond); None while it waits and once it failed, its stored rows being deleted."""
+        elapsed = self.elapsed_seconds(now)
+        if self.status not in ("running", "done") or elapsed is None:
+            return None
+        return QueryProgress(self.rows_so_far, self.bytes_so_far, round(elapsed, 3))
 
     def elapsed_seconds(self, now: datetime) -> float | None:
         """How long it has run: from its start until it finished, or until ``now`` while it runs;

@@ -350,21 +350,21 @@ def _sql_result(view: QueryView, rows: list[list[Any]], next_token: str | None) 
         "expires_at": timestamp(view.expires_at) or "",
         "error": {"code": view.error_key or "query_failed", "message": view.error or ""} if failed else None,
     }
-    elapsed = view.elapsed_seconds(utcnow())
-    if view.status in ("running", "done") and elapsed is not None:
+    progress = view.progress(utcnow())
+    if progress is not None:
         shown["progress"] = {
-            "rows": view.rows_so_far,
-            "bytes": view.bytes_so_far,
-            "elapsed_seconds": round(elapsed, 3),
+            "rows": progress.rows,
+            "bytes": progress.bytes,
+            "elapsed_seconds": progress.elapsed_seconds,
         }
     if failed:
         headline = f"query failed: {view.error}"
     elif view.status == "done":
         more = "; more with next_page_token" if next_token else ""
         headline = f"{len(rows)} of {view.count} rows{more}"
-    elif view.status == "running" and elapsed is not None:
+    elif view.status == "running" and progress is not None:
         headline = (
-            f"query running for {elapsed:.1f} s, {view.rows_so_far} rows so far: call "
+            f"query running for {progress.elapsed_seconds:.1f} s, {progress.rows} rows so far: call "
             "keyhole_sql_results with query_id to wait for it"
         )
     else:

@@ -118,12 +118,12 @@ def _data(view: QueryView) -> QueryData:
     }
     if view.status == "done":
         data["truncated"] = view.truncated  # extension: a limit cut the result
-    elapsed = view.elapsed_seconds(utcnow())
-    if view.status in ("running", "done") and elapsed is not None:
+    progress = view.progress(utcnow())
+    if progress is not None:
         data["progress"] = {
-            "rows": view.rows_so_far,
-            "bytes": view.bytes_so_far,
-            "elapsed_seconds": round(elapsed, 3),
+            "rows": progress.rows,
+            "bytes": progress.bytes,
+            "elapsed_seconds": progress.elapsed_seconds,
         }
     return data
 
