@@ -77,7 +77,7 @@ async def connect_postgresql(
         host=address,
         port=port,
         user=configuration["username"],
-        password=configuration.get("password") or None,
+        password=configuration.get("password") or "",  # never PGPASSWORD or a password file of the server
         database=configuration.get("database") or "postgres",
         ssl=None if ssl_mode == "disable" else ssl_mode,
         timeout=connect_timeout,

@@ -62,6 +62,20 @@ class QueryLimits:
         return self.statement_timeout_ms / 1000
 
 
+COLUMNAR_MIN_ROWS = 100_000
+COLUMNAR_MIN_BYTES = 64 * 1024 * 1024
+
+
+def takes_columns(limits: QueryLimits) -> bool:
+    """Whether a run under ``limits`` may take the columnar path: only a read-only one (a fallback
+    runs the statement again), and only one whose limits are far above a batch (the columnar path
+    reads a whole batch before the limits are looked at; a slow query stopped at 50 rows should not
+    wait for a batch's worth)."""
+    return (
+        limits.read_only and limits.max_rows >= COLUMNAR_MIN_ROWS and limits.max_bytes >= COLUMNAR_MIN_BYTES
+    )
+
+
 # -- what a dialect provides ------------------------------------------------------------------
 
 

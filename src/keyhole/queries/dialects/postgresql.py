@@ -33,7 +33,7 @@ from keyhole.egress import CheckingResolver
 from keyhole.queries.columnar import ColumnarUnavailable
 from keyhole.queries.dialects import describe_connect_error, end_transaction, postgresql_arrow
 from keyhole.queries.dialects.postgresql_arrow import ARROW_TYPES, ArrowConnections, ArrowStatement, Backend
-from keyhole.queries.execution import Column, QueryFailed, QueryLimits
+from keyhole.queries.execution import Column, QueryFailed, QueryLimits, takes_columns
 from keyhole.queries.kinds import kind_of
 from keyhole.queries.values import postgresql_codecs
 from keyhole.vault.scrub import scrub_message
@@ -91,10 +91,12 @@ class PostgresSession:
                 "written, without parameters",
                 key="query_failed",
             )
-        columns = [
-            Column(attribute.name, attribute.type.name, kind_of("postgresql", attribute.type.name))
-            for attribute in statement.get_attributes()
-        ]
+        columns = []
+        for attribute in statement.get_attributes():
+            kind = attribute.type
+            # A type of another schema may share a built-in's name: it is not that type.
+            type_name = kind.name if kind.schema == "pg_catalog" else f"{kind.schema}.{kind.name}"
+            columns.append(Column(attribute.name, type_name, kind_of("postgresql", type_name)))
         if not columns:
             await statement.fetch()  # a statement without a result (DDL, INSERT…): run it
             return _Statement(columns, None)
@@ -102,7 +104,7 @@ class PostgresSession:
         if (
             columnar
             and arrow is not None
-            and self._limits.read_only
+            and takes_columns(self._limits)
             and all(column.type_name in ARROW_TYPES for column in columns)
         ):
             columnar_statement = await self._columnar(arrow, sql, columns)
@@ -114,16 +116,9 @@ class PostgresSession:
         self, connections: ArrowConnections, sql: str, columns: list[Column]
     ) -> ArrowStatement | None:
         """The statement on the columnar path, or None when it cannot take it."""
+        statement = ArrowStatement(connections, columns)
         try:
-            connection = await connections.acquire()
-        except Exception as error:
-            logger.warning(
-                "the columnar path could not connect (%s); using the row path", type(error).__name__
-            )
-            return None
-        statement = ArrowStatement(connections, connection, columns, cancel=self.cancel)
-        try:
-            await statement.start(sql, self._limits, self._tag, self._backends.append)
+            await statement.start(sql, self._limits, self._tag, self._backends.append, self._pool.scrubber)
         except ColumnarUnavailable:
             await statement.close()
             return None
@@ -169,7 +164,7 @@ class PostgresPool:
         self._configuration = dict(configuration)
         self._resolver = resolver
         self._timeout = connect_timeout
-        self._scrubber = password_scrubber(configuration)  # computed once per pool
+        self.scrubber = password_scrubber(configuration)  # computed once per pool
         self.engine: AsyncEngine = create_async_engine(
             "postgresql+asyncpg://",
             async_creator=self.connect_raw,
@@ -240,7 +235,7 @@ class PostgresPool:
                 await control.close(timeout=5)
 
     def describe_error(self, error: BaseException) -> str:
-        connect = describe_connect_error(error, self._scrubber, self._timeout)
+        connect = describe_connect_error(error, self.scrubber, self._timeout)
         if connect is not None:
             return connect
         import asyncpg
@@ -254,10 +249,10 @@ class PostgresPool:
             sqlstate = getattr(original, "sqlstate", None)
             if sqlstate:
                 message += f" [SQLSTATE {sqlstate}]"
-            return scrub_message(message, self._scrubber)
+            return scrub_message(message, self.scrubber)
         if isinstance(original, asyncpg.InterfaceError | asyncpg.exceptions.InterfaceError):
-            return scrub_message(f"{original}", self._scrubber)
-        return scrub_message(f"{type(original).__name__}: {original}", self._scrubber)
+            return scrub_message(f"{original}", self.scrubber)
+        return scrub_message(f"{type(original).__name__}: {original}", self.scrubber)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -22,9 +22,10 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 
@@ -32,6 +33,7 @@ from keyhole.databases.connectivity import pinned_address
 from keyhole.egress import CheckingResolver
 from keyhole.queries.columnar import ColumnarUnavailable
 from keyhole.queries.execution import Column, QueryFailed, QueryLimits
+from keyhole.vault.scrub import NO_SECRETS, Scrubber, scrub_message
 
 logger = logging.getLogger(__name__)
 
@@ -55,12 +57,15 @@ ARROW_TYPES = frozenset(
         "bytea",
     }
 )
-BATCH_BYTES = 4 * 1024 * 1024  # per record batch: memory per run stays a few batches
+BATCH_BYTES = 2 * 1024 * 1024  # per record batch: memory per run stays a few batches
 _CANCELLED = "57014"  # query_canceled: the statement timeout, or a cancel
-_CANCELLED_WORDS = re.compile(r"canceling statement due to [^\n]*")
+# A batch reader's error: libpq's words for what the server said, without the fields.
+_LIBPQ_ERROR = re.compile(r"\[libpq\] Execution error \[PGRES_FATAL_ERROR\]: ERROR:\s+([^\n]*)")
+_NOT_COPYABLE = frozenset({"42601", "0A000"})  # syntax error, feature not supported (in COPY)
 _NO_FILE = "/nonexistent/keyhole"  # libpq finds nothing there: no password file, no client key
 
 Backend = tuple[int, datetime]
+T = TypeVar("T")
 
 
 def _quote(value: object) -> str:
@@ -89,6 +94,12 @@ def conninfo(configuration: Mapping[str, Any], address: str, *, application_name
         "passfile": _NO_FILE,
         "gssencmode": "disable",
         "require_auth": "none,password,md5,scram-sha-256",
+        "sslcertmode": "disable",
+        "sslcrl": _NO_FILE,
+        "sslcrldir": _NO_FILE,
+        "sslrootcert": _NO_FILE,
+        "options": "",  # not PGOPTIONS: the statement resolves names as the row path's prepare did
+        "client_encoding": "UTF8",  # as asyncpg asks: text arrives as UTF-8 whatever the database's
         "connect_timeout": max(2, int(timeout + 0.999)),
         "application_name": application_name,
     }
@@ -115,8 +126,11 @@ class ArrowConnections:
         self._timeout = connect_timeout
         self._application_name = application_name
         self._idle: list[Any] = []
+        self._disposed = False
 
-    async def acquire(self) -> Any:
+    async def acquire(self, thread: DriverThread) -> Any:
+        """A connection, opened on ``thread`` when none is idle (libpq's ``connect_timeout`` is
+        its deadline)."""
         if self._idle:
             return self._idle.pop()
         import adbc_driver_postgresql.dbapi
@@ -126,16 +140,18 @@ class ArrowConnections:
         info = conninfo(
             self._configuration, address, application_name=self._application_name, timeout=self._timeout
         )
-        async with asyncio.timeout(self._timeout + 1):
-            return await asyncio.to_thread(adbc_driver_postgresql.dbapi.connect, info, autocommit=True)
+        return await thread.call(lambda: adbc_driver_postgresql.dbapi.connect(info, autocommit=True))
 
     def release(self, connection: Any, *, reusable: bool) -> None:
-        if reusable and len(self._idle) < self._keep:
+        """Keep ``connection`` for the next statement, or close it (on the caller's thread, which
+        is the one that used it)."""
+        if reusable and not self._disposed and len(self._idle) < self._keep:
             self._idle.append(connection)
         else:
             _close(connection)
 
     async def dispose(self) -> None:
+        self._disposed = True
         idle, self._idle = self._idle, []
         for connection in idle:
             await asyncio.to_thread(_close, connection)
@@ -146,24 +162,37 @@ def _close(connection: Any) -> None:
         connection.close()
 
 
+class DriverThread:
+    """One thread for every driver call of one statement: a connection, cursor or reader is never
+    used by two threads, nor closed while a call on it runs (closing waits its turn)."""
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyhole-adbc")
+
+    async def call(self, function: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function)
+
+    async def last(self, function: Callable[[], None]) -> None:
+        """Run ``function`` after every call already queued, whatever happens to the caller."""
+        done = asyncio.get_running_loop().run_in_executor(self._executor, function)
+        try:
+            await asyncio.shield(done)
+        finally:
+            self._executor.shutdown(wait=False)
+
+
 class ArrowStatement:
     """One statement running on an ADBC connection inside its own read-only transaction."""
 
-    def __init__(
-        self,
-        connections: ArrowConnections,
-        connection: Any,
-        columns: Sequence[Column],
-        *,
-        cancel: Callable[[], Awaitable[None]],
-    ) -> None:
+    def __init__(self, connections: ArrowConnections, columns: Sequence[Column]) -> None:
         self._connections = connections
-        self._connection = connection
-        self._cancel = cancel
+        self._thread = DriverThread()
+        self._connection: Any = None
         self._cursor: Any = None
         self._reader: pa.RecordBatchReader | None = None
         self._exhausted = False
         self._failed = False
+        self._scrubber = NO_SECRETS
         self.columns = list(columns)
 
     @property
@@ -172,16 +201,30 @@ class ArrowStatement:
         return self._reader.schema
 
     async def start(
-        self, sql: str, limits: QueryLimits, tag: str, on_backend: Callable[[Backend], None]
+        self,
+        sql: str,
+        limits: QueryLimits,
+        tag: str,
+        on_backend: Callable[[Backend], None],
+        scrubber: Scrubber,
     ) -> None:
-        """Open the transaction, hand its backend to the session (for cancels), run ``sql``."""
+        """Connect (or reuse), open the transaction, hand its backend to the session (for
+        cancels), run ``sql``. ``ColumnarUnavailable`` when this path cannot run it."""
+        self._scrubber = scrubber
         try:
-            backend = await asyncio.to_thread(self._begin, limits, tag)
-            on_backend(backend)
-            self._reader = await asyncio.to_thread(self._run, sql)
+            self._connection = await self._connections.acquire(self._thread)
+        except Exception as error:
+            logger.warning(
+                "the columnar path could not connect (%s); using the row path", type(error).__name__
+            )
+            self._failed = True
+            raise ColumnarUnavailable("no connection") from None
+        try:
+            on_backend(await self._thread.call(lambda: self._begin(limits, tag)))
+            self._reader = await self._thread.call(lambda: self._run(sql))
         except Exception as error:
             self._failed = True
-            raise _failure(error) from None
+            raise self._failure(error, starting=True) from None
 
     def _begin(self, limits: QueryLimits, tag: str) -> Backend:
         self._cursor = self._connection.cursor()
@@ -204,38 +247,47 @@ class ArrowStatement:
         return reader
 
     async def fetch_batch(self) -> pa.RecordBatch | None:
-        if self._reader is None or self._exhausted:
+        reader = self._reader
+        if reader is None or self._exhausted:
             return None
         try:
-            batch = await asyncio.to_thread(_next_batch, self._reader)
+            batch = await self._thread.call(lambda: _next_batch(reader))
         except Exception as error:
             self._failed = True
-            raise _failure(error) from None
+            raise self._failure(error, starting=False) from None
         if batch is None:
             self._exhausted = True
         return batch
 
+    def interrupt(self) -> None:
+        """Stop what runs at the server now (ADBC's cancel is safe from any thread)."""
+        if self._cursor is not None:
+            with contextlib.suppress(Exception):
+                self._cursor.adbc_cancel()
+
     async def close(self) -> None:
         """End the transaction and keep the connection; one left in the middle of a COPY (a
         truncated result, a run stopped) is cancelled at the server first, then closed."""
-        if self._exhausted and not self._failed:
+        if not self._exhausted:
+            self.interrupt()  # else a read still running, or closing the reader, reads the rest
+        await self._thread.last(self._finish)
+
+    def _finish(self) -> None:
+        if self._connection is None:
+            return
+        reusable = self._exhausted and not self._failed
+        if reusable:
             try:
-                await asyncio.to_thread(self._rollback)
+                self._rollback()
             except Exception:
                 logger.info("ending a columnar transaction failed; its connection is closed")
-            else:
-                self._connections.release(self._connection, reusable=True)
-                return
-        elif self._reader is not None and not self._failed:
-            await self._cancel()  # else closing the reader would read the rest of the COPY
-        await asyncio.to_thread(self._discard)
-        self._connections.release(self._connection, reusable=False)
-
-    def _discard(self) -> None:
-        for resource in (self._reader, self._cursor):
-            if resource is not None:
-                with contextlib.suppress(Exception):
-                    resource.close()
+                reusable = False
+        if not reusable:
+            for resource in (self._reader, self._cursor):
+                if resource is not None:
+                    with contextlib.suppress(Exception):
+                        resource.close()
+        self._connections.release(self._connection, reusable=reusable)
 
     def _rollback(self) -> None:
         self._cursor.close()
@@ -245,6 +297,19 @@ class ArrowStatement:
         finally:
             cursor.close()
 
+    def _failure(self, error: Exception, *, starting: bool) -> Exception:
+        """What the server said, in the row path's words, for a failure of the statement itself;
+        ``ColumnarUnavailable`` (the row path runs it) for one of this path: a statement ``COPY``
+        cannot wrap, a value the driver cannot convert."""
+        sqlstate, primary = _server_error(error)
+        if sqlstate in _NOT_COPYABLE and starting:
+            return ColumnarUnavailable(sqlstate)
+        if primary is None:
+            logger.info("the columnar path gave way to the row path: %s", type(error).__name__)
+            return ColumnarUnavailable(type(error).__name__)
+        words = f"{primary} [SQLSTATE {sqlstate}]" if sqlstate else primary
+        return QueryFailed(scrub_message(words, self._scrubber), key="query_failed")
+
 
 def _next_batch(reader: pa.RecordBatchReader) -> pa.RecordBatch | None:
     try:
@@ -253,20 +318,17 @@ def _next_batch(reader: pa.RecordBatchReader) -> pa.RecordBatch | None:
         return None
 
 
-def _failure(error: Exception) -> Exception:
-    """A timeout or a cancel ends the query as on the row path; any other failure (a statement
-    ``COPY`` cannot wrap, a runtime error) sends the statement to the row path, which runs it
-    again and reports the database's own words if it fails there too."""
-    cancelled = _CANCELLED_WORDS.search(str(error))  # a batch reader's error has no sqlstate
-    if getattr(error, "sqlstate", None) == _CANCELLED or cancelled:
-        primary = _primary(error) or (cancelled.group(0) if cancelled else "canceling statement")
-        return QueryFailed(f"{primary} [SQLSTATE {_CANCELLED}]", key="query_failed")
-    logger.info("the columnar path gave way to the row path: %s", type(error).__name__)
-    return ColumnarUnavailable(type(error).__name__)
-
-
-def _primary(error: Exception) -> str | None:
-    for name, value in getattr(error, "details", None) or ():
-        if name == b"PG_DIAG_MESSAGE_PRIMARY":
-            return bytes(value).decode("utf-8", "replace")
-    return None
+def _server_error(error: Exception) -> tuple[str | None, str | None]:
+    """The SQLSTATE and primary message of an error the server sent, from the driver's
+    structured fields (an error of ``execute``), or from libpq's own words ``ERROR:  …`` (an
+    error while reading batches, which carries no fields); (None, None) for any other error."""
+    sqlstate = getattr(error, "sqlstate", None)
+    details = dict(getattr(error, "details", None) or ())
+    primary = details.get(b"PG_DIAG_MESSAGE_PRIMARY")
+    if sqlstate and primary is not None:
+        return str(sqlstate), bytes(primary).decode("utf-8", "replace")
+    said = _LIBPQ_ERROR.search(str(error)) if isinstance(error, OSError) else None
+    if said is None:
+        return None, None
+    message = said.group(1).strip()
+    return (_CANCELLED if message.startswith("canceling statement due to") else None), message

@@ -37,7 +37,7 @@ import pyarrow as pa
 from keyhole.databases.file_paths import resolve_sql_file
 from keyhole.errors import KeyholeError
 from keyhole.queries.columnar import PLAIN_DECIMAL_SCALE
-from keyhole.queries.execution import Column, QueryLimits
+from keyhole.queries.execution import Column, QueryLimits, takes_columns
 from keyhole.queries.kinds import kind_of
 from keyhole.queries.values import Converter, duckdb_converter, sqlite_row
 from keyhole.vault.scrub import scrub_message
@@ -64,7 +64,8 @@ def columnar_type(type_name: str) -> bool:
     return type_name in DUCKDB_ARROW_TYPES
 
 
-ARROW_BATCH_ROWS = 50_000
+ARROW_BATCH_ROWS = 2048
+ARROW_BATCH_BYTES = 2 * 1024 * 1024
 PROGRESS_STEPS = 10_000  # SQLite VM instructions between two deadline checks
 PROGRESS_GRACE_SECONDS = 2.0
 
@@ -115,7 +116,7 @@ class _ArrowStatement:
         return self._reader.schema
 
     async def fetch_batch(self) -> pa.RecordBatch | None:
-        return await self._thread.call(_next_batch, self._reader)
+        return await self._thread.call(_gathered, self._reader)
 
     async def close(self) -> None:
         await self._thread.call(self._reader.close)
@@ -128,11 +129,23 @@ def _arrow_reader(cursor: Any) -> pa.RecordBatchReader:
     return reader
 
 
-def _next_batch(reader: pa.RecordBatchReader) -> pa.RecordBatch | None:
-    try:
-        return reader.read_next_batch()
-    except StopIteration:
+def _gathered(reader: pa.RecordBatchReader) -> pa.RecordBatch | None:
+    """DuckDB's chunks (``ARROW_BATCH_ROWS`` rows, its own vector size) gathered up to about
+    ``ARROW_BATCH_BYTES``: few batches for narrow rows, and no more than one chunk of wide ones."""
+    batches: list[pa.RecordBatch] = []
+    size = 0
+    while size < ARROW_BATCH_BYTES:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        batches.append(batch)
+        size += batch.nbytes
+    if not batches:
         return None
+    if len(batches) == 1:
+        return batches[0]
+    return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
 
 
 class FileSession:
@@ -196,7 +209,7 @@ class FilePool:
                 connection = await thread.call(opener, path, limits)
                 try:
                     # Read-only only: a result the columnar path gives back is run again on the row path.
-                    columnar = self._columnar and self._dialect == "duckdb" and limits.read_only
+                    columnar = self._columnar and self._dialect == "duckdb" and takes_columns(limits)
                     yield FileSession(self._dialect, thread, connection, columnar=columnar)
                 finally:
                     await thread.call(connection.close)
