@@ -1,14 +1,17 @@
 """PostgreSQL results as Arrow record batches: the ADBC driver reads a binary ``COPY`` of the
 statement straight into columns (no Python object per value), for ``queries/columnar.py``.
 
-Chosen by ``PostgresSession.execute`` for a read-only statement whose every column has a type
-in ``ARROW_TYPES``; anything else, and any statement the driver cannot run (``SHOW``, a trailing
-semicolon…), takes the asyncpg row path: the choice is invisible in the result.
+Chosen by ``PostgresSession.execute`` for a run ``execution.takes_columns`` allows (read-only,
+large limits) whose every column has a type in ``ARROW_TYPES``; anything else, and any statement
+``COPY`` cannot wrap (``SHOW``, a trailing comment…), takes the asyncpg row path: the choice is
+invisible in the result.
 
 * **Connection**: libpq (inside the driver), to the address the egress policy checked
   (``hostaddr``; ``host`` keeps the name for TLS), with every default that could send something
   the connection does not hold switched off: no password file, no client certificate, no GSS,
   only password, md5, SCRAM or no authentication. A few idle connections are kept per pool.
+* **Thread**: every driver call of one statement runs on one thread of its own (``DriverThread``),
+  so nothing is closed under a call still running; a cancel goes to the server first.
 * **Limits**: ``BEGIN READ ONLY`` and ``SET LOCAL statement_timeout`` as on the row path, the
   attempt's tag as ``application_name`` (orphans are found alike) and the backend pid and
   transaction start handed to the session, which cancels this transaction too.
