@@ -49,9 +49,6 @@ class EncodedRows:
     data: memoryview
     ends: np.ndarray
 
-    def __len__(self) -> int:
-        return len(self.ends)
-
 
 def _storage(column: pa.Array) -> pa.Array:
     return column.storage if isinstance(column, pa.ExtensionArray) else column

@@ -18,8 +18,6 @@ TIMESTAMPTZ = "timestamptz"  # ISO 8601 in UTC, "…Z"
 BINARY = "binary"  # base64
 TEXT = "text"
 
-KINDS = (INTEGER, WIDE_INTEGER, FLOAT, BOOLEAN, DATE, TIMESTAMP, TIMESTAMPTZ, BINARY, TEXT)
-
 _POSTGRESQL = {
     "int2": INTEGER,
     "int4": INTEGER,
